@@ -1,0 +1,116 @@
+/*-------------------------------------------------------------------------
+ *
+ * syrpc.h
+ *	  Declarations shared by the syrpc extension's source files.
+ *
+ * syrpc.c    SQL-callable functions: argument checks and the wait loops
+ * store.c    every SQL statement syrpc runs, as saved SPI plans
+ * wakeup.c   waiter registration in the lock manager, wake-ups at commit
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SYRPC_H
+#define SYRPC_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "utils/uuid.h"
+
+/* Number of result partitions ("hash table of 64 result queues"). */
+#define SYRPC_BUCKETS		64
+
+/* Longest app or type name, in bytes. */
+#define SYRPC_NAME_MAX		63
+
+/* SQLSTATEs of our own, class SY. */
+#define ERRCODE_SYRPC_REQUEST_FAILED	MAKE_SQLSTATE('S','Y','0','0','1')
+#define ERRCODE_SYRPC_REQUEST_EXPIRED	MAKE_SQLSTATE('S','Y','0','0','2')
+#define ERRCODE_SYRPC_RESULT_CONSUMED	MAKE_SQLSTATE('S','Y','0','0','3')
+#define ERRCODE_SYRPC_NOT_IN_FLIGHT		MAKE_SQLSTATE('S','Y','0','0','4')
+#define ERRCODE_SYRPC_WRONG_APP			MAKE_SQLSTATE('S','Y','0','0','5')
+
+/* An app's settings, in microseconds where they are times. */
+typedef struct SyrpcApp
+{
+	int64		lease_us;
+	int32		max_attempts;
+	int64		result_ttl_us;
+	int64		request_ttl_us;
+} SyrpcApp;
+
+/* What store_request_state found out about one request. */
+typedef enum SyrpcRequestState
+{
+	SYRPC_REQ_NONE,				/* no such request (answered, expired or never put) */
+	SYRPC_REQ_WRONG_APP,		/* it belongs to another app */
+	SYRPC_REQ_WAITING,			/* queued or leased: *until says when to look again */
+	SYRPC_REQ_FAILED,			/* last lease ran out at max_attempts */
+	SYRPC_REQ_EXPIRED			/* request_ttl passed before it was answered */
+} SyrpcRequestState;
+
+/* What store_result_state found out about one result. */
+typedef enum SyrpcResultState
+{
+	SYRPC_RES_NONE,				/* no such result (not yet put, expired, or unknown) */
+	SYRPC_RES_WRONG_APP,		/* it belongs to another app */
+	SYRPC_RES_PRESENT,			/* there and not consumed */
+	SYRPC_RES_CONSUMED			/* already taken by a syrpc_get_result */
+} SyrpcResultState;
+
+/* What store_finish_request did with the request a result answers. */
+typedef enum SyrpcFinishState
+{
+	SYRPC_FIN_OK,				/* deleted: the result may be stored */
+	SYRPC_FIN_WRONG_APP,		/* the request belongs to another app */
+	SYRPC_FIN_NOT_CLAIMED,		/* queued, never handed to a worker */
+	SYRPC_FIN_ANSWERED,			/* a result is already there */
+	SYRPC_FIN_UNKNOWN			/* no such request: never put, or expired */
+} SyrpcFinishState;
+
+/* GUCs, in syrpc.c */
+extern int	syrpc_max_payload_kb;
+extern int	syrpc_cleanup_interval_ms;
+
+/* store.c: all of these run inside an SPI connection of the caller's */
+extern int	syrpc_bucket_of(const pg_uuid_t *id);
+extern void store_load_app(text *app, SyrpcApp *settings);
+extern void store_configure(text *app, Datum *values, bool *isnull);
+extern pg_uuid_t *store_put_request(text *app, text *type, Datum data,
+									TimestampTz now, const SyrpcApp *settings);
+extern bool store_claim(text *app, TimestampTz now, const SyrpcApp *settings,
+						Datum *values);
+extern TimestampTz store_next_lease_end(text *app, TimestampTz now,
+										const SyrpcApp *settings);
+extern SyrpcFinishState store_finish_request(text *app, const pg_uuid_t *id,
+											   TimestampTz now);
+extern void store_put_result(text *app, const pg_uuid_t *id, Datum data,
+							 TimestampTz now, const SyrpcApp *settings);
+extern bool store_consume_result(text *app, const pg_uuid_t *id,
+								 TimestampTz now, Datum *data);
+extern SyrpcResultState store_result_state(text *app, const pg_uuid_t *id,
+										   TimestampTz now);
+extern SyrpcRequestState store_request_state(text *app, const pg_uuid_t *id,
+											 TimestampTz now,
+											 const SyrpcApp *settings,
+											 TimestampTz *until,
+											 int32 *attempts);
+extern int64 store_cleanup(TimestampTz now);
+
+/* wakeup.c */
+typedef enum SyrpcWaitKind
+{
+	SYRPC_WAIT_REQUEST = 0x5352,	/* waiters for any request of an app */
+	SYRPC_WAIT_RESULT = 0x5353		/* waiters for one result_id */
+} SyrpcWaitKind;
+
+extern uint64 syrpc_app_key(text *app);
+extern uint64 syrpc_result_key(const pg_uuid_t *id);
+extern void syrpc_waiter_register(SyrpcWaitKind kind, uint64 key);
+extern void syrpc_waiter_unregister(SyrpcWaitKind kind, uint64 key);
+extern void syrpc_wake_at_commit(SyrpcWaitKind kind, uint64 key);
+extern void syrpc_wake_on_abort(SyrpcWaitKind kind, uint64 key);
+extern bool syrpc_cleanup_trylock(void);
+extern void syrpc_wakeup_init(void);
+
+#endif							/* SYRPC_H */

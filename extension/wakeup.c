@@ -1,0 +1,224 @@
+/*-------------------------------------------------------------------------
+ *
+ * wakeup.c
+ *	  Waiter registration in the lock manager, and wake-ups at commit.
+ *
+ * This works after a plain CREATE EXTENSION, without shared_preload_
+ * libraries, because it uses only shared memory every backend already has:
+ * the lock table and the PGPROC latches.
+ *
+ * A backend that is about to sleep for something (any request of an app,
+ * or one result_id) takes a transaction-level lock in ShareLock mode on a
+ * key made from it: an advisory-lock tag whose field4 (SYRPC_WAIT_*) keeps
+ * it apart from pg_advisory_lock's keys.  Nobody ever asks for a lock that
+ * conflicts with it, so taking it never blocks; it is only a registration
+ * that other backends can look up.
+ *
+ * A transaction that puts a request or result remembers the key, and
+ * after its commit is visible (XACT_EVENT_COMMIT runs after the proc array
+ * says so) it asks the lock manager who holds that key (GetLockConflicts
+ * with ExclusiveLock) and sets their latches.  The waiter registers before
+ * it checks the table, and resets its latch before each check, so a put
+ * that commits after the check finds the waiter registered and its latch
+ * wakes the sleep: no wake-up is lost.  Hash collisions between keys only
+ * cause a spurious wake-up and a re-check.
+ *
+ * On abort nothing is woken, except for claims: a claim rolled back makes
+ * a request claimable again, and waiters that skipped it while it was
+ * locked must look again.
+ *
+ * A prepared transaction (PREPARE TRANSACTION) wakes nobody when it is
+ * committed later; waiters then see its rows at their next re-check.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "storage/sinvaladt.h"
+#include "utils/memutils.h"
+
+#include "syrpc.h"
+
+/* field4 of the lock that serialises cleanup runs */
+#define SYRPC_LOCK_CLEANUP	0x5343
+
+/* A key to wake at the end of the current transaction. */
+typedef struct PendingWake
+{
+	SyrpcWaitKind kind;
+	uint64		key;
+	bool		on_abort;		/* wake on abort (claims), else on commit */
+} PendingWake;
+
+/* Keys to wake, in TopTransactionContext; NIL between transactions. */
+static List *pending = NIL;
+
+static void
+make_tag(LOCKTAG *tag, uint16 kind, uint64 key)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (key >> 32),
+						 (uint32) key, kind);
+}
+
+/* The wait key of an app's request queue. */
+uint64
+syrpc_app_key(text *app)
+{
+	return hash_bytes_extended((const unsigned char *) VARDATA_ANY(app),
+							   VARSIZE_ANY_EXHDR(app), 0);
+}
+
+/* The wait key of a result: result_ids are random, so their bytes will do. */
+uint64
+syrpc_result_key(const pg_uuid_t *id)
+{
+	uint64		key;
+
+	memcpy(&key, id->data, sizeof(key));
+	return key;
+}
+
+/*
+ * Register this backend as waiting on key until syrpc_waiter_unregister
+ * or the end of the transaction.
+ */
+void
+syrpc_waiter_register(SyrpcWaitKind kind, uint64 key)
+{
+	LOCKTAG		tag;
+
+	make_tag(&tag, kind, key);
+	if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		elog(ERROR, "syrpc: waiter registration unexpectedly conflicted");
+}
+
+void
+syrpc_waiter_unregister(SyrpcWaitKind kind, uint64 key)
+{
+	LOCKTAG		tag;
+
+	make_tag(&tag, kind, key);
+	LockRelease(&tag, ShareLock, false);
+}
+
+/*
+ * Take the cleanup lock for the rest of the transaction if nobody has it.
+ */
+bool
+syrpc_cleanup_trylock(void)
+{
+	LOCKTAG		tag;
+
+	make_tag(&tag, SYRPC_LOCK_CLEANUP, 0);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+static void
+remember(SyrpcWaitKind kind, uint64 key, bool on_abort)
+{
+	ListCell   *lc;
+	PendingWake *w;
+	MemoryContext old;
+
+	foreach(lc, pending)
+	{
+		w = lfirst(lc);
+		if (w->kind == kind && w->key == key && w->on_abort == on_abort)
+			return;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	w = palloc(sizeof(PendingWake));
+	w->kind = kind;
+	w->key = key;
+	w->on_abort = on_abort;
+	pending = lappend(pending, w);
+	MemoryContextSwitchTo(old);
+}
+
+/* Wake the waiters on key once this transaction has committed. */
+void
+syrpc_wake_at_commit(SyrpcWaitKind kind, uint64 key)
+{
+	remember(kind, key, false);
+}
+
+/* Wake the waiters on key if this transaction aborts. */
+void
+syrpc_wake_on_abort(SyrpcWaitKind kind, uint64 key)
+{
+	remember(kind, key, true);
+}
+
+/*
+ * Set the latch of every backend registered on key.
+ */
+static void
+wake(SyrpcWaitKind kind, uint64 key)
+{
+	LOCKTAG		tag;
+	VirtualTransactionId *vxids;
+	int			n;
+
+	make_tag(&tag, kind, key);
+	vxids = GetLockConflicts(&tag, ExclusiveLock, &n);
+	for (int i = 0; i < n; i++)
+	{
+		PGPROC	   *proc = BackendIdGetProc(vxids[i].backendId);
+
+		if (proc != NULL)
+			SetLatch(&proc->procLatch);
+	}
+	pfree(vxids);
+}
+
+static void
+wake_pending(bool committed)
+{
+	ListCell   *lc;
+
+	foreach(lc, pending)
+	{
+		PendingWake *w = lfirst(lc);
+
+		if (w->on_abort != committed)
+			wake(w->kind, w->key);
+	}
+}
+
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	if (pending == NIL)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			wake_pending(true);
+			pending = NIL;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			wake_pending(false);
+			pending = NIL;
+			break;
+		case XACT_EVENT_PREPARE:
+			pending = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+syrpc_wakeup_init(void)
+{
+	RegisterXactCallback(xact_callback, NULL);
+}

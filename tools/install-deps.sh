@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install what syrpc needs to build and test, if it is missing (Debian 12).
+set -euo pipefail
+
+pkgs=(postgresql-15 postgresql-server-dev-15 libpq-dev libjansson-dev
+      pkg-config gcc make valgrind pgbouncer)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "installing: ${missing[*]}"
+$SUDO apt-get update -qq
+# Debian's postgresql-common would create and start a default cluster;
+# we start our own throwaway clusters instead.
+if [ ! -e /etc/postgresql-common/createcluster.conf ] || ! grep -q '^create_main_cluster = false' /etc/postgresql-common/createcluster.conf; then
+    $SUDO mkdir -p /etc/postgresql-common
+    echo 'create_main_cluster = false' | $SUDO tee -a /etc/postgresql-common/createcluster.conf >/dev/null
+fi
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef "${missing[@]}" >/dev/null
+# pgbouncer's package starts a system service we do not use.
+$SUDO systemctl disable --now pgbouncer >/dev/null 2>&1 || true
