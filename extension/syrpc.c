@@ -31,6 +31,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -257,6 +258,33 @@ syrpc_put_request(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Try to claim a request inside a subtransaction that is rolled back when
+ * nothing was claimed.  FOR UPDATE SKIP LOCKED may lock a row that then
+ * fails its recheck (a concurrent claim changed it); such a lock lasts
+ * until the end of the (sub)transaction, and must not last for our whole
+ * wait: it would block the put_result of the worker that holds the lease.
+ */
+static bool
+claim_in_subxact(text *app, TimestampTz now, const SyrpcApp *settings,
+				 Datum *values)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		claimed;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	claimed = store_claim(app, now, settings, values);
+	if (claimed)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcontext);
+	CurrentResourceOwner = oldowner;
+	return claimed;
+}
+
+/*
  * syrpc_get_request(app, timeout) returns setof (type, result_id, data):
  * one claimed request, or no row when the timeout passes.
  */
@@ -281,7 +309,7 @@ syrpc_get_request(PG_FUNCTION_ARGS)
 
 		ResetLatch(MyLatch);
 		now = GetCurrentTimestamp();
-		if (store_claim(app, now, &settings, values))
+		if (claim_in_subxact(app, now, &settings, values))
 		{
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			syrpc_wake_on_abort(SYRPC_WAIT_REQUEST, key);

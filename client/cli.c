@@ -1,0 +1,378 @@
+/*
+ * cli.c: the syrpc command.
+ *
+ *   syrpc [-d CONNINFO] call APP TYPE JSON [--timeout S]
+ *   syrpc [-d CONNINFO] serve APP (--echo | --exec CMD) [--count N]
+ *   syrpc [-d CONNINFO] stats [APP]
+ *
+ * The connection comes from libpq's environment (PGHOST, PGDATABASE, ...)
+ * or -d CONNINFO.  Exit codes: see usage().
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "syrpc.h"
+
+enum {
+    EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_TIMEOUT = 3,
+    EXIT_CONNECTION = 4, EXIT_REQUEST_FAILED = 5
+};
+
+static volatile sig_atomic_t stop_flag = 0;
+
+static void on_signal(int sig) { (void) sig; stop_flag = 1; }
+
+static const char *usage_main =
+    "Usage: syrpc [-d CONNINFO] COMMAND ARGS...\n"
+    "\n"
+    "RPC over PostgreSQL (needs CREATE EXTENSION syrpc in the database).\n"
+    "\n"
+    "Commands:\n"
+    "  call APP TYPE JSON [--timeout S]     put a request, wait for its result, print it\n"
+    "  serve APP (--echo | --exec CMD)      answer requests of APP\n"
+    "  stats [APP]                          print the queues' statistics\n"
+    "\n"
+    "Options:\n"
+    "  -d, --dbname CONNINFO   libpq connection string (default: PGHOST, PGDATABASE, ...)\n"
+    "  --version               print the version\n"
+    "  -h, --help              this help; COMMAND --help for a command's\n"
+    "\n"
+    "Exit codes: 0 ok, 1 error, 2 usage, 3 timeout, 4 connection error,\n"
+    "5 request failed (no worker answered it within max_attempts leases, or it expired).\n";
+
+static const char *usage_call =
+    "Usage: syrpc call APP TYPE JSON [--timeout S]\n"
+    "\n"
+    "Put a request of TYPE with data JSON for APP, wait for its result and\n"
+    "print it as JSON.  --timeout S: give up after S seconds (default 30;\n"
+    "exit code 3).\n";
+
+static const char *usage_serve =
+    "Usage: syrpc serve APP (--echo | --exec CMD) [--count N]\n"
+    "\n"
+    "Answer requests of APP until interrupted (SIGINT, SIGTERM) or N answered.\n"
+    "  --echo      answer every request with its own data\n"
+    "  --exec CMD  run CMD (with sh -c) per request: the request data on stdin,\n"
+    "              SYRPC_TYPE in its environment; its\n"
+    "              stdout, which must be JSON, is the result.  If it fails,\n"
+    "              the result is {\"error\": \"command failed\", ...}.\n";
+
+static const char *usage_stats =
+    "Usage: syrpc stats [APP]\n"
+    "\n"
+    "Print syrpc_stats: per app, requests queued, in flight and failed, the\n"
+    "oldest queued request's age, and results waiting to be fetched.\n";
+
+static int
+exit_code_of(syrpc_status st)
+{
+    switch (st) {
+    case SYRPC_OK: return EXIT_OK;
+    case SYRPC_TIMEOUT: return EXIT_TIMEOUT;
+    case SYRPC_CONNECTION: return EXIT_CONNECTION;
+    case SYRPC_REQUEST_FAILED: return EXIT_REQUEST_FAILED;
+    default: return EXIT_ERROR;
+    }
+}
+
+static int
+report(syrpc_conn *c)
+{
+    syrpc_status st = syrpc_status_of(c);
+
+    fprintf(stderr, "syrpc: %s: %s\n", syrpc_status_name(st), syrpc_error_message(c));
+    if (syrpc_error_detail(c)[0])
+        fprintf(stderr, "DETAIL: %s\n", syrpc_error_detail(c));
+    if (syrpc_error_hint(c)[0])
+        fprintf(stderr, "HINT: %s\n", syrpc_error_hint(c));
+    return exit_code_of(st);
+}
+
+static int
+wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
+}
+
+static int
+usage_error(const char *usage, const char *msg)
+{
+    fprintf(stderr, "syrpc: %s\n%s", msg, usage);
+    return EXIT_USAGE;
+}
+
+static syrpc_conn *
+connect_or_report(const char *conninfo, const char *app, int *code)
+{
+    syrpc_conn *c = syrpc_connect(conninfo, app);
+
+    if (c == NULL) {
+        fprintf(stderr, "syrpc: out of memory\n");
+        *code = EXIT_ERROR;
+    } else if (syrpc_status_of(c) != SYRPC_OK) {
+        *code = report(c);
+        syrpc_finish(c);
+        c = NULL;
+    }
+    return c;
+}
+
+static int
+cmd_call(const char *conninfo, int argc, char **argv)
+{
+    double timeout = 30;
+    json_error_t jerr;
+    json_t *data, *result = NULL;
+    syrpc_conn *c;
+    int code = EXIT_OK;
+    char *text;
+
+    if (wants_help(argc, argv)) {
+        fputs(usage_call, stdout);
+        return EXIT_OK;
+    }
+    if (argc == 5 && strcmp(argv[3], "--timeout") == 0) {
+        char *end;
+
+        timeout = strtod(argv[4], &end);
+        if (*end != '\0' || timeout < 0)
+            return usage_error(usage_call, "--timeout takes a number of seconds");
+        argc = 3;
+    }
+    if (argc != 3)
+        return usage_error(usage_call, "call takes APP TYPE JSON");
+    data = json_loads(argv[2], JSON_DECODE_ANY, &jerr);
+    if (data == NULL) {
+        fprintf(stderr, "syrpc: invalid JSON: %s (at position %d)\n", jerr.text, jerr.position);
+        return EXIT_USAGE;
+    }
+    if ((c = connect_or_report(conninfo, argv[0], &code)) != NULL) {
+        signal(SIGINT, on_signal);
+        syrpc_set_interrupt_flag(c, &stop_flag);
+        if (syrpc_call(c, argv[1], data, (int) (timeout * 1000), &result) != SYRPC_OK)
+            code = report(c);
+        else {
+            text = json_dumps(result, JSON_ENCODE_ANY);
+            puts(text);
+            free(text);
+            json_decref(result);
+        }
+        syrpc_finish(c);
+    }
+    json_decref(data);
+    return code;
+}
+
+static json_t *
+echo_handler(const char *type, const json_t *data, void *arg)
+{
+    (void) type;
+    (void) arg;
+    return json_deep_copy(data);
+}
+
+/* Run CMD with data on stdin; its stdout, parsed as JSON, is the result. */
+static json_t *
+exec_handler(const char *type, const json_t *data, void *arg)
+{
+    const char *cmd = arg;
+    FILE *in = tmpfile();
+    int out[2];
+    pid_t pid;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int status;
+    json_t *result;
+    json_error_t jerr;
+
+    if (in == NULL || json_dumpf(data, in, JSON_ENCODE_ANY) != 0 || fflush(in) != 0 ||
+        fseek(in, 0, SEEK_SET) != 0 || pipe(out) != 0) {
+        if (in)
+            fclose(in);
+        return json_pack("{s:s, s:s}", "error", "command failed", "reason", strerror(errno));
+    }
+    pid = fork();
+    if (pid == 0) {
+        dup2(fileno(in), 0);
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        setenv("SYRPC_TYPE", type, 1);
+        execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    fclose(in);
+    for (;;) {
+        ssize_t n;
+
+        if (len + 4096 > cap) {
+            char *more = realloc(buf, cap = cap * 2 + 4096);
+
+            if (more == NULL)
+                break;
+            buf = more;
+        }
+        n = read(out[0], buf + len, cap - len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += n;
+    }
+    close(out[0]);
+    if (buf)
+        buf[len] = '\0';
+    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        result = json_pack("{s:s, s:i}", "error", "command failed",
+                           "status", pid < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    else if ((result = json_loads(buf ? buf : "", JSON_DECODE_ANY, &jerr)) == NULL)
+        result = json_pack("{s:s, s:s}", "error", "command output is not JSON", "output", buf ? buf : "");
+    free(buf);
+    return result;
+}
+
+static int
+cmd_serve(const char *conninfo, int argc, char **argv)
+{
+    const char *exec_cmd = NULL;
+    int echo = 0, code = EXIT_OK;
+    long count = 0;
+    syrpc_conn *c;
+    struct sigaction sa;
+
+    if (wants_help(argc, argv)) {
+        fputs(usage_serve, stdout);
+        return EXIT_OK;
+    }
+    if (argc < 2)
+        return usage_error(usage_serve, "serve takes APP and --echo or --exec CMD");
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--echo") == 0)
+            echo = 1;
+        else if (strcmp(argv[i], "--exec") == 0 && i + 1 < argc)
+            exec_cmd = argv[++i];
+        else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
+            count = atol(argv[++i]);
+        else
+            return usage_error(usage_serve, "unknown option");
+    }
+    if (echo == (exec_cmd != NULL))
+        return usage_error(usage_serve, "give one of --echo and --exec CMD");
+    if ((c = connect_or_report(conninfo, argv[0], &code)) == NULL)
+        return code;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;     /* no SA_RESTART: a signal ends the wait */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    syrpc_set_interrupt_flag(c, &stop_flag);
+    if (echo)
+        syrpc_register(c, NULL, echo_handler, NULL);
+    else
+        syrpc_register(c, NULL, exec_handler, (void *) exec_cmd);
+    switch (syrpc_serve(c, count)) {
+    case SYRPC_OK:
+    case SYRPC_INTERRUPTED:
+        break;
+    default:
+        code = report(c);
+    }
+    syrpc_finish(c);
+    return code;
+}
+
+static int
+cmd_stats(const char *conninfo, int argc, char **argv)
+{
+    PGconn *pg;
+    PGresult *res;
+    const char *app = argc > 0 ? argv[0] : NULL;
+    int code = EXIT_OK;
+
+    if (wants_help(argc, argv)) {
+        fputs(usage_stats, stdout);
+        return EXIT_OK;
+    }
+    if (argc > 1)
+        return usage_error(usage_stats, "stats takes at most one APP");
+    pg = PQconnectdb(conninfo);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        fprintf(stderr, "syrpc: connection error: %s", PQerrorMessage(pg));
+        PQfinish(pg);
+        return EXIT_CONNECTION;
+    }
+    res = PQexecParams(pg,
+                       "SELECT app, queued, in_flight, failed,"
+                       "       coalesce(round(extract(epoch FROM oldest_queued_age)::numeric, 3)::text, '-')"
+                       "         AS oldest_queued_s, results_waiting"
+                       "  FROM syrpc_stats WHERE $1::text IS NULL OR app = $1 ORDER BY app",
+                       1, NULL, &app, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "syrpc: server error: %s", PQresultErrorMessage(res));
+        code = EXIT_ERROR;
+    } else {
+        int nf = PQnfields(res), nt = PQntuples(res);
+        int width[16];
+
+        for (int f = 0; f < nf && f < 16; f++) {
+            width[f] = (int) strlen(PQfname(res, f));
+            for (int t = 0; t < nt; t++)
+                if (PQgetlength(res, t, f) > width[f])
+                    width[f] = PQgetlength(res, t, f);
+        }
+        for (int f = 0; f < nf && f < 16; f++)
+            printf("%s%-*s", f ? "  " : "", width[f], PQfname(res, f));
+        putchar('\n');
+        for (int t = 0; t < nt; t++) {
+            for (int f = 0; f < nf && f < 16; f++)
+                printf(f ? "  %*s" : "%-*s", width[f], PQgetvalue(res, t, f));
+            putchar('\n');
+        }
+    }
+    PQclear(res);
+    PQfinish(pg);
+    return code;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *conninfo = "";
+    int i = 1;
+
+    while (i < argc && argv[i][0] == '-') {
+        if ((strcmp(argv[i], "-d") == 0 || strcmp(argv[i], "--dbname") == 0) && i + 1 < argc) {
+            conninfo = argv[i + 1];
+            i += 2;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("syrpc %s\n", SYRPC_VERSION);
+            return EXIT_OK;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(usage_main, stdout);
+            return EXIT_OK;
+        } else
+            return usage_error(usage_main, "unknown option");
+    }
+    if (i >= argc)
+        return usage_error(usage_main, "no command given");
+    if (strcmp(argv[i], "call") == 0)
+        return cmd_call(conninfo, argc - i - 1, argv + i + 1);
+    if (strcmp(argv[i], "serve") == 0)
+        return cmd_serve(conninfo, argc - i - 1, argv + i + 1);
+    if (strcmp(argv[i], "stats") == 0)
+        return cmd_stats(conninfo, argc - i - 1, argv + i + 1);
+    return usage_error(usage_main, "unknown command");
+}

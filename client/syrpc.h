@@ -1,0 +1,161 @@
+/*
+ * syrpc.h: the C client library of syrpc, RPC over PostgreSQL.
+ *
+ * A caller puts a request and later (possibly from another process) gets
+ * its result by result_id; a worker gets requests and puts results.
+ *
+ *     syrpc_conn *c = syrpc_connect("dbname=app", "echo_app");
+ *     if (syrpc_status_of(c) != SYRPC_OK) { puts(syrpc_error_message(c)); ... }
+ *     json_t *result;
+ *     if (syrpc_call(c, "echo", data, 5000, &result) == SYRPC_OK) { ...; json_decref(result); }
+ *     syrpc_finish(c);
+ *
+ * Threads: a syrpc_conn wraps one libpq connection and may be used by one
+ * thread at a time.  Use one handle per thread; handles share nothing, and
+ * the library has no mutable global state.
+ *
+ * Memory: functions that hand back a json_t * give the caller a new
+ * reference, which the caller releases with json_decref().  json_t *
+ * arguments are borrowed: the library never steals a reference.  Strings
+ * returned by syrpc_error_*() belong to the handle and stay valid until the
+ * next call on it.
+ *
+ * Waiting: blocking calls wait inside the server (woken at the commit of
+ * the matching put) in slices of at most SYRPC_WAIT_SLICE_MS, each its own
+ * short transaction, so no transaction stays open for a long wait.
+ */
+#ifndef SYRPC_CLIENT_H
+#define SYRPC_CLIENT_H
+
+#include <jansson.h>
+#include <signal.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SYRPC_VERSION_MAJOR 1
+#define SYRPC_VERSION_MINOR 0
+#define SYRPC_VERSION_PATCH 0
+#define SYRPC_VERSION "1.0.0"
+#define SYRPC_VERSION_NUM (SYRPC_VERSION_MAJOR * 10000 + SYRPC_VERSION_MINOR * 100 + SYRPC_VERSION_PATCH)
+
+/* Room for a result_id as text: 36 characters and the NUL. */
+#define SYRPC_ID_SIZE 37
+/* Longest app or type name, in bytes (the server enforces it too). */
+#define SYRPC_NAME_MAX 63
+/* Pass as timeout_ms to wait until the call is interrupted. */
+#define SYRPC_FOREVER (-1)
+/* The longest single wait inside the server. */
+#define SYRPC_WAIT_SLICE_MS 10000
+
+/* Status codes; append-only. */
+typedef enum syrpc_status {
+    SYRPC_OK = 0,
+    SYRPC_TIMEOUT = 1,         /* nothing arrived within the timeout */
+    SYRPC_BAD_INPUT = 2,       /* arguments rejected (here or by the server: SQLSTATE class 22, SY003-SY005, ...) */
+    SYRPC_CONNECTION = 3,      /* could not connect, or the connection was lost */
+    SYRPC_SERVER_ERROR = 4,    /* any other error from the server */
+    SYRPC_REQUEST_FAILED = 5,  /* the request failed after its last attempt (SY001) or expired (SY002) */
+    SYRPC_INTERRUPTED = 6,     /* the interrupt flag was set while waiting */
+    SYRPC_NO_MEMORY = 7
+} syrpc_status;
+
+typedef struct syrpc_conn syrpc_conn;
+
+/* A claimed request, filled by syrpc_get_request; release with syrpc_request_clear. */
+typedef struct syrpc_request {
+    char type[SYRPC_NAME_MAX + 1];
+    char result_id[SYRPC_ID_SIZE];
+    json_t *data;              /* owned by the struct */
+} syrpc_request;
+
+/* Version of the library at run time, as SYRPC_VERSION_NUM. */
+int syrpc_version(void);
+
+/* Readable name of a status ("ok", "timeout", ...); static storage. */
+const char *syrpc_status_name(syrpc_status status);
+
+/*
+ * Connect to PostgreSQL (conninfo as for libpq's PQconnectdb: "" takes
+ * PGHOST, PGDATABASE, ... from the environment) for app.  Returns a handle
+ * even when the connection fails (check syrpc_status_of); NULL only when
+ * out of memory.  Release with syrpc_finish.
+ */
+syrpc_conn *syrpc_connect(const char *conninfo, const char *app);
+void syrpc_finish(syrpc_conn *conn);
+
+/* Reconnect with the same parameters after SYRPC_CONNECTION. */
+syrpc_status syrpc_reconnect(syrpc_conn *conn);
+
+/* Status of the last call on the handle, and its error details. */
+syrpc_status syrpc_status_of(const syrpc_conn *conn);
+const char *syrpc_error_message(const syrpc_conn *conn);  /* "" after success */
+const char *syrpc_error_sqlstate(const syrpc_conn *conn); /* "" if none */
+const char *syrpc_error_detail(const syrpc_conn *conn);   /* "" if none */
+const char *syrpc_error_hint(const syrpc_conn *conn);     /* "" if none */
+
+/*
+ * While *flag is non-zero, blocking calls give up with SYRPC_INTERRUPTED
+ * (they notice it when a signal interrupts their wait, and between
+ * slices).  Meant for a flag set by a SIGINT/SIGTERM handler; NULL turns
+ * it off.
+ */
+void syrpc_set_interrupt_flag(syrpc_conn *conn, volatile sig_atomic_t *flag);
+
+/* The underlying libpq connection (PGconn *), for anything else. */
+void *syrpc_pgconn(syrpc_conn *conn);
+
+/* ---- caller side ---- */
+
+/* Queue a request; its result_id is written to result_id. */
+syrpc_status syrpc_put_request(syrpc_conn *conn, const char *type,
+                               const json_t *data, char result_id[SYRPC_ID_SIZE]);
+
+/*
+ * Wait up to timeout_ms (SYRPC_FOREVER: no limit) for the result of
+ * result_id and take it: *result is a new reference.  On any status other
+ * than SYRPC_OK, *result is NULL.
+ */
+syrpc_status syrpc_get_result(syrpc_conn *conn, const char *result_id,
+                              int timeout_ms, json_t **result);
+
+/* syrpc_put_request and syrpc_get_result in one. */
+syrpc_status syrpc_call(syrpc_conn *conn, const char *type, const json_t *data,
+                        int timeout_ms, json_t **result);
+
+/* ---- worker side ---- */
+
+/* Wait up to timeout_ms for a request and claim it (a lease). */
+syrpc_status syrpc_get_request(syrpc_conn *conn, int timeout_ms, syrpc_request *req);
+void syrpc_request_clear(syrpc_request *req);
+
+/* Answer a claimed request. */
+syrpc_status syrpc_put_result(syrpc_conn *conn, const char *result_id, const json_t *data);
+
+/*
+ * A handler computes the result of one request: it returns a new
+ * reference, or NULL on failure, in which case the serve loop answers
+ * {"error": "handler failed", "type": TYPE}.
+ */
+typedef json_t *(*syrpc_handler)(const char *type, const json_t *data, void *arg);
+
+/* Register handler for type (NULL type: for every type without its own). */
+syrpc_status syrpc_register(syrpc_conn *conn, const char *type,
+                            syrpc_handler handler, void *arg);
+
+/*
+ * Serve requests until the interrupt flag is set or max_requests have been
+ * answered (0: no limit).  Unknown types are answered with
+ * {"error": "unknown type", "type": TYPE}.  A lost connection is
+ * re-established with backoff; the request it held comes back by its lease.
+ * Returns SYRPC_OK when max_requests were served, SYRPC_INTERRUPTED when
+ * stopped by the flag, another status on an error it cannot get past.
+ */
+syrpc_status syrpc_serve(syrpc_conn *conn, long max_requests);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SYRPC_CLIENT_H */
