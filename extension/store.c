@@ -34,7 +34,7 @@ static SPIPlanPtr plan_create_app;
 static SPIPlanPtr plan_configure;
 static SPIPlanPtr plan_put_request;
 static SPIPlanPtr plan_claim;
-static SPIPlanPtr plan_next_lease_end;
+static SPIPlanPtr plan_next_look;
 static SPIPlanPtr plan_finish_request;
 static SPIPlanPtr plan_request_state;
 static SPIPlanPtr plan_cleanup_requests;
@@ -267,11 +267,13 @@ store_claim(text *app, TimestampTz now, const SyrpcApp *settings, Datum *values)
 }
 
 /*
- * When the next lease of app runs out (a request may become claimable
- * again then), or 0 if no lease is running.
+ * When a waiting worker should look again without being woken: when the
+ * next running lease of app runs out (its request becomes claimable again),
+ * and at the latest a lease_time from now, since a lease taken after this
+ * look (which wakes nobody) ends no earlier than that.
  */
 TimestampTz
-store_next_lease_end(text *app, TimestampTz now, const SyrpcApp *settings)
+store_next_look(text *app, TimestampTz now, const SyrpcApp *settings)
 {
 	Oid			argtypes[3] = {TEXTOID, TIMESTAMPTZOID, INT4OID};
 	Datum		values[3];
@@ -281,15 +283,17 @@ store_next_lease_end(text *app, TimestampTz now, const SyrpcApp *settings)
 	values[0] = PointerGetDatum(app);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = Int32GetDatum(settings->max_attempts);
-	prepare_once(&plan_next_lease_end,
+	prepare_once(&plan_next_look,
 				 "SELECT min(ready_at) FROM syrpc.request"
 				 " WHERE app = $1 AND ready_at > $2 AND expires_at > $2"
 				 "   AND attempts < $3",
 				 3, argtypes);
-	run(plan_next_lease_end, values, NULL, 1);
+	run(plan_next_look, values, NULL, 1);
 	d = col(1, &isnull);
 	SPI_freetuptable(SPI_tuptable);
-	return isnull ? 0 : DatumGetTimestampTz(d);
+	if (isnull || DatumGetTimestampTz(d) > now + settings->lease_us)
+		return now + settings->lease_us;
+	return DatumGetTimestampTz(d);
 }
 
 /*
@@ -459,7 +463,12 @@ store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
 		state = SYRPC_REQ_EXPIRED;
 	else
 	{
-		*until = expires_at;
+		/*
+		 * Queued.  A claim does not wake us, so look again a lease_time
+		 * from now: a lease taken later than that look ends after it, and
+		 * that look sees it and sleeps until its end.
+		 */
+		*until = Min(expires_at, now + settings->lease_us);
 		state = SYRPC_REQ_WAITING;
 	}
 	SPI_freetuptable(SPI_tuptable);

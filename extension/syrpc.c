@@ -324,7 +324,7 @@ syrpc_get_request(PG_FUNCTION_ARGS)
 			registered = true;
 			continue;
 		}
-		if (!sleep_until(deadline, store_next_lease_end(app, now, &settings)))
+		if (!sleep_until(deadline, store_next_look(app, now, &settings)))
 			break;
 	}
 	if (registered)

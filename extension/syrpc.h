@@ -80,7 +80,7 @@ extern pg_uuid_t *store_put_request(text *app, text *type, Datum data,
 									TimestampTz now, const SyrpcApp *settings);
 extern bool store_claim(text *app, TimestampTz now, const SyrpcApp *settings,
 						Datum *values);
-extern TimestampTz store_next_lease_end(text *app, TimestampTz now,
+extern TimestampTz store_next_look(text *app, TimestampTz now,
 										const SyrpcApp *settings);
 extern SyrpcFinishState store_finish_request(text *app, const pg_uuid_t *id,
 											   TimestampTz now);

@@ -1,0 +1,584 @@
+/*
+ * client_test.c: tests of libsyrpc against a real server.
+ *
+ * Needs a database with CREATE EXTENSION syrpc, reached through the libpq
+ * environment (PGHOST, PGDATABASE, ...).  Prints TAP-style "ok N - name"
+ * lines and a closing "N passed, N failed".  Run under valgrind by
+ * test/run-client-tests.sh.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "syrpc.h"
+
+static int passed, failed, numbered;
+
+#define CHECK(cond, ...) do { \
+        if (!(cond)) { \
+            fprintf(stdout, "#   check failed at %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stdout, __VA_ARGS__); \
+            fputc('\n', stdout); \
+            return 0; \
+        } \
+    } while (0)
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- helpers ---- */
+
+/* Run SQL on a connection of its own; return the first value, malloc'd. */
+static char *
+sql_value(const char *fmt, ...)
+{
+    char sql[2048];
+    va_list ap;
+    PGconn *pg = PQconnectdb("");
+    PGresult *res;
+    char *value = NULL;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    res = PQexec(pg, sql);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+        value = strdup(PQgetvalue(res, 0, 0));
+    else if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+        fprintf(stdout, "# sql failed: %s: %s", sql, PQerrorMessage(pg));
+    PQclear(res);
+    PQfinish(pg);
+    return value;
+}
+
+/* Wait until the SQL query returns expected, up to timeout_s. */
+static int
+wait_for(double timeout_s, const char *expected, const char *sql)
+{
+    double deadline = now_s() + timeout_s;
+
+    for (;;) {
+        char *v = sql_value("%s", sql);
+        int ok = v != NULL && strcmp(v, expected) == 0;
+
+        free(v);
+        if (ok)
+            return 1;
+        if (now_s() > deadline)
+            return 0;
+        usleep(5000);
+    }
+}
+
+static syrpc_conn *
+connect_app(const char *app)
+{
+    syrpc_conn *c = syrpc_connect("", app);
+
+    if (c == NULL || syrpc_status_of(c) != SYRPC_OK) {
+        fprintf(stdout, "# connect failed: %s\n", c ? syrpc_error_message(c) : "out of memory");
+        syrpc_finish(c);
+        return NULL;
+    }
+    return c;
+}
+
+static json_t *
+echo(const char *type, const json_t *data, void *arg)
+{
+    (void) type;
+    if (arg)
+        __atomic_add_fetch((int *) arg, 1, __ATOMIC_SEQ_CST);
+    return json_deep_copy(data);
+}
+
+static json_t *
+add(const char *type, const json_t *data, void *arg)
+{
+    (void) type;
+    (void) arg;
+    return json_integer(json_integer_value(json_object_get(data, "a")) +
+                        json_integer_value(json_object_get(data, "b")));
+}
+
+/* A worker thread running syrpc_serve until stopped. */
+typedef struct server {
+    const char *app;
+    pthread_t tid;
+    volatile sig_atomic_t stop;
+    syrpc_status status;
+    int handled;
+    syrpc_conn *conn;
+} server;
+
+static void on_usr1(int sig) { (void) sig; }
+
+static void *
+server_main(void *arg)
+{
+    server *s = arg;
+
+    s->conn = connect_app(s->app);
+    if (s->conn == NULL) {
+        s->status = SYRPC_CONNECTION;
+        return NULL;
+    }
+    syrpc_set_interrupt_flag(s->conn, &s->stop);
+    syrpc_register(s->conn, "echo", echo, &s->handled);
+    syrpc_register(s->conn, "add", add, NULL);
+    s->status = syrpc_serve(s->conn, 0);
+    syrpc_finish(s->conn);
+    return NULL;
+}
+
+static void
+server_start(server *s, const char *app)
+{
+    memset(s, 0, sizeof(*s));
+    s->app = app;
+    pthread_create(&s->tid, NULL, server_main, s);
+}
+
+static syrpc_status
+server_stop(server *s)
+{
+    s->stop = 1;
+    pthread_kill(s->tid, SIGUSR1);
+    pthread_join(s->tid, NULL);
+    return s->status;
+}
+
+/* ---- tests ---- */
+
+static int
+test_round_trip(void)
+{
+    syrpc_conn *caller = connect_app("t_round"), *worker = connect_app("t_round");
+    char id[SYRPC_ID_SIZE];
+    syrpc_request req;
+    json_t *data = json_pack("{s:s, s:[i,i]}", "value", "hello", "list", 1, 2), *result;
+    int ok = 0;
+
+    CHECK(caller && worker, "connect");
+    CHECK(syrpc_put_request(caller, "echo", data, id) == SYRPC_OK, "%s", syrpc_error_message(caller));
+    CHECK(strlen(id) == 36, "result_id %s", id);
+    CHECK(syrpc_get_request(worker, 1000, &req) == SYRPC_OK, "%s", syrpc_error_message(worker));
+    CHECK(strcmp(req.type, "echo") == 0 && strcmp(req.result_id, id) == 0, "got %s %s", req.type, req.result_id);
+    CHECK(json_equal(req.data, data), "data differs");
+    CHECK(syrpc_put_result(worker, req.result_id, req.data) == SYRPC_OK, "%s", syrpc_error_message(worker));
+    syrpc_request_clear(&req);
+    CHECK(syrpc_get_result(caller, id, 1000, &result) == SYRPC_OK, "%s", syrpc_error_message(caller));
+    ok = json_equal(result, data);
+    json_decref(result);
+    CHECK(ok, "result differs");
+    /* taken once: a second get_result is an error, not a second copy */
+    CHECK(syrpc_get_result(caller, id, 0, &result) == SYRPC_BAD_INPUT && result == NULL, "second get");
+    CHECK(strcmp(syrpc_error_sqlstate(caller), "SY003") == 0, "sqlstate %s", syrpc_error_sqlstate(caller));
+    json_decref(data);
+    syrpc_finish(caller);
+    syrpc_finish(worker);
+    return 1;
+}
+
+static int
+test_timeout(void)
+{
+    syrpc_conn *c = connect_app("t_timeout");
+    json_t *result = NULL;
+    syrpc_request req;
+    double t0;
+
+    CHECK(c, "connect");
+    t0 = now_s();
+    CHECK(syrpc_get_result(c, "00000000-0000-0000-0000-000000000001", 300, &result) == SYRPC_TIMEOUT,
+          "%s", syrpc_error_message(c));
+    CHECK(now_s() - t0 >= 0.3, "returned early after %.3f s", now_s() - t0);
+    CHECK(result == NULL, "result set on timeout");
+    t0 = now_s();
+    CHECK(syrpc_get_request(c, 200, &req) == SYRPC_TIMEOUT, "%s", syrpc_error_message(c));
+    CHECK(now_s() - t0 >= 0.2, "returned early");
+    CHECK(req.data == NULL, "data set on timeout");
+    syrpc_finish(c);
+    return 1;
+}
+
+static int
+test_not_yours(void)
+{
+    syrpc_conn *mine = connect_app("t_mine"), *theirs = connect_app("t_theirs");
+    json_t *data = json_integer(1), *result;
+    char id[SYRPC_ID_SIZE];
+
+    CHECK(mine && theirs, "connect");
+    CHECK(syrpc_put_request(mine, "echo", data, id) == SYRPC_OK, "put");
+    CHECK(syrpc_get_result(theirs, id, 0, &result) == SYRPC_BAD_INPUT, "%s", syrpc_status_name(syrpc_status_of(theirs)));
+    CHECK(strcmp(syrpc_error_sqlstate(theirs), "SY005") == 0, "sqlstate %s", syrpc_error_sqlstate(theirs));
+    CHECK(strstr(syrpc_error_message(theirs), "does not belong") != NULL, "%s", syrpc_error_message(theirs));
+    CHECK(syrpc_put_result(theirs, id, data) == SYRPC_BAD_INPUT, "put_result other app");
+    json_decref(data);
+    syrpc_finish(mine);
+    syrpc_finish(theirs);
+    return 1;
+}
+
+static int
+test_bad_input(void)
+{
+    syrpc_conn *c = connect_app("t_bad"), *bad;
+    json_t *data = json_object(), *result;
+    char id[SYRPC_ID_SIZE], long_name[100];
+    char *before, *after;
+
+    CHECK(c, "connect");
+    memset(long_name, 'x', 99);
+    long_name[99] = '\0';
+    CHECK(syrpc_put_request(c, "echo", data, id) == SYRPC_OK, "put");
+    before = sql_value("SELECT count(*) || '/' || string_agg(result_id::text, ',') FROM syrpc.request");
+    CHECK(syrpc_put_request(c, "", data, id) == SYRPC_BAD_INPUT, "empty type");
+    CHECK(syrpc_put_request(c, NULL, data, id) == SYRPC_BAD_INPUT, "NULL type");
+    CHECK(syrpc_put_request(c, long_name, data, id) == SYRPC_BAD_INPUT, "long type");
+    CHECK(syrpc_put_request(c, "a b", data, id) == SYRPC_BAD_INPUT, "type with space");
+    CHECK(strcmp(syrpc_error_sqlstate(c), "22023") == 0, "sqlstate %s", syrpc_error_sqlstate(c));
+    CHECK(syrpc_error_hint(c)[0] != '\0', "no hint");
+    CHECK(syrpc_put_request(c, "echo", NULL, id) == SYRPC_BAD_INPUT, "NULL data");
+    CHECK(syrpc_get_result(c, "not-a-uuid", 0, &result) == SYRPC_BAD_INPUT, "bad uuid");
+    CHECK(strcmp(syrpc_error_sqlstate(c), "22P02") == 0, "sqlstate %s", syrpc_error_sqlstate(c));
+    CHECK(syrpc_get_result(c, "", 0, &result) == SYRPC_BAD_INPUT, "empty id");
+    CHECK(syrpc_put_result(c, "00000000-0000-0000-0000-000000000001", data) == SYRPC_BAD_INPUT, "unknown id");
+    CHECK(strcmp(syrpc_error_sqlstate(c), "SY004") == 0, "sqlstate %s", syrpc_error_sqlstate(c));
+    CHECK(syrpc_put_result(c, id, data) == SYRPC_BAD_INPUT, "not claimed");
+    after = sql_value("SELECT count(*) || '/' || string_agg(result_id::text, ',') FROM syrpc.request");
+    CHECK(before && after && strcmp(before, after) == 0, "queue changed: %s -> %s", before, after);
+    free(before);
+    free(after);
+    bad = syrpc_connect("", "no spaces allowed");
+    CHECK(bad != NULL && syrpc_put_request(bad, "echo", data, id) == SYRPC_BAD_INPUT, "bad app");
+    syrpc_finish(bad);
+    bad = syrpc_connect("", long_name);
+    CHECK(bad != NULL && syrpc_status_of(bad) == SYRPC_BAD_INPUT, "long app");
+    syrpc_finish(bad);
+    bad = syrpc_connect("host=/nonexistent", "app");
+    CHECK(bad != NULL && syrpc_status_of(bad) == SYRPC_CONNECTION, "bad host");
+    CHECK(syrpc_call(bad, "echo", data, 100, &result) == SYRPC_CONNECTION, "call without connection");
+    syrpc_finish(bad);
+    json_decref(data);
+    syrpc_finish(c);
+    return 1;
+}
+
+static int
+test_serve_handlers(void)
+{
+    server s;
+    syrpc_conn *c = connect_app("t_serve");
+    json_t *data, *result;
+    int ok;
+
+    CHECK(c, "connect");
+    server_start(&s, "t_serve");
+    data = json_pack("{s:i, s:i}", "a", 2, "b", 40);
+    CHECK(syrpc_call(c, "add", data, 5000, &result) == SYRPC_OK, "%s", syrpc_error_message(c));
+    ok = json_integer_value(result) == 42;
+    json_decref(result);
+    CHECK(ok, "2 + 40 != 42");
+    CHECK(syrpc_call(c, "echo", data, 5000, &result) == SYRPC_OK, "%s", syrpc_error_message(c));
+    ok = json_equal(result, data);
+    json_decref(result);
+    CHECK(ok, "echo differs");
+    CHECK(syrpc_call(c, "no_such_type", data, 5000, &result) == SYRPC_OK, "%s", syrpc_error_message(c));
+    ok = strcmp(json_string_value(json_object_get(result, "error")), "unknown type") == 0 &&
+         strcmp(json_string_value(json_object_get(result, "type")), "no_such_type") == 0;
+    json_decref(result);
+    CHECK(ok, "unknown type not reported");
+    json_decref(data);
+    CHECK(server_stop(&s) == SYRPC_INTERRUPTED, "serve ended with %s", syrpc_status_name(s.status));
+    CHECK(s.handled == 1, "echo handled %d times", s.handled);
+    syrpc_finish(c);
+    return 1;
+}
+
+/* Several threads, each with its own handle; every caller gets its own answers. */
+typedef struct caller_arg { int n; int calls; int ok; } caller_arg;
+
+static void *
+caller_main(void *arg)
+{
+    caller_arg *a = arg;
+    syrpc_conn *c = connect_app("t_threads");
+
+    a->ok = 0;
+    for (int i = 0; c && i < a->calls; i++) {
+        json_t *data = json_pack("{s:i, s:i}", "caller", a->n, "i", i), *result = NULL;
+
+        if (syrpc_call(c, "echo", data, 10000, &result) == SYRPC_OK && json_equal(data, result))
+            a->ok++;
+        json_decref(data);
+        json_decref(result);
+    }
+    syrpc_finish(c);
+    return NULL;
+}
+
+static int
+test_threads(void)
+{
+    server s[2];
+    pthread_t t[4];
+    caller_arg a[4];
+    int total = 0;
+
+    server_start(&s[0], "t_threads");
+    server_start(&s[1], "t_threads");
+    for (int i = 0; i < 4; i++) {
+        a[i].n = i;
+        a[i].calls = 25;
+        pthread_create(&t[i], NULL, caller_main, &a[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        total += a[i].ok;
+    }
+    server_stop(&s[0]);
+    server_stop(&s[1]);
+    CHECK(total == 100, "%d of 100 calls answered correctly", total);
+    CHECK(s[0].handled + s[1].handled == 100, "handled %d + %d", s[0].handled, s[1].handled);
+    return 1;
+}
+
+/* A caller blocked in get_result whose backend is terminated. */
+typedef struct blocked_arg { syrpc_conn *c; syrpc_status st; double seconds; } blocked_arg;
+
+static void *
+blocked_main(void *arg)
+{
+    blocked_arg *b = arg;
+    json_t *result = NULL;
+    double t0 = now_s();
+
+    b->st = syrpc_get_result(b->c, "00000000-0000-0000-0000-000000000002", 30000, &result);
+    b->seconds = now_s() - t0;
+    json_decref(result);
+    return NULL;
+}
+
+static int
+test_terminate_backend(void)
+{
+    blocked_arg b;
+    pthread_t t;
+    server s;
+    char sql[256];
+    json_t *data = json_string("after reconnect"), *result;
+    int ok;
+
+    b.c = connect_app("t_term");
+    CHECK(b.c, "connect");
+    pthread_create(&t, NULL, blocked_main, &b);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND query LIKE '%%syrpc_get_result%%' AND state = 'active'",
+             PQbackendPID(syrpc_pgconn(b.c)));
+    CHECK(wait_for(10, "1", sql), "caller never blocked");
+    free(sql_value("SELECT pg_terminate_backend(%d)", PQbackendPID(syrpc_pgconn(b.c))));
+    pthread_join(t, NULL);
+    CHECK(b.st == SYRPC_CONNECTION, "status %s: %s", syrpc_status_name(b.st), syrpc_error_message(b.c));
+    CHECK(b.seconds < 30, "waited the whole timeout");
+    fprintf(stdout, "# terminated caller: %s\n", syrpc_error_message(b.c));
+    CHECK(syrpc_reconnect(b.c) == SYRPC_OK, "%s", syrpc_error_message(b.c));
+    server_start(&s, "t_term");
+    CHECK(syrpc_call(b.c, "echo", data, 10000, &result) == SYRPC_OK, "%s", syrpc_error_message(b.c));
+    ok = json_equal(data, result);
+    json_decref(result);
+    json_decref(data);
+    server_stop(&s);
+    syrpc_finish(b.c);
+    CHECK(ok, "wrong answer after reconnect");
+    return 1;
+}
+
+/* A worker whose backend is terminated while it waits keeps serving. */
+static int
+test_serve_reconnects(void)
+{
+    server s;
+    syrpc_conn *c = connect_app("t_reconn");
+    json_t *data = json_integer(7), *result;
+    int ok;
+
+    CHECK(c, "connect");
+    server_start(&s, "t_reconn");
+    CHECK(wait_for(10, "1", "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%syrpc_get_request(%' AND state = 'active' AND pid <> pg_backend_pid()"),
+          "worker never waited");
+    free(sql_value("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%%syrpc_get_request(%%' AND pid <> pg_backend_pid()"));
+    CHECK(syrpc_call(c, "echo", data, 10000, &result) == SYRPC_OK, "%s", syrpc_error_message(c));
+    ok = json_equal(data, result);
+    json_decref(result);
+    json_decref(data);
+    CHECK(server_stop(&s) == SYRPC_INTERRUPTED, "serve ended with %s", syrpc_status_name(s.status));
+    syrpc_finish(c);
+    CHECK(ok, "wrong answer");
+    return 1;
+}
+
+/* A worker process killed with SIGKILL holding a request: another answers it after the lease. */
+static int
+test_worker_killed(void)
+{
+    syrpc_conn *c;
+    int fds[2];
+    pid_t pid;
+    char buf[8], id[SYRPC_ID_SIZE];
+    json_t *data = json_string("survives"), *result;
+    server s;
+    int ok;
+
+    free(sql_value("SELECT syrpc_configure('t_kill', lease_time => '300 ms')"));
+    c = connect_app("t_kill");
+    CHECK(c, "connect");
+    CHECK(syrpc_put_request(c, "echo", data, id) == SYRPC_OK, "put");
+    CHECK(pipe(fds) == 0, "pipe");
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        /* the doomed worker: claim the request, say so, hang */
+        syrpc_conn *w = syrpc_connect("", "t_kill");
+        syrpc_request req;
+
+        if (w && syrpc_get_request(w, 5000, &req) == SYRPC_OK)
+            (void) !write(fds[1], "claimed", 7);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    CHECK(read(fds[0], buf, 7) == 7, "worker did not claim");
+    close(fds[0]);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    server_start(&s, "t_kill");
+    CHECK(syrpc_get_result(c, id, 10000, &result) == SYRPC_OK, "%s", syrpc_error_message(c));
+    ok = json_equal(data, result);
+    json_decref(result);
+    json_decref(data);
+    server_stop(&s);
+    CHECK(ok, "wrong answer");
+    CHECK(s.handled == 1, "answered %d times", s.handled);
+    syrpc_finish(c);
+    return 1;
+}
+
+/* The wake-up delay: from put_result's commit (as its caller sees it) to get_result's return. */
+typedef struct wake_arg { syrpc_conn *c; char id[SYRPC_ID_SIZE]; double returned; syrpc_status st; } wake_arg;
+
+static void *
+wake_main(void *arg)
+{
+    wake_arg *w = arg;
+    json_t *result = NULL;
+
+    w->st = syrpc_get_result(w->c, w->id, 30000, &result);
+    w->returned = now_s();
+    json_decref(result);
+    return NULL;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+
+    return x < y ? -1 : x > y;
+}
+
+static int
+test_wakeup_delay(void)
+{
+    enum { N = 40 };
+    syrpc_conn *worker = connect_app("t_wake");
+    wake_arg w;
+    double delay[N];
+    json_t *data = json_integer(1);
+    char sql[256];
+
+    w.c = connect_app("t_wake");
+    CHECK(worker && w.c, "connect");
+    for (int i = 0; i < N; i++) {
+        syrpc_request req;
+        pthread_t t;
+        double committed;
+
+        CHECK(syrpc_put_request(w.c, "echo", data, w.id) == SYRPC_OK, "put");
+        CHECK(syrpc_get_request(worker, 1000, &req) == SYRPC_OK, "get_request");
+        pthread_create(&t, NULL, wake_main, &w);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event = 'Extension'",
+                 PQbackendPID(syrpc_pgconn(w.c)));
+        CHECK(wait_for(10, "1", sql), "caller never slept");
+        CHECK(syrpc_put_result(worker, req.result_id, req.data) == SYRPC_OK, "put_result");
+        committed = now_s();
+        syrpc_request_clear(&req);
+        pthread_join(t, NULL);
+        CHECK(w.st == SYRPC_OK, "get_result: %s", syrpc_error_message(w.c));
+        delay[i] = (w.returned - committed) * 1000;
+        if (delay[i] < 0)
+            delay[i] = 0;
+    }
+    qsort(delay, N, sizeof(double), cmp_double);
+    fprintf(stdout, "# wake-up delay from put_result's commit to get_result's return, %d runs: "
+            "p50 %.2f ms, p90 %.2f ms, max %.2f ms\n", N, delay[N / 2], delay[N * 9 / 10], delay[N - 1]);
+    CHECK(delay[N - 1] < 30000, "a wait ran into its timeout");
+    json_decref(data);
+    syrpc_finish(worker);
+    syrpc_finish(w.c);
+    return 1;
+}
+
+static void
+run(const char *name, int (*fn)(void))
+{
+    int ok = fn();
+
+    printf("%s %d - %s\n", ok ? "ok" : "not ok", ++numbered, name);
+    fflush(stdout);
+    if (ok)
+        passed++;
+    else
+        failed++;
+}
+
+int
+main(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_usr1;    /* no SA_RESTART: interrupts a serve loop's wait */
+    sigaction(SIGUSR1, &sa, NULL);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("# libsyrpc %s (runtime %d)\n", SYRPC_VERSION, syrpc_version());
+    run("round trip, result taken once", test_round_trip);
+    run("timeouts of get_result and get_request", test_timeout);
+    run("a result_id of another app", test_not_yours);
+    run("bad input is refused and changes nothing", test_bad_input);
+    run("serve loop: two handlers and an unknown type", test_serve_handlers);
+    run("four caller threads, two worker threads", test_threads);
+    run("pg_terminate_backend mid-wait, then reconnect", test_terminate_backend);
+    run("serve loop reconnects after its backend is terminated", test_serve_reconnects);
+    run("worker killed with SIGKILL: request answered after the lease", test_worker_killed);
+    run("wake-up delay", test_wakeup_delay);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
