@@ -98,35 +98,50 @@ syrpc_status
 syrpc_serve(syrpc_conn *c, long max_requests)
 {
     long served = 0;
+    int have = 0;               /* req holds a claimed request */
+    syrpc_request req, next;
 
+    memset(&req, 0, sizeof(req));
     while (max_requests <= 0 || served < max_requests) {
-        syrpc_request req;
         json_t *result;
         syrpc_status st;
 
-        if (syrpc__interrupted(c))
+        if (syrpc__interrupted(c)) {
+            if (have)           /* it comes back by its lease */
+                syrpc_request_clear(&req);
             return syrpc__fail(c, SYRPC_INTERRUPTED, "interrupted");
-        st = syrpc_get_request(c, SYRPC_WAIT_SLICE_MS, &req);
-        if (st == SYRPC_TIMEOUT)
-            continue;
-        if (st == SYRPC_CONNECTION) {
-            if (reconnect_with_backoff(c) != SYRPC_OK)
-                return c->status;
-            continue;
         }
-        if (st != SYRPC_OK)
-            return st;
+        if (!have) {
+            st = syrpc_get_request(c, SYRPC_WAIT_SLICE_MS, &req);
+            if (st == SYRPC_TIMEOUT)
+                continue;
+            if (st == SYRPC_CONNECTION) {
+                if (reconnect_with_backoff(c) != SYRPC_OK)
+                    return c->status;
+                continue;
+            }
+            if (st != SYRPC_OK)
+                return st;
+        }
         result = dispatch(c, &req);
         if (result == NULL) {
             syrpc_request_clear(&req);
             return syrpc__fail(c, SYRPC_NO_MEMORY, "out of memory");
         }
-        st = syrpc_put_result(c, req.result_id, result);
+        /* answer, and take the next request in the same transaction */
+        st = (max_requests > 0 && served + 1 >= max_requests)
+            ? syrpc_put_result(c, req.result_id, result)
+            : syrpc_put_result_get_request(c, req.result_id, result, &next);
         json_decref(result);
         syrpc_request_clear(&req);
-        if (st == SYRPC_OK)
+        have = 0;
+        if (st == SYRPC_OK || st == SYRPC_TIMEOUT) {
             served++;
-        else if (st == SYRPC_CONNECTION) {
+            if (st == SYRPC_OK && next.data != NULL) {
+                req = next;
+                have = 1;
+            }
+        } else if (st == SYRPC_CONNECTION) {
             /* the request comes back by its lease, to us or another worker */
             if (reconnect_with_backoff(c) != SYRPC_OK)
                 return c->status;

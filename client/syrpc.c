@@ -393,6 +393,17 @@ syrpc_request_clear(syrpc_request *req)
     memset(req, 0, sizeof(*req));
 }
 
+/* Fill req from the one row of res (type, result_id, data); clears res. */
+static syrpc_status
+take_request(syrpc_conn *c, PGresult *res, syrpc_request *req)
+{
+    copy_str(req->type, sizeof(req->type), PQgetvalue(res, 0, 0));
+    copy_str(req->result_id, sizeof(req->result_id), PQgetvalue(res, 0, 1));
+    req->data = decode(c, PQgetvalue(res, 0, 2));
+    PQclear(res);
+    return c->status;
+}
+
 syrpc_status
 syrpc_get_request(syrpc_conn *c, int timeout_ms, syrpc_request *req)
 {
@@ -409,13 +420,8 @@ syrpc_get_request(syrpc_conn *c, int timeout_ms, syrpc_request *req)
 
         if (res == NULL)
             return c->status;
-        if (PQntuples(res) == 1) {
-            copy_str(req->type, sizeof(req->type), PQgetvalue(res, 0, 0));
-            copy_str(req->result_id, sizeof(req->result_id), PQgetvalue(res, 0, 1));
-            req->data = decode(c, PQgetvalue(res, 0, 2));
-            PQclear(res);
-            return c->status;
-        }
+        if (PQntuples(res) == 1)
+            return take_request(c, res, req);
         PQclear(res);
         if (syrpc__interrupted(c))
             return syrpc__fail(c, SYRPC_INTERRUPTED, "interrupted");
@@ -444,4 +450,42 @@ syrpc_put_result(syrpc_conn *c, const char *result_id, const json_t *data)
         return c->status;
     PQclear(res);
     return SYRPC_OK;
+}
+
+syrpc_status
+syrpc_put_result_get_request(syrpc_conn *c, const char *result_id, const json_t *data,
+                             syrpc_request *next)
+{
+    const char *values[3];
+    PGresult *res;
+    char *text;
+
+    memset(next, 0, sizeof(*next));
+    if (c->no_combined_call) {
+        if (syrpc_put_result(c, result_id, data) != SYRPC_OK)
+            return c->status;
+        return syrpc_get_request(c, 0, next);
+    }
+    if (result_id == NULL || result_id[0] == '\0')
+        return syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
+    if ((text = encode(c, data)) == NULL)
+        return c->status;
+    values[0] = c->app;
+    values[1] = result_id;
+    values[2] = text;
+    res = run(c, "SELECT type, result_id, data FROM syrpc_put_result_get_request($1, $2::uuid, $3::jsonb)",
+              3, values, -1);
+    free(text);
+    if (res == NULL) {
+        if (strcmp(c->sqlstate, "42883") == 0) {
+            /* undefined_function: extension 1.0 */
+            c->no_combined_call = 1;
+            return syrpc_put_result_get_request(c, result_id, data, next);
+        }
+        return c->status;
+    }
+    if (PQntuples(res) == 1)
+        return take_request(c, res, next);
+    PQclear(res);
+    return syrpc__fail(c, SYRPC_TIMEOUT, "no request waiting");
 }

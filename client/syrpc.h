@@ -134,6 +134,17 @@ void syrpc_request_clear(syrpc_request *req);
 syrpc_status syrpc_put_result(syrpc_conn *conn, const char *result_id, const json_t *data);
 
 /*
+ * Answer a claimed request and claim the next one in the same transaction,
+ * without waiting (one statement and one durable commit per request for a
+ * busy worker).  SYRPC_OK: answered, and *next holds the next request;
+ * SYRPC_TIMEOUT: answered, no request is waiting (*next is empty); any
+ * other status: not answered.  Works with extension version 1.0 too (as
+ * two statements).
+ */
+syrpc_status syrpc_put_result_get_request(syrpc_conn *conn, const char *result_id,
+                                          const json_t *data, syrpc_request *next);
+
+/*
  * A handler computes the result of one request: it returns a new
  * reference, or NULL on failure, in which case the serve loop answers
  * {"error": "handler failed", "type": TYPE}.

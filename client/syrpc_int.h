@@ -28,6 +28,7 @@ struct syrpc_conn {
     char detail[SYRPC_MSG_MAX];
     char hint[SYRPC_MSG_MAX];
     volatile sig_atomic_t *interrupt;
+    int no_combined_call;      /* the server's extension predates syrpc_put_result_get_request */
     syrpc_route *routes;       /* handlers by type, for syrpc_serve */
     int nroutes;
     syrpc_route fallback;      /* handler for any other type, if set */

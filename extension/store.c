@@ -16,17 +16,124 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/partition.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "syrpc.h"
+
+/* What a subtransaction must restore when it ends. */
+typedef struct Subxact
+{
+	MemoryContext context;
+	ResourceOwner owner;
+} Subxact;
+
+static void
+subxact_begin(Subxact *sx)
+{
+	sx->context = CurrentMemoryContext;
+	sx->owner = CurrentResourceOwner;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(sx->context);
+}
+
+static void
+subxact_end(Subxact *sx, bool keep)
+{
+	if (keep)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(sx->context);
+	CurrentResourceOwner = sx->owner;
+}
+
+/*
+ * Per-backend cache of app settings, so that a call need not read
+ * syrpc.app.  syrpc_configure sends a relcache invalidation for syrpc.app
+ * at commit, which empties the cache of every backend; so does dropping
+ * the table.
+ */
+typedef struct AppCacheEntry
+{
+	char		name[NAMEDATALEN];	/* app names are at most 63 bytes */
+	SyrpcApp	settings;
+} AppCacheEntry;
+
+static HTAB *app_cache = NULL;
+static Oid	app_relid = InvalidOid;
+
+/* Did this transaction create an app?  Then an abort empties the cache. */
+static bool app_created = false;
+
+static void
+app_cache_invalidate(Datum arg, Oid relid)
+{
+	if (app_cache != NULL && (relid == InvalidOid || relid == app_relid))
+	{
+		hash_destroy(app_cache);
+		app_cache = NULL;
+		app_relid = InvalidOid;
+	}
+}
+
+static void
+store_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT && app_created)
+		app_cache_invalidate((Datum) 0, InvalidOid);
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT)
+		app_created = false;
+}
+
+void
+store_init(void)
+{
+	CacheRegisterRelcacheCallback(app_cache_invalidate, (Datum) 0);
+	RegisterXactCallback(store_xact_callback, NULL);
+}
+
+/* Make every backend forget cached app settings when this transaction commits. */
+static void
+store_app_changed(void)
+{
+	Oid			relid = get_relname_relid("app", get_namespace_oid("syrpc", false));
+
+	if (OidIsValid(relid))
+		CacheInvalidateRelcacheByRelid(relid);
+}
+
+static void
+app_cache_put(const char *name, const SyrpcApp *settings)
+{
+	AppCacheEntry *e;
+	bool		found;
+
+	if (app_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		app_relid = get_relname_relid("app", get_namespace_oid("syrpc", false));
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(AppCacheEntry);
+		app_cache = hash_create("syrpc app settings", 16, &ctl, HASH_ELEM | HASH_STRINGS);
+	}
+	e = hash_search(app_cache, name, HASH_ENTER, &found);
+	e->settings = *settings;
+}
 
 /* Saved plans of statements that do not depend on a bucket. */
 static SPIPlanPtr plan_load_app;
@@ -138,15 +245,43 @@ same_text(text *a, text *b)
 		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
 }
 
+/* Fill settings from row 0 of the last result of plan_load_app. */
+static void
+read_settings(SyrpcApp *settings)
+{
+	settings->lease_us = DatumGetInt64(col_notnull(1));
+	settings->max_attempts = DatumGetInt32(col_notnull(2));
+	settings->result_ttl_us = DatumGetInt64(col_notnull(3));
+	settings->request_ttl_us = DatumGetInt64(col_notnull(4));
+}
+
 /*
- * Load app's settings, creating the app with default settings on first use.
+ * Load app's settings.  An app that does not exist yet is created if
+ * create is set (puts do that); otherwise (waits) its settings are the
+ * defaults, read from an insert that is rolled back at once: a wait must
+ * not hold an uncommitted app row, which would block the put that creates
+ * the app for as long as the wait lasts.
  */
 void
-store_load_app(text *app, SyrpcApp *settings)
+store_load_app(text *app, bool create, SyrpcApp *settings)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {PointerGetDatum(app)};
+	Subxact		sx;
+	bool		found;
+	char		name[NAMEDATALEN];
 
+	text_to_cstring_buffer(app, name, sizeof(name));
+	if (app_cache != NULL)
+	{
+		AppCacheEntry *e = hash_search(app_cache, name, HASH_FIND, NULL);
+
+		if (e != NULL)
+		{
+			*settings = e->settings;
+			return;
+		}
+	}
 	prepare_once(&plan_load_app,
 				 "SELECT (extract(epoch FROM lease_time) * 1000000)::int8,"
 				 "       max_attempts,"
@@ -154,20 +289,35 @@ store_load_app(text *app, SyrpcApp *settings)
 				 "       (extract(epoch FROM request_ttl) * 1000000)::int8"
 				 "  FROM syrpc.app WHERE app = $1",
 				 1, argtypes);
-	if (run(plan_load_app, values, NULL, 1) == 0)
+	found = run(plan_load_app, values, NULL, 1) == 1;
+	if (!found)
 	{
+		SPI_freetuptable(SPI_tuptable);
 		prepare_once(&plan_create_app,
 					 "INSERT INTO syrpc.app (app) VALUES ($1) ON CONFLICT DO NOTHING",
 					 1, argtypes);
+		if (!create)
+			subxact_begin(&sx);
+		else
+			app_created = true;
 		run(plan_create_app, values, NULL, 0);
-		if (run(plan_load_app, values, NULL, 1) == 0)
+		found = run(plan_load_app, values, NULL, 1) == 1;
+		if (found)
+			read_settings(settings);
+		SPI_freetuptable(SPI_tuptable);
+		if (!create)
+			subxact_end(&sx, false);
+		if (!found)
 			elog(ERROR, "syrpc: app vanished while it was being created");
+		if (!create)
+			return;				/* defaults of an app that does not exist */
 	}
-	settings->lease_us = DatumGetInt64(col_notnull(1));
-	settings->max_attempts = DatumGetInt32(col_notnull(2));
-	settings->result_ttl_us = DatumGetInt64(col_notnull(3));
-	settings->request_ttl_us = DatumGetInt64(col_notnull(4));
-	SPI_freetuptable(SPI_tuptable);
+	else
+	{
+		read_settings(settings);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	app_cache_put(name, settings);
 }
 
 /*
@@ -182,7 +332,7 @@ store_configure(text *app, Datum *settings, bool *isnull)
 	char		nulls[5];
 	SyrpcApp	ignored;
 
-	store_load_app(app, &ignored);
+	store_load_app(app, true, &ignored);
 	values[0] = PointerGetDatum(app);
 	nulls[0] = ' ';
 	for (int i = 0; i < 4; i++)
@@ -198,6 +348,7 @@ store_configure(text *app, Datum *settings, bool *isnull)
 				 " WHERE app = $1",
 				 5, argtypes);
 	run(plan_configure, values, nulls, 0);
+	store_app_changed();
 }
 
 /*
@@ -233,12 +384,20 @@ store_put_request(text *app, text *type, Datum data, TimestampTz now,
 /*
  * Claim the oldest claimable request of app under a lease.  On success
  * fills values[0..2] with type, result_id, data and returns true.
+ *
+ * The claim runs in a subtransaction that is rolled back when nothing was
+ * claimed.  FOR UPDATE SKIP LOCKED may lock a row that then fails its
+ * recheck (a concurrent claim changed it); such a lock lasts until the end
+ * of the (sub)transaction, and must not last through a wait: it would block
+ * the put_result of the worker that holds the lease.
  */
 bool
 store_claim(text *app, TimestampTz now, const SyrpcApp *settings, Datum *values)
 {
 	Oid			argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
 	Datum		args[4];
+	Subxact		sx;
+	bool		claimed;
 
 	args[0] = PointerGetDatum(app);
 	args[1] = TimestampTzGetDatum(now);
@@ -254,16 +413,17 @@ store_claim(text *app, TimestampTz now, const SyrpcApp *settings, Datum *values)
 				 "        LIMIT 1 FOR UPDATE SKIP LOCKED)"
 				 " RETURNING type, result_id, data",
 				 4, argtypes);
-	if (run(plan_claim, args, NULL, 0) == 0)
+	subxact_begin(&sx);
+	claimed = run(plan_claim, args, NULL, 0) == 1;
+	if (claimed)
 	{
-		SPI_freetuptable(SPI_tuptable);
-		return false;
+		values[0] = SPI_datumTransfer(col_notnull(1), false, -1);
+		values[1] = SPI_datumTransfer(col_notnull(2), false, UUID_LEN);
+		values[2] = SPI_datumTransfer(col_notnull(3), false, -1);
 	}
-	values[0] = SPI_datumTransfer(col_notnull(1), false, -1);
-	values[1] = SPI_datumTransfer(col_notnull(2), false, UUID_LEN);
-	values[2] = SPI_datumTransfer(col_notnull(3), false, -1);
 	SPI_freetuptable(SPI_tuptable);
-	return true;
+	subxact_end(&sx, claimed);
+	return claimed;
 }
 
 /*

@@ -21,6 +21,7 @@
 #include <math.h>
 
 #include "access/detoast.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -31,7 +32,6 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -41,6 +41,7 @@ PG_MODULE_MAGIC;
 
 int			syrpc_max_payload_kb = 1024;
 int			syrpc_cleanup_interval_ms = 1000;
+bool		syrpc_async_acks = true;
 
 /* When this backend last removed expired rows. */
 static TimestampTz last_cleanup = 0;
@@ -51,6 +52,7 @@ static TimestampTz last_cleanup = 0;
 PG_FUNCTION_INFO_V1(syrpc_put_request);
 PG_FUNCTION_INFO_V1(syrpc_get_request);
 PG_FUNCTION_INFO_V1(syrpc_put_result);
+PG_FUNCTION_INFO_V1(syrpc_put_result_get_request);
 PG_FUNCTION_INFO_V1(syrpc_get_result);
 PG_FUNCTION_INFO_V1(syrpc_configure);
 PG_FUNCTION_INFO_V1(syrpc_cleanup);
@@ -76,8 +78,19 @@ _PG_init(void)
 							1000, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("syrpc.async_acks",
+							 "Commit claims and taken results without waiting for "
+							 "the WAL flush, when the call is its own transaction.",
+							 "A claim lost in a crash only makes its request be "
+							 "handed out again; a taken result lost in a crash "
+							 "only makes it readable again.",
+							 &syrpc_async_acks,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("syrpc");
 	syrpc_wakeup_init();
+	store_init();
 }
 
 /* ---------------------------------------------------------------------- */
@@ -184,6 +197,33 @@ arg_deadline(FunctionCallInfo fcinfo, int n, const char *func)
 	return GetCurrentTimestamp() + (int64) (t * USECS_PER_SEC);
 }
 
+/*
+ * Is this call the whole transaction, with nothing written before it?
+ * Then it may decide how its commit is flushed (see relax_commit).
+ * Call before writing anything.
+ */
+static bool
+owns_transaction(void)
+{
+	return !IsTransactionBlock() &&
+		!TransactionIdIsValid(GetTopTransactionIdIfAny());
+}
+
+/*
+ * A claim or a taken result need not wait for the WAL flush: losing one in
+ * a crash only hands the request out again or makes the result readable
+ * again, which at-least-once delivery allows.  Only when the call owns its
+ * transaction, so that no other write of the caller's loses durability.
+ */
+static void
+relax_commit(bool owned)
+{
+	if (owned && syrpc_async_acks)
+		(void) set_config_option("synchronous_commit", "off",
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Waiting                                                                */
 /* ---------------------------------------------------------------------- */
@@ -249,7 +289,7 @@ syrpc_put_request(PG_FUNCTION_ARGS)
 	pg_uuid_t  *id;
 
 	SPI_connect();
-	store_load_app(app, &settings);
+	store_load_app(app, true, &settings);
 	id = store_put_request(app, type, data, now, &settings);
 	maybe_cleanup(now);
 	SPI_finish();
@@ -258,29 +298,51 @@ syrpc_put_request(PG_FUNCTION_ARGS)
 }
 
 /*
- * Try to claim a request inside a subtransaction that is rolled back when
- * nothing was claimed.  FOR UPDATE SKIP LOCKED may lock a row that then
- * fails its recheck (a concurrent claim changed it); such a lock lasts
- * until the end of the (sub)transaction, and must not last for our whole
- * wait: it would block the put_result of the worker that holds the lease.
+ * Claim a request of app, waiting until deadline (0: no limit; now: do
+ * not wait).  Fills values (type, result_id, data) and returns true if it
+ * claimed one.  owned: the call is its own transaction (relax_commit).
  */
 static bool
-claim_in_subxact(text *app, TimestampTz now, const SyrpcApp *settings,
-				 Datum *values)
+wait_for_request(text *app, TimestampTz deadline, bool owned, Datum *values)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	bool		claimed;
+	uint64		key = syrpc_app_key(app);
+	bool		registered = false;
+	bool		claimed = false;
+	SyrpcApp	settings;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	claimed = store_claim(app, now, settings, values);
-	if (claimed)
-		ReleaseCurrentSubTransaction();
-	else
-		RollbackAndReleaseCurrentSubTransaction();
-	MemoryContextSwitchTo(oldcontext);
-	CurrentResourceOwner = oldowner;
+	store_load_app(app, false, &settings);
+	for (;;)
+	{
+		TimestampTz now;
+
+		ResetLatch(MyLatch);
+		now = GetCurrentTimestamp();
+		if (store_claim(app, now, &settings, values))
+		{
+			claimed = true;
+			syrpc_wake_on_abort(SYRPC_WAIT_REQUEST, key);
+			relax_commit(owned);
+			break;
+		}
+		if (!registered)
+		{
+			/* register, then look once more before sleeping */
+			if (deadline != 0 && now >= deadline)
+				break;
+			syrpc_waiter_register(SYRPC_WAIT_REQUEST, key);
+			/* an error ends the wait: pass on a wake-up we may have had */
+			syrpc_wake_on_abort(SYRPC_WAIT_REQUEST, key);
+			registered = true;
+			continue;
+		}
+		if (!sleep_until(deadline, store_next_look(app, now, &settings)))
+			break;
+	}
+	if (registered)
+	{
+		syrpc_waiter_unregister(SYRPC_WAIT_REQUEST, key);
+		syrpc_pass_on_wake(SYRPC_WAIT_REQUEST, key);
+	}
 	return claimed;
 }
 
@@ -293,60 +355,29 @@ syrpc_get_request(PG_FUNCTION_ARGS)
 {
 	text	   *app = arg_name(fcinfo, 0, "app");
 	TimestampTz deadline = arg_deadline(fcinfo, 1, "syrpc_get_request");
-	uint64		key = syrpc_app_key(app);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	bool		registered = false;
-	SyrpcApp	settings;
+	bool		owned = owns_transaction();
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	store_load_app(app, &settings);
-	for (;;)
-	{
-		TimestampTz now;
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
-
-		ResetLatch(MyLatch);
-		now = GetCurrentTimestamp();
-		if (claim_in_subxact(app, now, &settings, values))
-		{
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			syrpc_wake_on_abort(SYRPC_WAIT_REQUEST, key);
-			break;
-		}
-		if (!registered)
-		{
-			/* register, then look once more before sleeping */
-			if (deadline != 0 && now >= deadline)
-				break;
-			syrpc_waiter_register(SYRPC_WAIT_REQUEST, key);
-			registered = true;
-			continue;
-		}
-		if (!sleep_until(deadline, store_next_look(app, now, &settings)))
-			break;
-	}
-	if (registered)
-		syrpc_waiter_unregister(SYRPC_WAIT_REQUEST, key);
+	if (wait_for_request(app, deadline, owned, values))
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	SPI_finish();
 	return (Datum) 0;
 }
 
 /*
- * syrpc_put_result(app, result_id, data): answer a claimed request.
+ * Store the result of request id of app, or raise the error that says why
+ * it cannot be stored.  Wakes its caller at commit.
  */
-Datum
-syrpc_put_result(PG_FUNCTION_ARGS)
+static void
+answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
 {
-	text	   *app = arg_name(fcinfo, 0, "app");
-	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
-	Datum		data = arg_data(fcinfo, 2);
-	TimestampTz now = GetCurrentTimestamp();
 	SyrpcApp	settings;
-	char	   *idstr = NULL;
+	char	   *idstr;
 
-	SPI_connect();
 	switch (store_finish_request(app, id, now))
 	{
 		case SYRPC_FIN_OK:
@@ -380,12 +411,53 @@ syrpc_put_result(PG_FUNCTION_ARGS)
 					 errdetail("The result_id is unknown, its request expired, or its result expired.")));
 			break;
 	}
-	store_load_app(app, &settings);
+	store_load_app(app, true, &settings);
 	store_put_result(app, id, data, now, &settings);
 	maybe_cleanup(now);
-	SPI_finish();
 	syrpc_wake_at_commit(SYRPC_WAIT_RESULT, syrpc_result_key(id));
+}
+
+/*
+ * syrpc_put_result(app, result_id, data): answer a claimed request.
+ */
+Datum
+syrpc_put_result(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
+	Datum		data = arg_data(fcinfo, 2);
+
+	SPI_connect();
+	answer_request(app, id, data, GetCurrentTimestamp());
+	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * syrpc_put_result_get_request(app, result_id, data) returns setof
+ * (type, result_id, data): answer a claimed request and claim the next one
+ * in the same transaction, without waiting: a busy worker's loop then
+ * takes one statement and one durable commit per request.  The answer must
+ * not wait for a next request: its caller would wait with it.
+ */
+Datum
+syrpc_put_result_get_request(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
+	Datum		data = arg_data(fcinfo, 2);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz now = GetCurrentTimestamp();
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	answer_request(app, id, data, now);
+	if (wait_for_request(app, now, false, values))
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	SPI_finish();
+	return (Datum) 0;
 }
 
 /*
@@ -440,15 +512,17 @@ syrpc_get_result(PG_FUNCTION_ARGS)
 	uint64		key = syrpc_result_key(id);
 	bool		registered = false;
 	bool		found = false;
+	bool		look = true;	/* find out why the result is not there */
+	TimestampTz until = 0;		/* when the request's state changes by itself */
+	bool		owned = owns_transaction();
 	Datum		data = (Datum) 0;
 	SyrpcApp	settings;
 
 	SPI_connect();
-	store_load_app(app, &settings);
+	store_load_app(app, false, &settings);
 	for (;;)
 	{
 		TimestampTz now;
-		TimestampTz until = 0;
 		int32		attempts = 0;
 		SyrpcRequestState req;
 
@@ -457,36 +531,48 @@ syrpc_get_result(PG_FUNCTION_ARGS)
 		if (store_consume_result(app, id, now, &data))
 		{
 			found = true;
+			relax_commit(owned);
 			break;
 		}
-		switch (store_result_state(app, id, now))
+		if (look)
 		{
-			case SYRPC_RES_WRONG_APP:
-				report_request_state(SYRPC_REQ_WRONG_APP, id, app, 0, &settings);
-				break;
-			case SYRPC_RES_CONSUMED:
-				ereport(ERROR,
-						(errcode(ERRCODE_SYRPC_RESULT_CONSUMED),
-						 errmsg("result %s has already been taken",
-								DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)))),
-						 errdetail("A result can be taken by syrpc_get_result once.")));
-				break;
-			case SYRPC_RES_PRESENT:
-				/* it arrived after our first look: take it */
-				continue;
-			case SYRPC_RES_NONE:
-				break;
+			/* Not there: is its request still on its way, or gone wrong? */
+			until = 0;
+			req = store_request_state(app, id, now, &settings, &until, &attempts);
+			report_request_state(req, id, app, attempts, &settings);
+			if (req == SYRPC_REQ_NONE)
+			{
+				switch (store_result_state(app, id, now))
+				{
+					case SYRPC_RES_WRONG_APP:
+						report_request_state(SYRPC_REQ_WRONG_APP, id, app, 0, &settings);
+						break;
+					case SYRPC_RES_CONSUMED:
+						ereport(ERROR,
+								(errcode(ERRCODE_SYRPC_RESULT_CONSUMED),
+								 errmsg("result %s has already been taken",
+										DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)))),
+								 errdetail("A result can be taken by syrpc_get_result once.")));
+						break;
+					case SYRPC_RES_PRESENT:
+						/* it arrived after our first look: take it */
+						continue;
+					case SYRPC_RES_NONE:
+						break;
+				}
+			}
 		}
-		req = store_request_state(app, id, now, &settings, &until, &attempts);
-		report_request_state(req, id, app, attempts, &settings);
 		if (!registered)
 		{
 			if (deadline != 0 && now >= deadline)
 				break;
+			/* register, then look for the result once more before sleeping */
 			syrpc_waiter_register(SYRPC_WAIT_RESULT, key);
 			registered = true;
+			look = false;
 			continue;
 		}
+		look = true;
 		if (!sleep_until(deadline, until))
 			break;
 	}

@@ -71,10 +71,12 @@ typedef enum SyrpcFinishState
 /* GUCs, in syrpc.c */
 extern int	syrpc_max_payload_kb;
 extern int	syrpc_cleanup_interval_ms;
+extern bool syrpc_async_acks;
 
 /* store.c: all of these run inside an SPI connection of the caller's */
+extern void store_init(void);
 extern int	syrpc_bucket_of(const pg_uuid_t *id);
-extern void store_load_app(text *app, SyrpcApp *settings);
+extern void store_load_app(text *app, bool create, SyrpcApp *settings);
 extern void store_configure(text *app, Datum *values, bool *isnull);
 extern pg_uuid_t *store_put_request(text *app, text *type, Datum data,
 									TimestampTz now, const SyrpcApp *settings);
@@ -110,6 +112,7 @@ extern void syrpc_waiter_register(SyrpcWaitKind kind, uint64 key);
 extern void syrpc_waiter_unregister(SyrpcWaitKind kind, uint64 key);
 extern void syrpc_wake_at_commit(SyrpcWaitKind kind, uint64 key);
 extern void syrpc_wake_on_abort(SyrpcWaitKind kind, uint64 key);
+extern void syrpc_pass_on_wake(SyrpcWaitKind kind, uint64 key);
 extern bool syrpc_cleanup_trylock(void);
 extern void syrpc_wakeup_init(void);
 

@@ -23,9 +23,16 @@
  * wakes the sleep: no wake-up is lost.  Hash collisions between keys only
  * cause a spurious wake-up and a re-check.
  *
- * On abort nothing is woken, except for claims: a claim rolled back makes
- * a request claimable again, and waiters that skipped it while it was
- * locked must look again.
+ * A result wakes all its waiters (normally one).  A request wakes one
+ * waiting worker: the first registered one whose latch is not set yet.
+ * So that no request is left with nobody awake for it, a worker that stops
+ * waiting and finds its latch set passes the wake-up on to another
+ * (syrpc_pass_on_wake), and a wait that ends in an error does the same
+ * from the abort callback.
+ *
+ * On abort nothing else is woken, except for claims: a claim rolled back
+ * makes a request claimable again, and a waiter that skipped it while it
+ * was locked must look again.
  *
  * A prepared transaction (PREPARE TRANSACTION) wakes nobody when it is
  * committed later; waiters then see its rows at their next re-check.
@@ -55,6 +62,7 @@ typedef struct PendingWake
 	SyrpcWaitKind kind;
 	uint64		key;
 	bool		on_abort;		/* wake on abort (claims), else on commit */
+	int			count;			/* how many request waiters to wake */
 } PendingWake;
 
 /* Keys to wake, in TopTransactionContext; NIL between transactions. */
@@ -131,25 +139,32 @@ remember(SyrpcWaitKind kind, uint64 key, bool on_abort)
 	{
 		w = lfirst(lc);
 		if (w->kind == kind && w->key == key && w->on_abort == on_abort)
+		{
+			w->count++;
 			return;
+		}
 	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	w = palloc(sizeof(PendingWake));
 	w->kind = kind;
 	w->key = key;
 	w->on_abort = on_abort;
+	w->count = 1;
 	pending = lappend(pending, w);
 	MemoryContextSwitchTo(old);
 }
 
-/* Wake the waiters on key once this transaction has committed. */
+/*
+ * Wake waiters on key once this transaction has committed: all waiters of
+ * a result, one waiter of an app's requests per call.
+ */
 void
 syrpc_wake_at_commit(SyrpcWaitKind kind, uint64 key)
 {
 	remember(kind, key, false);
 }
 
-/* Wake the waiters on key if this transaction aborts. */
+/* Wake one more waiter on key if this transaction aborts. */
 void
 syrpc_wake_on_abort(SyrpcWaitKind kind, uint64 key)
 {
@@ -157,25 +172,51 @@ syrpc_wake_on_abort(SyrpcWaitKind kind, uint64 key)
 }
 
 /*
- * Set the latch of every backend registered on key.
+ * Set the latches of backends registered on key: all of them for a
+ * result; for requests, count of them whose latch is not set already (a
+ * set latch means a wake-up that backend has not acted on yet), in the
+ * lock manager's order, falling back to set ones if there are too few.
  */
 static void
-wake(SyrpcWaitKind kind, uint64 key)
+wake(SyrpcWaitKind kind, uint64 key, int count)
 {
 	LOCKTAG		tag;
 	VirtualTransactionId *vxids;
 	int			n;
+	int			woken = 0;
 
 	make_tag(&tag, kind, key);
 	vxids = GetLockConflicts(&tag, ExclusiveLock, &n);
-	for (int i = 0; i < n; i++)
+	for (int pass = 0; pass < 2 && woken < count; pass++)
 	{
-		PGPROC	   *proc = BackendIdGetProc(vxids[i].backendId);
+		for (int i = 0; i < n && woken < count; i++)
+		{
+			PGPROC	   *proc = BackendIdGetProc(vxids[i].backendId);
 
-		if (proc != NULL)
+			if (proc == NULL)
+				continue;
+			if (kind == SYRPC_WAIT_REQUEST && pass == 0 && proc->procLatch.is_set)
+				continue;
+			if (kind == SYRPC_WAIT_REQUEST && pass == 1 && !proc->procLatch.is_set)
+				continue;		/* woken in the first pass */
 			SetLatch(&proc->procLatch);
+			if (kind == SYRPC_WAIT_REQUEST)
+				woken++;
+		}
 	}
 	pfree(vxids);
+}
+
+/*
+ * A request waiter that stops waiting (unregistered already) and finds its
+ * latch set may have been chosen for a request it did not take: it passes
+ * the wake-up on to another waiter.
+ */
+void
+syrpc_pass_on_wake(SyrpcWaitKind kind, uint64 key)
+{
+	if (MyLatch->is_set)
+		wake(kind, key, 1);
 }
 
 static void
@@ -188,7 +229,7 @@ wake_pending(bool committed)
 		PendingWake *w = lfirst(lc);
 
 		if (w->on_abort != committed)
-			wake(w->kind, w->key);
+			wake(w->kind, w->key, w->count);
 	}
 }
 

@@ -1,0 +1,220 @@
+/*
+ * systems.c: the loops of the three systems the benchmark compares.
+ * Each thread has its own connection and runs until its stop flag is set;
+ * callers record the latency of each round trip (or INSERT, for the floor).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "bench.h"
+#include "syrpc.h"
+
+static PGconn *
+connect_or_die(const char *conninfo)
+{
+    PGconn *pg = PQconnectdb(conninfo);
+
+    if (PQstatus(pg) != CONNECTION_OK) {
+        fprintf(stderr, "bench: connect: %s", PQerrorMessage(pg));
+        exit(1);
+    }
+    return pg;
+}
+
+/* Run sql; count an error and return NULL unless it succeeds. */
+static PGresult *
+exec_ok(thread_arg *a, PGconn *pg, const char *sql, int n, const char *const *values)
+{
+    PGresult *res = PQexecParams(pg, sql, n, NULL, values, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+        if (__atomic_add_fetch(&a->ctx->errors, 1, __ATOMIC_SEQ_CST) < 5)
+            fprintf(stderr, "\nbench: %s", PQerrorMessage(pg));
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* Wait for a notification on pg, up to ms. */
+static void
+wait_notify(PGconn *pg, int ms)
+{
+    PGnotify *n;
+    struct pollfd p = { PQsocket(pg), POLLIN, 0 };
+
+    PQconsumeInput(pg);
+    if ((n = PQnotifies(pg)) != NULL) {
+        PQfreemem(n);
+        return;
+    }
+    if (poll(&p, 1, ms) > 0)
+        PQconsumeInput(pg);
+    while ((n = PQnotifies(pg)) != NULL)
+        PQfreemem(n);
+}
+
+static const char *payload = "{\"value\": \"hello\", \"n\": 42}";
+
+/* ---- the floor: single-row INSERT of a small jsonb ---- */
+
+void *
+floor_thread(void *arg)
+{
+    thread_arg *a = arg;
+    PGconn *pg = connect_or_die(a->ctx->conninfo);
+    const char *values[1] = { payload };
+
+    while (!a->ctx->stop_callers) {
+        double t0 = now_s();
+        PGresult *res = exec_ok(a, pg, "INSERT INTO floor_insert (data) VALUES ($1::jsonb)", 1, values);
+
+        if (res) {
+            lat_add(&a->lat, (now_s() - t0) * 1000);
+            __atomic_add_fetch(&a->ctx->done, 1, __ATOMIC_RELAXED);
+            PQclear(res);
+        }
+    }
+    PQfinish(pg);
+    return NULL;
+}
+
+/* ---- the naive baseline ---- */
+
+void *
+naive_caller(void *arg)
+{
+    thread_arg *a = arg;
+    PGconn *pg = connect_or_die(a->ctx->conninfo);
+    char listen[64];
+    int bucket = a->id % 64;
+
+    snprintf(listen, sizeof(listen), "LISTEN naive_res_%d", bucket);
+    PQclear(PQexec(pg, listen));
+    while (!a->ctx->stop_callers) {
+        double t0 = now_s();
+        char bucket_s[8];
+        const char *put[2] = { payload, bucket_s };
+        PGresult *res;
+        char id[40];
+        const char *get[1] = { id };
+        int got = 0;
+
+        snprintf(bucket_s, sizeof(bucket_s), "%d", bucket);
+        res = exec_ok(a, pg,
+                      "WITH r AS (INSERT INTO naive_request (result_id, reply_to, data)"
+                      "           VALUES (gen_random_uuid(), $2::int, $1::jsonb) RETURNING result_id)"
+                      " SELECT result_id, pg_notify('naive_req', '') FROM r", 2, put);
+        if (res == NULL)
+            continue;
+        snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        while (!got && !a->ctx->stop_workers) {
+            res = exec_ok(a, pg, "DELETE FROM naive_result WHERE result_id = $1 RETURNING data", 1, get);
+            got = res && PQntuples(res) == 1;
+            PQclear(res);
+            if (!got)
+                wait_notify(pg, 1000);
+        }
+        if (got) {
+            lat_add(&a->lat, (now_s() - t0) * 1000);
+            __atomic_add_fetch(&a->ctx->done, 1, __ATOMIC_RELAXED);
+        }
+    }
+    PQfinish(pg);
+    return NULL;
+}
+
+void *
+naive_worker(void *arg)
+{
+    thread_arg *a = arg;
+    PGconn *pg = connect_or_die(a->ctx->conninfo);
+
+    PQclear(PQexec(pg, "LISTEN naive_req"));
+    while (!a->ctx->stop_workers) {
+        PGresult *res = exec_ok(a, pg,
+                                "DELETE FROM naive_request WHERE id = ("
+                                "  SELECT id FROM naive_request ORDER BY id"
+                                "  LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                                " RETURNING result_id, data, reply_to", 0, NULL);
+        char id[40], reply_to[16], *data;
+        const char *put[3];
+
+        if (res == NULL || PQntuples(res) == 0) {
+            PQclear(res);
+            wait_notify(pg, 1000);
+            continue;
+        }
+        snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+        data = strdup(PQgetvalue(res, 0, 1));
+        snprintf(reply_to, sizeof(reply_to), "%s", PQgetvalue(res, 0, 2));
+        PQclear(res);
+        put[0] = id;
+        put[1] = data;
+        put[2] = reply_to;
+        res = exec_ok(a, pg,
+                      "WITH r AS (INSERT INTO naive_result VALUES ($1::uuid, $2::jsonb) RETURNING result_id)"
+                      " SELECT pg_notify('naive_res_' || $3, '') FROM r",
+                      3, put);
+        PQclear(res);
+        free(data);
+    }
+    PQfinish(pg);
+    return NULL;
+}
+
+/* ---- syrpc, through libsyrpc ---- */
+
+void *
+syrpc_caller(void *arg)
+{
+    thread_arg *a = arg;
+    syrpc_conn *c = syrpc_connect(a->ctx->conninfo, a->ctx->app);
+    json_t *data = json_loads(payload, 0, NULL);
+
+    while (c && syrpc_status_of(c) == SYRPC_OK && !a->ctx->stop_callers) {
+        double t0 = now_s();
+        json_t *result;
+
+        if (syrpc_call(c, "echo", data, 10000, &result) != SYRPC_OK) {
+            if (__atomic_add_fetch(&a->ctx->errors, 1, __ATOMIC_SEQ_CST) < 5)
+                fprintf(stderr, "\nbench: syrpc_call: %s\n", syrpc_error_message(c));
+            continue;
+        }
+        json_decref(result);
+        lat_add(&a->lat, (now_s() - t0) * 1000);
+        __atomic_add_fetch(&a->ctx->done, 1, __ATOMIC_RELAXED);
+    }
+    json_decref(data);
+    syrpc_finish(c);
+    return NULL;
+}
+
+static json_t *
+echo(const char *type, const json_t *data, void *arg)
+{
+    (void) type;
+    (void) arg;
+    return json_deep_copy(data);
+}
+
+void *
+syrpc_worker(void *arg)
+{
+    thread_arg *a = arg;
+    syrpc_conn *c = syrpc_connect(a->ctx->conninfo, a->ctx->app);
+
+    if (c && syrpc_status_of(c) == SYRPC_OK) {
+        syrpc_set_interrupt_flag(c, &a->ctx->stop_workers);
+        syrpc_register(c, "echo", echo, NULL);
+        syrpc_serve(c, 0);
+    }
+    syrpc_finish(c);
+    return NULL;
+}

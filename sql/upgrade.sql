@@ -1,0 +1,41 @@
+-- Upgrade 1.0 -> 1.1 with requests and results in the queues.
+DROP EXTENSION syrpc;
+CREATE EXTENSION syrpc VERSION '1.0';
+SELECT extversion FROM pg_extension WHERE extname = 'syrpc';
+
+SELECT syrpc_put_request('up', 'job', '{"n": 1}') AS queued \gset
+SELECT syrpc_put_request('up', 'job', '{"n": 2}') AS answered \gset
+SELECT syrpc_put_request('up', 'job', '{"n": 3}') AS leased \gset
+SELECT count(*) FROM syrpc_get_request('up', 0);
+SELECT syrpc_put_result('up', :'queued', '{"r": 1}');
+SELECT count(*) FROM syrpc_get_request('up', 0);
+SELECT count(*) FROM syrpc_get_request('up', 0);
+SELECT syrpc_put_result('up', :'answered', '{"r": 2}');
+
+ALTER EXTENSION syrpc UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'syrpc';
+
+-- What was queued survives: the waiting result, the leased request.
+SELECT syrpc_get_result('up', :'queued', 0);
+SELECT syrpc_get_result('up', :'answered', 0);
+SELECT queued, in_flight FROM syrpc_stats WHERE app = 'up';
+
+-- 1.1's call: answer the leased request and claim the next in one go.
+SELECT syrpc_put_request('up', 'job', '{"n": 4}') AS next \gset
+SELECT type, result_id = :'next' AS next_claimed, data
+  FROM syrpc_put_result_get_request('up', :'leased', '{"r": 3}');
+SELECT syrpc_get_result('up', :'leased', 0);
+-- With nothing left to claim it answers and returns no row.
+SELECT count(*) AS no_next FROM syrpc_put_result_get_request('up', :'next', '{"r": 4}');
+SELECT syrpc_get_result('up', :'next', 0);
+-- A failed answer claims nothing.
+SELECT syrpc_put_request('up', 'job', '{"n": 5}') IS NOT NULL AS put;
+\set VERBOSITY sqlstate
+SELECT * FROM syrpc_put_result_get_request('up', :'next', '{}');
+\set VERBOSITY default
+SELECT queued, in_flight FROM syrpc_stats WHERE app = 'up';
+
+-- The privileges of the new function follow the others'.
+SELECT has_function_privilege('syrpc_worker', 'syrpc_put_result_get_request(text, uuid, jsonb)', 'EXECUTE') AS worker,
+       has_function_privilege('syrpc_caller', 'syrpc_put_result_get_request(text, uuid, jsonb)', 'EXECUTE') AS caller,
+       has_function_privilege('public', 'syrpc_put_result_get_request(text, uuid, jsonb)', 'EXECUTE') AS public;
