@@ -19,84 +19,7 @@
 
 #include <libpq-fe.h>
 
-#include "syrpc.h"
-
-static int passed, failed, numbered;
-
-#define CHECK(cond, ...) do { \
-        if (!(cond)) { \
-            fprintf(stdout, "#   check failed at %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stdout, __VA_ARGS__); \
-            fputc('\n', stdout); \
-            return 0; \
-        } \
-    } while (0)
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* ---- helpers ---- */
-
-/* Run SQL on a connection of its own; return the first value, malloc'd. */
-static char *
-sql_value(const char *fmt, ...)
-{
-    char sql[2048];
-    va_list ap;
-    PGconn *pg = PQconnectdb("");
-    PGresult *res;
-    char *value = NULL;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    res = PQexec(pg, sql);
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
-        value = strdup(PQgetvalue(res, 0, 0));
-    else if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
-        fprintf(stdout, "# sql failed: %s: %s", sql, PQerrorMessage(pg));
-    PQclear(res);
-    PQfinish(pg);
-    return value;
-}
-
-/* Wait until the SQL query returns expected, up to timeout_s. */
-static int
-wait_for(double timeout_s, const char *expected, const char *sql)
-{
-    double deadline = now_s() + timeout_s;
-
-    for (;;) {
-        char *v = sql_value("%s", sql);
-        int ok = v != NULL && strcmp(v, expected) == 0;
-
-        free(v);
-        if (ok)
-            return 1;
-        if (now_s() > deadline)
-            return 0;
-        usleep(5000);
-    }
-}
-
-static syrpc_conn *
-connect_app(const char *app)
-{
-    syrpc_conn *c = syrpc_connect("", app);
-
-    if (c == NULL || syrpc_status_of(c) != SYRPC_OK) {
-        fprintf(stdout, "# connect failed: %s\n", c ? syrpc_error_message(c) : "out of memory");
-        syrpc_finish(c);
-        return NULL;
-    }
-    return c;
-}
+#include "testlib.h"
 
 static json_t *
 echo(const char *type, const json_t *data, void *arg)
@@ -546,19 +469,6 @@ test_wakeup_delay(void)
     return 1;
 }
 
-static void
-run(const char *name, int (*fn)(void))
-{
-    int ok = fn();
-
-    printf("%s %d - %s\n", ok ? "ok" : "not ok", ++numbered, name);
-    fflush(stdout);
-    if (ok)
-        passed++;
-    else
-        failed++;
-}
-
 int
 main(void)
 {
@@ -569,16 +479,15 @@ main(void)
     sigaction(SIGUSR1, &sa, NULL);
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("# libsyrpc %s (runtime %d)\n", SYRPC_VERSION, syrpc_version());
-    run("round trip, result taken once", test_round_trip);
-    run("timeouts of get_result and get_request", test_timeout);
-    run("a result_id of another app", test_not_yours);
-    run("bad input is refused and changes nothing", test_bad_input);
-    run("serve loop: two handlers and an unknown type", test_serve_handlers);
-    run("four caller threads, two worker threads", test_threads);
-    run("pg_terminate_backend mid-wait, then reconnect", test_terminate_backend);
-    run("serve loop reconnects after its backend is terminated", test_serve_reconnects);
-    run("worker killed with SIGKILL: request answered after the lease", test_worker_killed);
-    run("wake-up delay", test_wakeup_delay);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    run_test("round trip, result taken once", test_round_trip);
+    run_test("timeouts of get_result and get_request", test_timeout);
+    run_test("a result_id of another app", test_not_yours);
+    run_test("bad input is refused and changes nothing", test_bad_input);
+    run_test("serve loop: two handlers and an unknown type", test_serve_handlers);
+    run_test("four caller threads, two worker threads", test_threads);
+    run_test("pg_terminate_backend mid-wait, then reconnect", test_terminate_backend);
+    run_test("serve loop reconnects after its backend is terminated", test_serve_reconnects);
+    run_test("worker killed with SIGKILL: request answered after the lease", test_worker_killed);
+    run_test("wake-up delay", test_wakeup_delay);
+    return test_summary();
 }

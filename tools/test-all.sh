@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Run every test suite against a throwaway cluster:
-#   1. the pg_regress suite (sql/, expected/) and the isolation specs (specs/)
-#   2. the client library's tests (test/), under valgrind
+# Run every test suite against throwaway clusters:
+#   1. the pg_regress suite (sql/, expected/) and the isolation specs (specs/),
+#      without and with shared_preload_libraries = 'syrpc'
+#   2. the client library's and reliability tests (test/), under valgrind,
+#      and the CLI and example tests
+#   3. a server crash under load, and a short soak
 # Prints "N passed, N failed" last; exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,13 +45,26 @@ cluster_start || exit 1
 run_sql_suites "without shared_preload_libraries"
 cluster_stop
 
-if [ -x test/run-client-tests.sh ]; then
-    cluster_start || exit 1
-    echo "== client library tests"
-    test/run-client-tests.sh 2>&1 | tee "$LOG/client.out"
-    tally "$LOG/client.out"
-    cluster_stop
-fi
+# The rest runs with the library preloaded, as the demo and bench do.
+# autovacuum_naptime = 5s so that the short soak sees vacuum at work.
+cluster_start "shared_preload_libraries = 'syrpc'" "autovacuum_naptime = 5s" || exit 1
+run_sql_suites "with shared_preload_libraries = 'syrpc'"
+
+echo "== client library, reliability and CLI tests"
+test/run-client-tests.sh 2>&1 | tee "$LOG/client.out"
+tally "$LOG/client.out"
+
+echo "== server crash under load (pg_ctl stop -m immediate, restart)"
+export PGDATABASE=syrpc_client_test
+SYRPC_CRASH_CMD="bash -c 'source tools/cluster.sh; CLUSTER_DIR=$CLUSTER_DIR cluster_crash_restart'" \
+    test/bin/crash_load crash_app 4 2 6 2>/dev/null | tee "$LOG/crash.out"
+tally "$LOG/crash.out"
+
+echo "== soak (${SOAK_SECONDS:-40} s; SOAK_SECONDS=600 make test for a long one)"
+test/bin/soak soak_app "${SOAK_SECONDS:-40}" 5 2 | tee "$LOG/soak.out"
+tally "$LOG/soak.out"
+unset PGDATABASE
+cluster_stop
 
 echo
 echo "$passed passed, $failed failed"

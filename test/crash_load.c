@@ -1,0 +1,169 @@
+/*
+ * crash_load.c: the server-crash test.
+ *
+ *   crash_load APP CALLERS WORKERS SECONDS     (SYRPC_CRASH_CMD in the environment)
+ *
+ * Callers put echo requests and wait for their results; workers answer.
+ * Halfway through, SYRPC_CRASH_CMD stops the server the hard way
+ * (pg_ctl stop -m immediate) and starts it again; everybody reconnects.
+ * Then every request whose syrpc_put_request returned must be answered
+ * (with its own data) or explicitly failed: none lost.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+static const char *app;
+static volatile sig_atomic_t stop_putting, stop_workers;
+static long n_put, n_answered, n_failed, n_lost, n_wrong, n_unconfirmed, n_worker_answers;
+
+static void
+add(long *counter)
+{
+    __atomic_add_fetch(counter, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Reconnect until it works, for up to 60 s. */
+static int
+reconnect(syrpc_conn *c)
+{
+    for (int i = 0; i < 600; i++) {
+        if (syrpc_reconnect(c) == SYRPC_OK)
+            return 1;
+        usleep(100000);
+    }
+    return 0;
+}
+
+static void *
+caller(void *arg)
+{
+    syrpc_conn *c = connect_app(app);
+    long n = 0;
+
+    (void) arg;
+    while (c && !stop_putting) {
+        json_t *data = json_pack("{s:i, s:i}", "caller", (int) (long) pthread_self() % 100000, "n", (int) n++);
+        json_t *result = NULL;
+        char id[SYRPC_ID_SIZE];
+        syrpc_status st = syrpc_put_request(c, "echo", data, id);
+
+        if (st != SYRPC_OK) {
+            /* did it commit?  We cannot know: not counted as put */
+            add(&n_unconfirmed);
+            json_decref(data);
+            if (st == SYRPC_CONNECTION && !reconnect(c))
+                break;
+            continue;
+        }
+        add(&n_put);
+        for (;;) {
+            st = syrpc_get_result(c, id, 30000, &result);
+            if (st == SYRPC_CONNECTION) {
+                if (!reconnect(c)) {
+                    add(&n_lost);
+                    break;
+                }
+                continue;
+            }
+            if (st == SYRPC_OK)
+                add(json_equal(result, data) ? &n_answered : &n_wrong);
+            else if (st == SYRPC_REQUEST_FAILED)
+                add(&n_failed);
+            else {
+                printf("# lost %s: %s: %s\n", id, syrpc_status_name(st), syrpc_error_message(c));
+                add(&n_lost);
+            }
+            break;
+        }
+        json_decref(result);
+        json_decref(data);
+    }
+    syrpc_finish(c);
+    return NULL;
+}
+
+static void *
+worker(void *arg)
+{
+    syrpc_conn *c = connect_app(app);
+
+    (void) arg;
+    while (c && !stop_workers) {
+        syrpc_request req;
+        syrpc_status st = syrpc_get_request(c, 500, &req);
+
+        if (st == SYRPC_CONNECTION) {
+            if (!reconnect(c))
+                break;
+            continue;
+        }
+        if (st != SYRPC_OK)
+            continue;
+        st = syrpc_put_result(c, req.result_id, req.data);
+        if (st == SYRPC_OK)
+            add(&n_worker_answers);
+        else if (st == SYRPC_CONNECTION && !reconnect(c)) {
+            syrpc_request_clear(&req);
+            break;
+        }
+        syrpc_request_clear(&req);
+    }
+    syrpc_finish(c);
+    return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+    int ncallers, nworkers;
+    double seconds;
+    const char *crash = getenv("SYRPC_CRASH_CMD");
+    pthread_t *ct, *wt;
+    char *v;
+    int ok;
+
+    if (argc != 5 || crash == NULL) {
+        fprintf(stderr, "usage: SYRPC_CRASH_CMD=... crash_load APP CALLERS WORKERS SECONDS\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    app = argv[1];
+    ncallers = atoi(argv[2]);
+    nworkers = atoi(argv[3]);
+    seconds = atof(argv[4]);
+    v = sql_value("SELECT syrpc_configure('%s', lease_time => '1 s', max_attempts => 5)", app);
+    free(v);
+    ct = calloc(ncallers, sizeof(pthread_t));
+    wt = calloc(nworkers, sizeof(pthread_t));
+    for (int i = 0; i < nworkers; i++)
+        pthread_create(&wt[i], NULL, worker, NULL);
+    for (int i = 0; i < ncallers; i++)
+        pthread_create(&ct[i], NULL, caller, NULL);
+    usleep((useconds_t) (seconds / 2 * 1e6));
+    printf("# crash after %ld requests put and %ld answered: %s\n", n_put, n_answered, crash);
+    if (system(crash) != 0)
+        printf("# the crash command failed\n");
+    usleep((useconds_t) (seconds / 2 * 1e6));
+    stop_putting = 1;
+    for (int i = 0; i < ncallers; i++)
+        pthread_join(ct[i], NULL);
+    stop_workers = 1;
+    for (int i = 0; i < nworkers; i++)
+        pthread_join(wt[i], NULL);
+    printf("# requests put %ld, answered %ld, failed %ld, lost %ld, wrong answer %ld;"
+           " puts unconfirmed by the crash %ld; worker answers %ld\n",
+           n_put, n_answered, n_failed, n_lost, n_wrong, n_unconfirmed, n_worker_answers);
+    ok = n_put > 0 && n_lost == 0 && n_wrong == 0 && n_answered + n_failed == n_put;
+    printf("%s 1 - server crash under load: every request put is answered or failed, none lost\n",
+           ok ? "ok" : "not ok");
+    printf("%s 2 - requests were answered after the restart too\n", n_answered > 0 ? "ok" : "not ok");
+    printf("%d passed, %d failed\n", ok + (n_answered > 0), !ok + !(n_answered > 0));
+    free(ct);
+    free(wt);
+    return ok ? 0 : 1;
+}

@@ -1,0 +1,365 @@
+/*
+ * reliability_test.c: cancel, timeouts, killed workers, and bad input
+ * through the C library, against a real server.
+ *
+ * Prints TAP-style lines and "N passed, N failed".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "testlib.h"
+
+/* ---- cancel, statement_timeout, terminate against a blocked call ---- */
+
+typedef enum { BY_CANCEL, BY_STATEMENT_TIMEOUT, BY_TERMINATE } stop_how;
+
+/* Nothing of pid left behind: no waiter registration (our advisory-lock tags). */
+static int
+no_registration(int pid)
+{
+    char *v = sql_value("SELECT count(*) FROM pg_locks WHERE pid = %d AND locktype = 'advisory'"
+                        " AND objsubid IN (21330, 21331)", pid);
+    int none = v && strcmp(v, "0") == 0;
+
+    free(v);
+    return none;
+}
+
+/*
+ * Block a call (sql) in a session, stop it the given way, and check the
+ * SQLSTATE, the time it took to return, and that nothing is left behind.
+ */
+static int
+stop_blocked(const char *sql, stop_how how, const char *app)
+{
+    PGconn *pg = PQconnectdb("");
+    PGresult *res;
+    char wait_sql[256];
+    const char *state;
+    double t0, ms;
+    int pid = PQbackendPID(pg);
+    const char *expect = how == BY_TERMINATE ? "57P01" : "57014";
+    char *left;
+
+    CHECK(PQstatus(pg) == CONNECTION_OK, "connect");
+    if (how == BY_STATEMENT_TIMEOUT)
+        PQclear(PQexec(pg, "SET statement_timeout = '300ms'"));
+    t0 = now_s();
+    CHECK(PQsendQuery(pg, sql), "send");
+    snprintf(wait_sql, sizeof(wait_sql),
+             "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event = 'Extension'", pid);
+    CHECK(wait_for(10, "1", wait_sql), "never blocked");
+    if (how == BY_CANCEL) {
+        t0 = now_s();
+        free(sql_value("SELECT pg_cancel_backend(%d)", pid));
+    } else if (how == BY_TERMINATE) {
+        t0 = now_s();
+        free(sql_value("SELECT pg_terminate_backend(%d)", pid));
+    } else
+        t0 += 0.3;              /* when the timeout was due */
+    res = PQgetResult(pg);
+    ms = (now_s() - t0) * 1000;
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    CHECK(state && strcmp(state, expect) == 0, "SQLSTATE %s, expected %s: %s",
+          state ? state : "(none)", expect, PQresultErrorMessage(res));
+    printf("#   returned %.1f ms after the %s, with %s\n", ms,
+           how == BY_CANCEL ? "cancel" : how == BY_TERMINATE ? "terminate" : "timeout was due", state);
+    PQclear(res);
+    while ((res = PQgetResult(pg)) != NULL)
+        PQclear(res);
+    if (how == BY_TERMINATE)
+        CHECK(PQstatus(pg) == CONNECTION_BAD || PQexec(pg, "SELECT 1") == NULL || PQstatus(pg) == CONNECTION_BAD,
+              "connection should be gone");
+    else {
+        /* the session goes on working */
+        res = PQexec(pg, "SELECT 1");
+        CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "session unusable: %s", PQerrorMessage(pg));
+        PQclear(res);
+    }
+    CHECK(no_registration(pid) || how == BY_TERMINATE, "waiter registration left behind");
+    left = sql_value("SELECT count(*) FROM syrpc.request WHERE app = '%s' AND attempts > 0", app);
+    CHECK(left && strcmp(left, "0") == 0, "%s half-claimed requests left", left ? left : "?");
+    free(left);
+    PQfinish(pg);
+    return 1;
+}
+
+static int t_cancel_get_request(void) { return stop_blocked("SELECT * FROM syrpc_get_request('r_cancel', 30)", BY_CANCEL, "r_cancel"); }
+static int t_timeout_get_request(void) { return stop_blocked("SELECT * FROM syrpc_get_request('r_cancel', 30)", BY_STATEMENT_TIMEOUT, "r_cancel"); }
+static int t_terminate_get_request(void) { return stop_blocked("SELECT * FROM syrpc_get_request('r_cancel', 30)", BY_TERMINATE, "r_cancel"); }
+static int t_cancel_get_result(void) { return stop_blocked("SELECT syrpc_get_result('r_cancel', gen_random_uuid(), 30)", BY_CANCEL, "r_cancel"); }
+static int t_timeout_get_result(void) { return stop_blocked("SELECT syrpc_get_result('r_cancel', gen_random_uuid(), 30)", BY_STATEMENT_TIMEOUT, "r_cancel"); }
+static int t_terminate_get_result(void) { return stop_blocked("SELECT syrpc_get_result('r_cancel', gen_random_uuid(), 30)", BY_TERMINATE, "r_cancel"); }
+
+/* A worker that was woken for a request and then cancelled passes the wake-up on. */
+static int
+t_cancelled_worker_passes_on(void)
+{
+    PGconn *a = PQconnectdb(""), *b = PQconnectdb("");
+    PGresult *res;
+    char sql[256];
+    char *id;
+
+    CHECK(PQstatus(a) == CONNECTION_OK && PQstatus(b) == CONNECTION_OK, "connect");
+    /* a waits, then b waits: a is first in line for the next request */
+    CHECK(PQsendQuery(a, "SELECT * FROM syrpc_get_request('r_pass', 30)"), "send a");
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event = 'Extension'", PQbackendPID(a));
+    CHECK(wait_for(10, "1", sql), "a never blocked");
+    CHECK(PQsendQuery(b, "SELECT result_id FROM syrpc_get_request('r_pass', 30)"), "send b");
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event = 'Extension'", PQbackendPID(b));
+    CHECK(wait_for(10, "1", sql), "b never blocked");
+    /* cancel a in the same transaction as the put, so that a is chosen and then dies */
+    id = sql_value("SELECT syrpc_put_request('r_pass', 'job', '{}') FROM pg_cancel_backend(%d)", PQbackendPID(a));
+    CHECK(id != NULL, "put");
+    res = PQgetResult(b);
+    CHECK(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), id) == 0,
+          "b did not get the request: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    free(id);
+    while ((res = PQgetResult(a)) != NULL)
+        PQclear(res);
+    while ((res = PQgetResult(b)) != NULL)
+        PQclear(res);
+    PQfinish(a);
+    PQfinish(b);
+    return 1;
+}
+
+/* ---- killed workers, attempts, the failure after max_attempts ---- */
+
+/* A worker whose backend is terminated while it holds a request. */
+static int
+t_worker_backend_terminated(void)
+{
+    syrpc_conn *caller, *w1, *w2;
+    syrpc_request req;
+    json_t *data = json_string("again"), *result;
+    char id[SYRPC_ID_SIZE], *attempts;
+    int ok;
+
+    free(sql_value("SELECT syrpc_configure('r_term', lease_time => '300 ms', max_attempts => 3)"));
+    caller = connect_app("r_term");
+    w1 = connect_app("r_term");
+    w2 = connect_app("r_term");
+    CHECK(caller && w1 && w2, "connect");
+    CHECK(syrpc_put_request(caller, "echo", data, id) == SYRPC_OK, "put");
+    CHECK(syrpc_get_request(w1, 1000, &req) == SYRPC_OK, "w1 claim");
+    syrpc_request_clear(&req);
+    free(sql_value("SELECT pg_terminate_backend(%d)", PQbackendPID(syrpc_pgconn(w1))));
+    CHECK(syrpc_put_result(w1, id, data) == SYRPC_CONNECTION, "w1 should have lost its connection");
+    /* w2 gets it again once the lease runs out */
+    CHECK(syrpc_get_request(w2, 5000, &req) == SYRPC_OK, "%s", syrpc_error_message(w2));
+    CHECK(strcmp(req.result_id, id) == 0, "another request");
+    attempts = sql_value("SELECT attempts FROM syrpc.request WHERE result_id = '%s'", id);
+    CHECK(attempts && strcmp(attempts, "2") == 0, "attempts %s", attempts ? attempts : "?");
+    free(attempts);
+    CHECK(syrpc_put_result(w2, id, req.data) == SYRPC_OK, "%s", syrpc_error_message(w2));
+    syrpc_request_clear(&req);
+    CHECK(syrpc_get_result(caller, id, 1000, &result) == SYRPC_OK, "%s", syrpc_error_message(caller));
+    ok = json_equal(result, data);
+    json_decref(result);
+    CHECK(ok, "wrong result");
+    /* answered exactly once: no copy left, none handed out */
+    CHECK(syrpc_get_request(w2, 0, &req) == SYRPC_TIMEOUT, "handed out again");
+    json_decref(data);
+    syrpc_finish(caller);
+    syrpc_finish(w1);
+    syrpc_finish(w2);
+    return 1;
+}
+
+/* After max_attempts leases ran out, the caller gets an explicit failure. */
+static int
+t_max_attempts(void)
+{
+    syrpc_conn *caller, *w;
+    syrpc_request req;
+    json_t *data = json_integer(3), *result = NULL;
+    char id[SYRPC_ID_SIZE];
+    double t0;
+
+    free(sql_value("SELECT syrpc_configure('r_max', lease_time => '200 ms', max_attempts => 2)"));
+    caller = connect_app("r_max");
+    w = connect_app("r_max");
+    CHECK(caller && w, "connect");
+    CHECK(syrpc_put_request(caller, "echo", data, id) == SYRPC_OK, "put");
+    for (int i = 0; i < 2; i++) {
+        CHECK(syrpc_get_request(w, 5000, &req) == SYRPC_OK, "claim %d: %s", i + 1, syrpc_error_message(w));
+        syrpc_request_clear(&req);
+    }
+    t0 = now_s();
+    CHECK(syrpc_get_result(caller, id, 10000, &result) == SYRPC_REQUEST_FAILED,
+          "%s: %s", syrpc_status_name(syrpc_status_of(caller)), syrpc_error_message(caller));
+    CHECK(result == NULL, "result on failure");
+    CHECK(strcmp(syrpc_error_sqlstate(caller), "SY001") == 0, "%s", syrpc_error_sqlstate(caller));
+    CHECK(now_s() - t0 < 10, "waited for the whole timeout instead of the lease");
+    printf("#   %s\n", syrpc_error_message(caller));
+    CHECK(syrpc_get_request(w, 300, &req) == SYRPC_TIMEOUT, "handed out after the last attempt");
+    json_decref(data);
+    syrpc_finish(caller);
+    syrpc_finish(w);
+    return 1;
+}
+
+/* ---- bad input through the C library, table-driven ---- */
+
+typedef enum { OP_PUT_REQUEST, OP_GET_RESULT, OP_PUT_RESULT, OP_CONNECT } bad_op;
+
+typedef struct bad_case {
+    const char *label;
+    bad_op op;
+    const char *app;
+    const char *type;           /* or result_id */
+    const char *json;           /* NULL: no data */
+    int timeout_ms;
+    syrpc_status expect;
+    const char *sqlstate;       /* "" for refused before reaching the server */
+} bad_case;
+
+static char long_name[80];
+static char leased_id[SYRPC_ID_SIZE], answered_id[SYRPC_ID_SIZE], taken_id[SYRPC_ID_SIZE], queued_id[SYRPC_ID_SIZE];
+
+/* The ids of the cases are filled in at run time: "@leased" etc. */
+static const char *
+id_of(const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    if (strcmp(s, "@leased") == 0) return leased_id;
+    if (strcmp(s, "@answered") == 0) return answered_id;
+    if (strcmp(s, "@taken") == 0) return taken_id;
+    if (strcmp(s, "@queued") == 0) return queued_id;
+    if (strcmp(s, "@long") == 0) return long_name;
+    return s;
+}
+
+static const bad_case bad_cases[] = {
+    { "empty type", OP_PUT_REQUEST, "r_bad", "", "{}", 0, SYRPC_BAD_INPUT, "" },
+    { "NULL type", OP_PUT_REQUEST, "r_bad", NULL, "{}", 0, SYRPC_BAD_INPUT, "" },
+    { "type too long", OP_PUT_REQUEST, "r_bad", "@long", "{}", 0, SYRPC_BAD_INPUT, "" },
+    { "type with space", OP_PUT_REQUEST, "r_bad", "a b", "{}", 0, SYRPC_BAD_INPUT, "22023" },
+    { "type with quote", OP_PUT_REQUEST, "r_bad", "a\"b", "{}", 0, SYRPC_BAD_INPUT, "22023" },
+    { "type with apostrophe", OP_PUT_REQUEST, "r_bad", "a'b", "{}", 0, SYRPC_BAD_INPUT, "22023" },
+    { "type with newline", OP_PUT_REQUEST, "r_bad", "a\nb", "{}", 0, SYRPC_BAD_INPUT, "22023" },
+    { "NULL data", OP_PUT_REQUEST, "r_bad", "t", NULL, 0, SYRPC_BAD_INPUT, "" },
+    { "data over the limit", OP_PUT_REQUEST, "r_bad", "t", "@big", 0, SYRPC_BAD_INPUT, "54000" },
+    { "app with space", OP_PUT_REQUEST, "r bad", "t", "{}", 0, SYRPC_BAD_INPUT, "22023" },
+    { "app with semicolon", OP_PUT_REQUEST, "r;drop", "t", "{}", 0, SYRPC_BAD_INPUT, "22023" },
+    { "app not ASCII", OP_PUT_REQUEST, "r\xc3\xa4pp", "t", "{}", 0, SYRPC_BAD_INPUT, "22023" },
+    { "app too long", OP_CONNECT, "@long", NULL, NULL, 0, SYRPC_BAD_INPUT, "" },
+    { "empty app", OP_CONNECT, "", NULL, NULL, 0, SYRPC_BAD_INPUT, "" },
+    { "result_id not a uuid", OP_GET_RESULT, "r_bad", "not-a-uuid", NULL, 0, SYRPC_BAD_INPUT, "22P02" },
+    { "empty result_id", OP_GET_RESULT, "r_bad", "", NULL, 0, SYRPC_BAD_INPUT, "" },
+    { "double get_result", OP_GET_RESULT, "r_bad", "@taken", NULL, 0, SYRPC_BAD_INPUT, "SY003" },
+    { "get_result, wrong app", OP_GET_RESULT, "r_other", "@answered", NULL, 0, SYRPC_BAD_INPUT, "SY005" },
+    { "get_result, wrong app, leased", OP_GET_RESULT, "r_other", "@leased", NULL, 0, SYRPC_BAD_INPUT, "SY005" },
+    { "app with quote", OP_PUT_REQUEST, "r\"bad", "t", "{}", 0, SYRPC_BAD_INPUT, "22023" },
+    { "put_result, unknown id", OP_PUT_RESULT, "r_bad", "00000000-0000-0000-0000-000000000009", "{}", 0, SYRPC_BAD_INPUT, "SY004" },
+    { "put_result, not claimed", OP_PUT_RESULT, "r_bad", "@queued", "{}", 0, SYRPC_BAD_INPUT, "SY004" },
+    { "double put_result", OP_PUT_RESULT, "r_bad", "@answered", "{}", 0, SYRPC_BAD_INPUT, "SY004" },
+    { "put_result, wrong app", OP_PUT_RESULT, "r_other", "@leased", "{}", 0, SYRPC_BAD_INPUT, "SY005" },
+    { "put_result, NULL data", OP_PUT_RESULT, "r_bad", "@leased", NULL, 0, SYRPC_BAD_INPUT, "" },
+    { "put_result, not a uuid", OP_PUT_RESULT, "r_bad", "12345", "{}", 0, SYRPC_BAD_INPUT, "22P02" },
+    { "put_result, data over the limit", OP_PUT_RESULT, "r_bad", "@leased", "@big", 0, SYRPC_BAD_INPUT, "54000" },
+};
+
+static char *
+queue_contents(void)
+{
+    return sql_value("SELECT md5(string_agg(x, ',' ORDER BY x)) FROM ("
+                     " SELECT to_jsonb(r)::text AS x FROM syrpc.request r"
+                     " UNION ALL SELECT to_jsonb(s)::text FROM syrpc.result s) q");
+}
+
+static int
+t_bad_input_table(void)
+{
+    syrpc_conn *c = connect_app("r_bad"), *w = connect_app("r_bad");
+    json_t *empty = json_object(), *big, *result;
+    syrpc_request req;
+    char *before, *after, *bigtext = malloc(1100 * 1024);
+    int n = 0;
+
+    CHECK(c && w, "connect");
+    memset(long_name, 'x', 70);
+    memset(bigtext, 'x', 1100 * 1024 - 1);
+    bigtext[1100 * 1024 - 1] = '\0';
+    big = json_pack("{s:s}", "x", bigtext);
+    free(bigtext);
+    /* the queues: queued, leased, answered, taken */
+    CHECK(syrpc_put_request(c, "t", empty, leased_id) == SYRPC_OK, "put");
+    CHECK(syrpc_get_request(w, 1000, &req) == SYRPC_OK, "claim");
+    syrpc_request_clear(&req);
+    CHECK(syrpc_put_request(c, "t", empty, answered_id) == SYRPC_OK, "put");
+    CHECK(syrpc_get_request(w, 1000, &req) == SYRPC_OK && syrpc_put_result(w, answered_id, empty) == SYRPC_OK, "answer");
+    syrpc_request_clear(&req);
+    CHECK(syrpc_put_request(c, "t", empty, taken_id) == SYRPC_OK, "put");
+    CHECK(syrpc_get_request(w, 1000, &req) == SYRPC_OK && syrpc_put_result(w, taken_id, empty) == SYRPC_OK, "answer");
+    syrpc_request_clear(&req);
+    CHECK(syrpc_get_result(c, taken_id, 0, &result) == SYRPC_OK, "take");
+    json_decref(result);
+    CHECK(syrpc_put_request(c, "t", empty, queued_id) == SYRPC_OK, "put");
+    before = queue_contents();
+
+    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+        const bad_case *k = &bad_cases[i];
+        syrpc_conn *x = strcmp(k->app, "r_bad") == 0 ? c : syrpc_connect("", id_of(k->app));
+        json_t *data = k->json == NULL ? NULL : strcmp(k->json, "@big") == 0 ? json_incref(big) : json_loads(k->json, 0, NULL);
+        char id[SYRPC_ID_SIZE];
+        syrpc_status st;
+
+        result = NULL;
+        if (k->op == OP_CONNECT)
+            st = syrpc_status_of(x);
+        else if (k->op == OP_PUT_REQUEST)
+            st = syrpc_put_request(x, id_of(k->type), data, id);
+        else if (k->op == OP_GET_RESULT)
+            st = syrpc_get_result(x, id_of(k->type), k->timeout_ms, &result);
+        else
+            st = syrpc_put_result(x, id_of(k->type), data);
+        json_decref(data);
+        json_decref(result);
+        if (st != k->expect || strcmp(syrpc_error_sqlstate(x), k->sqlstate) != 0) {
+            printf("#   case '%s': got %s (%s) \"%s\", expected %s (%s)\n", k->label, syrpc_status_name(st),
+                   syrpc_error_sqlstate(x), syrpc_error_message(x), syrpc_status_name(k->expect), k->sqlstate);
+            if (x != c)
+                syrpc_finish(x);
+            return 0;
+        }
+        printf("#   %-40s %-10s %-5s %s\n", k->label, syrpc_status_name(st), syrpc_error_sqlstate(x), syrpc_error_message(x));
+        if (x != c)
+            syrpc_finish(x);
+        n++;
+    }
+    after = queue_contents();
+    CHECK(before && after && strcmp(before, after) == 0, "the queues changed");
+    printf("#   %d bad inputs refused, queues unchanged\n", n);
+    free(before);
+    free(after);
+    json_decref(empty);
+    json_decref(big);
+    syrpc_finish(c);
+    syrpc_finish(w);
+    return 1;
+}
+
+int
+main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    run_test("pg_cancel_backend on a blocked get_request", t_cancel_get_request);
+    run_test("statement_timeout on a blocked get_request", t_timeout_get_request);
+    run_test("pg_terminate_backend on a blocked get_request", t_terminate_get_request);
+    run_test("pg_cancel_backend on a blocked get_result", t_cancel_get_result);
+    run_test("statement_timeout on a blocked get_result", t_timeout_get_result);
+    run_test("pg_terminate_backend on a blocked get_result", t_terminate_get_result);
+    run_test("a worker cancelled after being woken passes the request on", t_cancelled_worker_passes_on);
+    run_test("worker's backend terminated holding a request: redelivered, attempts 2, answered once", t_worker_backend_terminated);
+    run_test("after max_attempts the caller gets SYRPC_REQUEST_FAILED", t_max_attempts);
+    run_test("bad input through the C library (table)", t_bad_input_table);
+    return test_summary();
+}

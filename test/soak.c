@@ -1,0 +1,151 @@
+/*
+ * soak.c: sustained load with work that is never finished, watching the
+ * queue tables' sizes.
+ *
+ *   soak APP SECONDS CALLERS WORKERS
+ *
+ * One caller puts only requests that are never answered (workers take
+ * them and drop them: their leases run out, they fail after max_attempts
+ * and are cleaned up); the others fetch 90% of their answers and leave
+ * 10% unfetched (they expire).
+ * Every 2 s it prints the size of syrpc.request and of the 64 result
+ * partitions (tables and indexes).  The sizes must stop growing: the
+ * largest in the last third of the run may not exceed the largest in the
+ * middle third by more than half (plus 1 MB).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+static const char *app;
+static volatile sig_atomic_t stop_callers, stop_workers;
+static long n_rpc, n_failed, n_skipped, n_dropped;
+
+static void *
+caller(void *arg)
+{
+    syrpc_conn *c = connect_app(app);
+    unsigned seed = (unsigned) (long) arg;
+    int dropper = (long) arg == 1;
+
+    while (c && !stop_callers) {
+        int dice = dropper ? 0 : 1 + rand_r(&seed) % 10;
+        const char *type = dropper ? "drop" : "echo";
+        json_t *data = json_pack("{s:s, s:i}", "pad", "................................................", "n", dice);
+        json_t *result = NULL;
+        char id[SYRPC_ID_SIZE];
+
+        if (syrpc_put_request(c, type, data, id) == SYRPC_OK) {
+            if (dice == 1)
+                __atomic_add_fetch(&n_skipped, 1, __ATOMIC_RELAXED);    /* never fetched */
+            else {
+                syrpc_status st = syrpc_get_result(c, id, 10000, &result);
+
+                __atomic_add_fetch(st == SYRPC_OK ? &n_rpc : &n_failed, 1, __ATOMIC_RELAXED);
+                json_decref(result);
+            }
+        }
+        json_decref(data);
+    }
+    syrpc_finish(c);
+    return NULL;
+}
+
+static void *
+worker(void *arg)
+{
+    syrpc_conn *c = connect_app(app);
+
+    (void) arg;
+    while (c && !stop_workers) {
+        syrpc_request req;
+
+        if (syrpc_get_request(c, 500, &req) != SYRPC_OK)
+            continue;
+        if (strcmp(req.type, "drop") == 0)
+            __atomic_add_fetch(&n_dropped, 1, __ATOMIC_RELAXED);
+        else
+            syrpc_put_result(c, req.result_id, req.data);
+        syrpc_request_clear(&req);
+    }
+    syrpc_finish(c);
+    return NULL;
+}
+
+static long
+size_of(const char *what)
+{
+    char *v = sql_value("SELECT %s", what);
+    long n = v ? atol(v) : -1;
+
+    free(v);
+    return n;
+}
+
+int
+main(int argc, char **argv)
+{
+    enum { MAX_SAMPLES = 1000 };
+    long req_size[MAX_SAMPLES], res_size[MAX_SAMPLES];
+    int ncallers, nworkers, n = 0;
+    double seconds, t0;
+    pthread_t *ct, *wt;
+    long mid_max = 0, last_max = 0;
+    int ok;
+
+    if (argc != 5) {
+        fprintf(stderr, "usage: soak APP SECONDS CALLERS WORKERS\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    app = argv[1];
+    seconds = atof(argv[2]);
+    ncallers = atoi(argv[3]);
+    nworkers = atoi(argv[4]);
+    free(sql_value("SELECT syrpc_configure('%s', lease_time => '500 ms', max_attempts => 2,"
+                   " result_ttl => '2 s', request_ttl => '10 s')", app));
+    ct = calloc(ncallers, sizeof(pthread_t));
+    wt = calloc(nworkers, sizeof(pthread_t));
+    for (int i = 0; i < nworkers; i++)
+        pthread_create(&wt[i], NULL, worker, NULL);
+    for (int i = 0; i < ncallers; i++)
+        pthread_create(&ct[i], NULL, caller, (void *) (long) (i + 1));
+    printf("# %5s %8s %10s %10s %10s %14s %14s\n", "t (s)", "RPCs", "failed", "unfetched", "requests", "request bytes", "result bytes");
+    t0 = now_s();
+    while (now_s() - t0 < seconds && n < MAX_SAMPLES) {
+        sleep(2);               /* the sampling interval */
+        req_size[n] = size_of("pg_total_relation_size('syrpc.request')");
+        res_size[n] = size_of("sum(pg_total_relation_size(inhrelid)) FROM pg_inherits"
+                              " WHERE inhparent = 'syrpc.result'::regclass");
+        printf("# %5.0f %8ld %10ld %10ld %10ld %14ld %14ld\n", now_s() - t0, n_rpc, n_failed, n_skipped,
+               size_of("count(*) FROM syrpc.request"), req_size[n], res_size[n]);
+        n++;
+    }
+    stop_callers = 1;
+    for (int i = 0; i < ncallers; i++)
+        pthread_join(ct[i], NULL);
+    stop_workers = 1;
+    for (int i = 0; i < nworkers; i++)
+        pthread_join(wt[i], NULL);
+    for (int i = n / 3; i < 2 * n / 3; i++)
+        if (req_size[i] + res_size[i] > mid_max)
+            mid_max = req_size[i] + res_size[i];
+    for (int i = 2 * n / 3; i < n; i++)
+        if (req_size[i] + res_size[i] > last_max)
+            last_max = req_size[i] + res_size[i];
+    ok = n >= 6 && n_rpc > 0 && last_max <= mid_max * 3 / 2 + 1024 * 1024;
+    printf("# %ld RPCs, %ld failed (never answered), %ld results never fetched, %ld requests dropped by workers\n",
+           n_rpc, n_failed, n_skipped, n_dropped);
+    printf("# queue tables: largest %ld bytes in the middle third of the run, %ld in the last third\n",
+           mid_max, last_max);
+    printf("%s 1 - soak for %.0f s: queue table sizes stay bounded\n", ok ? "ok" : "not ok", seconds);
+    printf("%s 2 - requests never answered fail for their callers\n", n_failed > 0 ? "ok" : "not ok");
+    printf("%d passed, %d failed\n", ok + (n_failed > 0), !ok + !(n_failed > 0));
+    free(ct);
+    free(wt);
+    return ok && n_failed > 0 ? 0 : 1;
+}

@@ -1,0 +1,97 @@
+/*
+ * testlib.c: helpers shared by the C test programs (see testlib.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "testlib.h"
+
+static int passed, failed, numbered;
+
+double
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+char *
+sql_value(const char *fmt, ...)
+{
+    char sql[2048];
+    va_list ap;
+    PGconn *pg = PQconnectdb("");
+    PGresult *res;
+    char *value = NULL;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    res = PQexec(pg, sql);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+        value = strdup(PQgetvalue(res, 0, 0));
+    else if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+        fprintf(stdout, "# sql failed: %s: %s", sql, PQerrorMessage(pg));
+    PQclear(res);
+    PQfinish(pg);
+    return value;
+}
+
+int
+wait_for(double timeout_s, const char *expected, const char *sql)
+{
+    double deadline = now_s() + timeout_s;
+
+    for (;;) {
+        char *v = sql_value("%s", sql);
+        int ok = v != NULL && strcmp(v, expected) == 0;
+
+        free(v);
+        if (ok)
+            return 1;
+        if (now_s() > deadline)
+            return 0;
+        usleep(5000);
+    }
+}
+
+syrpc_conn *
+connect_app(const char *app)
+{
+    syrpc_conn *c = syrpc_connect("", app);
+
+    if (c == NULL || syrpc_status_of(c) != SYRPC_OK) {
+        fprintf(stdout, "# connect failed: %s\n", c ? syrpc_error_message(c) : "out of memory");
+        syrpc_finish(c);
+        return NULL;
+    }
+    return c;
+}
+
+void
+run_test(const char *name, int (*fn)(void))
+{
+    int ok = fn();
+
+    printf("%s %d - %s\n", ok ? "ok" : "not ok", ++numbered, name);
+    fflush(stdout);
+    if (ok)
+        passed++;
+    else
+        failed++;
+}
+
+int
+test_summary(void)
+{
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
