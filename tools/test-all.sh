@@ -54,6 +54,10 @@ echo "== client library, reliability and CLI tests"
 test/run-client-tests.sh 2>&1 | tee "$LOG/client.out"
 tally "$LOG/client.out"
 
+echo "== pgbouncer in transaction pooling mode"
+PGDATABASE=syrpc_client_test bash test/pgbouncer_test.sh 2>&1 | tee "$LOG/pgbouncer.out"
+tally "$LOG/pgbouncer.out"
+
 echo "== server crash under load (pg_ctl stop -m immediate, restart)"
 export PGDATABASE=syrpc_client_test
 SYRPC_CRASH_CMD="bash -c 'source tools/cluster.sh; CLUSTER_DIR=$CLUSTER_DIR cluster_crash_restart'" \
