@@ -5,6 +5,10 @@
  * Statements go through the extended protocol with unnamed statements
  * (PQsendQueryParams), so that the library works through pgbouncer in
  * transaction pooling mode, where named prepared statements do not.
+ *
+ * Waits use the procedures syrpc_wait_request and syrpc_wait_result (CALL),
+ * which hold no snapshot while they sleep, and fall back to the functions
+ * syrpc_get_request and syrpc_get_result on a server with extension 1.0.
  * Every statement is sent asynchronously and waited for with poll(), so a
  * wait can be bounded on the client side too and interrupted by a signal.
  */
@@ -199,10 +203,21 @@ run(syrpc_conn *c, const char *sql, int nparams, const char *const *values, int 
         }
     }
     res = PQgetResult(c->pg);
-    while ((extra = PQgetResult(c->pg)) != NULL)
-        PQclear(extra);
-    if (res != NULL && (PQresultStatus(res) == PGRES_TUPLES_OK ||
-                        PQresultStatus(res) == PGRES_COMMAND_OK)) {
+    /*
+     * The rows come before the commit: only when the server says it is
+     * ready for the next query has the statement committed.  An error
+     * after the rows (the connection lost before the commit, a failed
+     * commit) fails the call, rows and all.
+     */
+    while ((extra = PQgetResult(c->pg)) != NULL) {
+        if (PQresultStatus(extra) != PGRES_TUPLES_OK && PQresultStatus(extra) != PGRES_COMMAND_OK) {
+            PQclear(res);
+            res = extra;
+        } else
+            PQclear(extra);
+    }
+    if (res != NULL && PQstatus(c->pg) == CONNECTION_OK &&
+        (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK)) {
         syrpc__ok(c);
         return res;
     }
@@ -357,9 +372,15 @@ syrpc_get_result(syrpc_conn *c, const char *result_id, int timeout_ms, json_t **
         char secs[32];
         const char *values[3] = { c->app, result_id, secs };
         int slice = slice_of(remaining, secs, sizeof(secs));
-        PGresult *res = run(c, "SELECT syrpc_get_result($1, $2::uuid, $3::float8)",
+        PGresult *res = run(c, c->no_procedures
+                            ? "SELECT syrpc_get_result($1, $2::uuid, $3::float8)"
+                            : "CALL syrpc_wait_result($1, $2::uuid, $3::float8)",
                             3, values, slice + SYRPC_GRACE_MS);
 
+        if (res == NULL && !c->no_procedures && strcmp(c->sqlstate, "42883") == 0) {
+            c->no_procedures = 1;       /* extension 1.0 */
+            continue;
+        }
         if (res == NULL)
             return c->status;
         if (!PQgetisnull(res, 0, 0)) {
@@ -415,12 +436,18 @@ syrpc_get_request(syrpc_conn *c, int timeout_ms, syrpc_request *req)
         char secs[32];
         const char *values[2] = { c->app, secs };
         int slice = slice_of(remaining, secs, sizeof(secs));
-        PGresult *res = run(c, "SELECT type, result_id, data FROM syrpc_get_request($1, $2::float8)",
+        PGresult *res = run(c, c->no_procedures
+                            ? "SELECT type, result_id, data FROM syrpc_get_request($1, $2::float8)"
+                            : "CALL syrpc_wait_request($1, $2::float8)",
                             2, values, slice + SYRPC_GRACE_MS);
 
+        if (res == NULL && !c->no_procedures && strcmp(c->sqlstate, "42883") == 0) {
+            c->no_procedures = 1;       /* extension 1.0 */
+            continue;
+        }
         if (res == NULL)
             return c->status;
-        if (PQntuples(res) == 1)
+        if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 1))
             return take_request(c, res, req);
         PQclear(res);
         if (syrpc__interrupted(c))

@@ -29,6 +29,7 @@ struct syrpc_conn {
     char hint[SYRPC_MSG_MAX];
     volatile sig_atomic_t *interrupt;
     int no_combined_call;      /* the server's extension predates syrpc_put_result_get_request */
+    int no_procedures;         /* ... or the waiting procedures: wait with SELECT */
     syrpc_route *routes;       /* handlers by type, for syrpc_serve */
     int nroutes;
     syrpc_route fallback;      /* handler for any other type, if set */

@@ -16,6 +16,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/xact.h"
 #include "catalog/partition.h"
 #include "catalog/namespace.h"
@@ -238,6 +239,20 @@ col_notnull(int n)
 	return d;
 }
 
+/*
+ * Column n of row 0, a varlena, copied out of SPI's memory and detoasted:
+ * a procedure holds no snapshot that would keep TOAST data from going.
+ */
+static Datum
+col_out(int n)
+{
+	Datum		d = col_notnull(n);
+
+	if (VARATT_IS_EXTENDED(DatumGetPointer(d)))
+		d = PointerGetDatum(detoast_attr((struct varlena *) DatumGetPointer(d)));
+	return SPI_datumTransfer(d, false, -1);
+}
+
 static bool
 same_text(text *a, text *b)
 {
@@ -256,18 +271,18 @@ read_settings(SyrpcApp *settings)
 }
 
 /*
- * Load app's settings.  An app that does not exist yet is created if
- * create is set (puts do that); otherwise (waits) its settings are the
- * defaults, read from an insert that is rolled back at once: a wait must
- * not hold an uncommitted app row, which would block the put that creates
- * the app for as long as the wait lasts.
+ * Load app's settings; returns whether the app exists.  An app that does
+ * not exist yet is created if create is set (puts do that).  Otherwise
+ * (waits) settings get stand-in values and false is returned: a wait must
+ * write nothing (an uncommitted app row would block the put that creates
+ * the app, and an xid would hold back the xmin horizon), and should load
+ * the settings again before it uses them on a request.
  */
-void
+bool
 store_load_app(text *app, bool create, SyrpcApp *settings)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {PointerGetDatum(app)};
-	Subxact		sx;
 	bool		found;
 	char		name[NAMEDATALEN];
 
@@ -279,7 +294,7 @@ store_load_app(text *app, bool create, SyrpcApp *settings)
 		if (e != NULL)
 		{
 			*settings = e->settings;
-			return;
+			return true;
 		}
 	}
 	prepare_once(&plan_load_app,
@@ -290,34 +305,33 @@ store_load_app(text *app, bool create, SyrpcApp *settings)
 				 "  FROM syrpc.app WHERE app = $1",
 				 1, argtypes);
 	found = run(plan_load_app, values, NULL, 1) == 1;
-	if (!found)
-	{
-		SPI_freetuptable(SPI_tuptable);
-		prepare_once(&plan_create_app,
-					 "INSERT INTO syrpc.app (app) VALUES ($1) ON CONFLICT DO NOTHING",
-					 1, argtypes);
-		if (!create)
-			subxact_begin(&sx);
-		else
-			app_created = true;
-		run(plan_create_app, values, NULL, 0);
-		found = run(plan_load_app, values, NULL, 1) == 1;
-		if (found)
-			read_settings(settings);
-		SPI_freetuptable(SPI_tuptable);
-		if (!create)
-			subxact_end(&sx, false);
-		if (!found)
-			elog(ERROR, "syrpc: app vanished while it was being created");
-		if (!create)
-			return;				/* defaults of an app that does not exist */
-	}
-	else
+	if (found)
 	{
 		read_settings(settings);
 		SPI_freetuptable(SPI_tuptable);
+		app_cache_put(name, settings);
+		return true;
 	}
-	app_cache_put(name, settings);
+	SPI_freetuptable(SPI_tuptable);
+	if (!create)
+	{
+		/* nothing of the app exists: these only pace the wait */
+		settings->lease_us = 30 * USECS_PER_SEC;
+		settings->max_attempts = 1;
+		settings->result_ttl_us = 10 * USECS_PER_SEC;
+		settings->request_ttl_us = 3 * SECS_PER_HOUR * USECS_PER_SEC;
+		return false;
+	}
+	prepare_once(&plan_create_app,
+				 "INSERT INTO syrpc.app (app) VALUES ($1) ON CONFLICT DO NOTHING",
+				 1, argtypes);
+	app_created = true;
+	run(plan_create_app, values, NULL, 0);
+	if (run(plan_load_app, values, NULL, 1) != 1)
+		elog(ERROR, "syrpc: app vanished while it was being created");
+	read_settings(settings);
+	SPI_freetuptable(SPI_tuptable);
+	return true;
 }
 
 /*
@@ -417,9 +431,9 @@ store_claim(text *app, TimestampTz now, const SyrpcApp *settings, Datum *values)
 	claimed = run(plan_claim, args, NULL, 0) == 1;
 	if (claimed)
 	{
-		values[0] = SPI_datumTransfer(col_notnull(1), false, -1);
+		values[0] = col_out(1);
 		values[1] = SPI_datumTransfer(col_notnull(2), false, UUID_LEN);
-		values[2] = SPI_datumTransfer(col_notnull(3), false, -1);
+		values[2] = col_out(3);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	subxact_end(&sx, claimed);
@@ -546,7 +560,7 @@ store_consume_result(text *app, const pg_uuid_t *id, TimestampTz now, Datum *dat
 		SPI_freetuptable(SPI_tuptable);
 		return false;
 	}
-	*data = SPI_datumTransfer(col_notnull(1), false, -1);
+	*data = col_out(1);
 	SPI_freetuptable(SPI_tuptable);
 	return true;
 }

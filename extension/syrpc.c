@@ -1,18 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * syrpc.c
- *	  The SQL-callable functions of syrpc: argument checks, the wait loops
- *	  of syrpc_get_request and syrpc_get_result, and the module's GUCs.
- *
- * A blocking call registers as a waiter (wakeup.c), re-checks the tables
- * with a fresh snapshot, and sleeps on its latch until a put that it can
- * use commits, its timeout passes, or a lease runs out.  It holds no row
- * lock and no LWLock while it sleeps; the only lock it holds is its
- * registration, which nobody ever waits for.  CHECK_FOR_INTERRUPTS after
- * each sleep makes statement_timeout and pg_cancel_backend work.
- *
- * Note that the calling statement's snapshot stays registered for the
- * whole wait, holding back the xmin horizon: keep waits bounded.
+ *	  The SQL-callable functions of syrpc and the module's GUCs: argument
+ *	  checks here, the waiting in wait.c, the statements in store.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,9 +19,12 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "catalog/pg_proc.h"
+#include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -43,9 +36,6 @@ int			syrpc_max_payload_kb = 1024;
 int			syrpc_cleanup_interval_ms = 1000;
 bool		syrpc_async_acks = true;
 
-/* When this backend last removed expired rows. */
-static TimestampTz last_cleanup = 0;
-
 /* A timeout of this many seconds or more means no timeout. */
 #define SYRPC_TIMEOUT_FOREVER	1e9
 
@@ -54,6 +44,8 @@ PG_FUNCTION_INFO_V1(syrpc_get_request);
 PG_FUNCTION_INFO_V1(syrpc_put_result);
 PG_FUNCTION_INFO_V1(syrpc_put_result_get_request);
 PG_FUNCTION_INFO_V1(syrpc_get_result);
+PG_FUNCTION_INFO_V1(syrpc_wait_request);
+PG_FUNCTION_INFO_V1(syrpc_wait_result);
 PG_FUNCTION_INFO_V1(syrpc_configure);
 PG_FUNCTION_INFO_V1(syrpc_cleanup);
 PG_FUNCTION_INFO_V1(syrpc_bucket);
@@ -197,79 +189,9 @@ arg_deadline(FunctionCallInfo fcinfo, int n, const char *func)
 	return GetCurrentTimestamp() + (int64) (t * USECS_PER_SEC);
 }
 
-/*
- * Is this call the whole transaction, with nothing written before it?
- * Then it may decide how its commit is flushed (see relax_commit).
- * Call before writing anything.
- */
-static bool
-owns_transaction(void)
-{
-	return !IsTransactionBlock() &&
-		!TransactionIdIsValid(GetTopTransactionIdIfAny());
-}
-
-/*
- * A claim or a taken result need not wait for the WAL flush: losing one in
- * a crash only hands the request out again or makes the result readable
- * again, which at-least-once delivery allows.  Only when the call owns its
- * transaction, so that no other write of the caller's loses durability.
- */
-static void
-relax_commit(bool owned)
-{
-	if (owned && syrpc_async_acks)
-		(void) set_config_option("synchronous_commit", "off",
-								 PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
-}
-
 /* ---------------------------------------------------------------------- */
 /* Waiting                                                                */
 /* ---------------------------------------------------------------------- */
-
-/*
- * Sleep until the latch is set or the earlier of deadline and until
- * (0 = not set) is reached.  Returns false if the deadline has passed.
- */
-static bool
-sleep_until(TimestampTz deadline, TimestampTz until)
-{
-	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz wake = deadline;
-	int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH;
-	long		ms = -1;
-
-	if (deadline != 0 && now >= deadline)
-		return false;
-	if (until != 0 && (wake == 0 || until < wake))
-		wake = until;
-	if (wake != 0)
-	{
-		int64		us = Max(wake - now, 0);
-
-		ms = Min((us + 999) / 1000, INT_MAX);
-		events |= WL_TIMEOUT;
-	}
-	(void) WaitLatch(MyLatch, events, ms, PG_WAIT_EXTENSION);
-	CHECK_FOR_INTERRUPTS();
-	return true;
-}
-
-/*
- * Delete expired rows if this backend has not done so for a while and no
- * other backend is doing it now.  Runs in the caller's transaction.
- */
-static void
-maybe_cleanup(TimestampTz now)
-{
-	if (syrpc_cleanup_interval_ms <= 0 ||
-		now - last_cleanup < (int64) syrpc_cleanup_interval_ms * 1000)
-		return;
-	last_cleanup = now;
-	if (syrpc_cleanup_trylock())
-		(void) store_cleanup(now);
-}
 
 /* ---------------------------------------------------------------------- */
 /* The RPC calls                                                          */
@@ -298,55 +220,6 @@ syrpc_put_request(PG_FUNCTION_ARGS)
 }
 
 /*
- * Claim a request of app, waiting until deadline (0: no limit; now: do
- * not wait).  Fills values (type, result_id, data) and returns true if it
- * claimed one.  owned: the call is its own transaction (relax_commit).
- */
-static bool
-wait_for_request(text *app, TimestampTz deadline, bool owned, Datum *values)
-{
-	uint64		key = syrpc_app_key(app);
-	bool		registered = false;
-	bool		claimed = false;
-	SyrpcApp	settings;
-
-	store_load_app(app, false, &settings);
-	for (;;)
-	{
-		TimestampTz now;
-
-		ResetLatch(MyLatch);
-		now = GetCurrentTimestamp();
-		if (store_claim(app, now, &settings, values))
-		{
-			claimed = true;
-			syrpc_wake_on_abort(SYRPC_WAIT_REQUEST, key);
-			relax_commit(owned);
-			break;
-		}
-		if (!registered)
-		{
-			/* register, then look once more before sleeping */
-			if (deadline != 0 && now >= deadline)
-				break;
-			syrpc_waiter_register(SYRPC_WAIT_REQUEST, key);
-			/* an error ends the wait: pass on a wake-up we may have had */
-			syrpc_wake_on_abort(SYRPC_WAIT_REQUEST, key);
-			registered = true;
-			continue;
-		}
-		if (!sleep_until(deadline, store_next_look(app, now, &settings)))
-			break;
-	}
-	if (registered)
-	{
-		syrpc_waiter_unregister(SYRPC_WAIT_REQUEST, key);
-		syrpc_pass_on_wake(SYRPC_WAIT_REQUEST, key);
-	}
-	return claimed;
-}
-
-/*
  * syrpc_get_request(app, timeout) returns setof (type, result_id, data):
  * one claimed request, or no row when the timeout passes.
  */
@@ -366,55 +239,6 @@ syrpc_get_request(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	SPI_finish();
 	return (Datum) 0;
-}
-
-/*
- * Store the result of request id of app, or raise the error that says why
- * it cannot be stored.  Wakes its caller at commit.
- */
-static void
-answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
-{
-	SyrpcApp	settings;
-	char	   *idstr;
-
-	switch (store_finish_request(app, id, now))
-	{
-		case SYRPC_FIN_OK:
-			break;
-		case SYRPC_FIN_WRONG_APP:
-			idstr = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
-			ereport(ERROR,
-					(errcode(ERRCODE_SYRPC_WRONG_APP),
-					 errmsg("result_id %s does not belong to app \"%s\"",
-							idstr, text_to_cstring(app))));
-			break;
-		case SYRPC_FIN_NOT_CLAIMED:
-			idstr = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
-			ereport(ERROR,
-					(errcode(ERRCODE_SYRPC_NOT_IN_FLIGHT),
-					 errmsg("request %s has not been claimed", idstr),
-					 errhint("Take requests with syrpc_get_request before answering them.")));
-			break;
-		case SYRPC_FIN_ANSWERED:
-			idstr = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
-			ereport(ERROR,
-					(errcode(ERRCODE_SYRPC_NOT_IN_FLIGHT),
-					 errmsg("request %s has already been answered", idstr),
-					 errdetail("Its lease may have run out and another worker answered it first.")));
-			break;
-		case SYRPC_FIN_UNKNOWN:
-			idstr = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
-			ereport(ERROR,
-					(errcode(ERRCODE_SYRPC_NOT_IN_FLIGHT),
-					 errmsg("no request %s is in flight", idstr),
-					 errdetail("The result_id is unknown, its request expired, or its result expired.")));
-			break;
-	}
-	store_load_app(app, true, &settings);
-	store_put_result(app, id, data, now, &settings);
-	maybe_cleanup(now);
-	syrpc_wake_at_commit(SYRPC_WAIT_RESULT, syrpc_result_key(id));
 }
 
 /*
@@ -461,47 +285,8 @@ syrpc_put_result_get_request(PG_FUNCTION_ARGS)
 }
 
 /*
- * Raise the error that explains why the result of id cannot come.
- */
-static void
-report_request_state(SyrpcRequestState state, const pg_uuid_t *id,
-					 text *app, int32 attempts, const SyrpcApp *settings)
-{
-	char	   *idstr = DatumGetCString(DirectFunctionCall1(uuid_out,
-															UUIDPGetDatum(id)));
-
-	switch (state)
-	{
-		case SYRPC_REQ_WRONG_APP:
-			ereport(ERROR,
-					(errcode(ERRCODE_SYRPC_WRONG_APP),
-					 errmsg("result_id %s does not belong to app \"%s\"",
-							idstr, text_to_cstring(app))));
-			break;
-		case SYRPC_REQ_FAILED:
-			ereport(ERROR,
-					(errcode(ERRCODE_SYRPC_REQUEST_FAILED),
-					 errmsg("request %s failed after %d attempts", idstr, attempts),
-					 errdetail("No worker answered it within its lease %d times.",
-							   settings->max_attempts),
-					 errhint("Check the workers of app \"%s\", or raise its lease_time or max_attempts with syrpc_configure.",
-							 text_to_cstring(app))));
-			break;
-		case SYRPC_REQ_EXPIRED:
-			ereport(ERROR,
-					(errcode(ERRCODE_SYRPC_REQUEST_EXPIRED),
-					 errmsg("request %s expired before it was answered", idstr),
-					 errhint("Start more workers for app \"%s\", or raise its request_ttl with syrpc_configure.",
-							 text_to_cstring(app))));
-			break;
-		default:
-			break;
-	}
-}
-
-/*
  * syrpc_get_result(app, result_id, timeout) returns jsonb: the result,
- * consumed, or NULL when the timeout passes.
+ * taken, or NULL when the timeout passes.
  */
 Datum
 syrpc_get_result(PG_FUNCTION_ARGS)
@@ -509,79 +294,148 @@ syrpc_get_result(PG_FUNCTION_ARGS)
 	text	   *app = arg_name(fcinfo, 0, "app");
 	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
 	TimestampTz deadline = arg_deadline(fcinfo, 2, "syrpc_get_result");
-	uint64		key = syrpc_result_key(id);
-	bool		registered = false;
-	bool		found = false;
-	bool		look = true;	/* find out why the result is not there */
-	TimestampTz until = 0;		/* when the request's state changes by itself */
 	bool		owned = owns_transaction();
-	Datum		data = (Datum) 0;
-	SyrpcApp	settings;
+	Datum		data;
+	bool		found;
 
 	SPI_connect();
-	store_load_app(app, false, &settings);
-	for (;;)
-	{
-		TimestampTz now;
-		int32		attempts = 0;
-		SyrpcRequestState req;
-
-		ResetLatch(MyLatch);
-		now = GetCurrentTimestamp();
-		if (store_consume_result(app, id, now, &data))
-		{
-			found = true;
-			relax_commit(owned);
-			break;
-		}
-		if (look)
-		{
-			/* Not there: is its request still on its way, or gone wrong? */
-			until = 0;
-			req = store_request_state(app, id, now, &settings, &until, &attempts);
-			report_request_state(req, id, app, attempts, &settings);
-			if (req == SYRPC_REQ_NONE)
-			{
-				switch (store_result_state(app, id, now))
-				{
-					case SYRPC_RES_WRONG_APP:
-						report_request_state(SYRPC_REQ_WRONG_APP, id, app, 0, &settings);
-						break;
-					case SYRPC_RES_CONSUMED:
-						ereport(ERROR,
-								(errcode(ERRCODE_SYRPC_RESULT_CONSUMED),
-								 errmsg("result %s has already been taken",
-										DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)))),
-								 errdetail("A result can be taken by syrpc_get_result once.")));
-						break;
-					case SYRPC_RES_PRESENT:
-						/* it arrived after our first look: take it */
-						continue;
-					case SYRPC_RES_NONE:
-						break;
-				}
-			}
-		}
-		if (!registered)
-		{
-			if (deadline != 0 && now >= deadline)
-				break;
-			/* register, then look for the result once more before sleeping */
-			syrpc_waiter_register(SYRPC_WAIT_RESULT, key);
-			registered = true;
-			look = false;
-			continue;
-		}
-		look = true;
-		if (!sleep_until(deadline, until))
-			break;
-	}
-	if (registered)
-		syrpc_waiter_unregister(SYRPC_WAIT_RESULT, key);
+	found = wait_for_result(app, id, deadline, owned, &data);
 	SPI_finish();
 	if (!found)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(data);
+}
+
+/*
+ * The procedure versions: CALL syrpc_wait_request(app, timeout,
+ * INOUT type, INOUT result_id, INOUT data) and CALL syrpc_wait_result(app,
+ * result_id, timeout, INOUT result).  The output is one row, its columns
+ * NULL on timeout.
+ *
+ * Why procedures: a SELECT keeps its statement snapshot for its whole run,
+ * and a waiting SELECT so holds back the xmin horizon; with waiters always
+ * around, no dead queue row can ever be removed.  A procedure called by
+ * CALL outside a transaction block may commit, which drops the portal's
+ * snapshot; it does so once, before it waits, and then holds no snapshot
+ * while it sleeps (wait.c takes one per look).
+ *
+ * A procedure that commits cannot be SECURITY DEFINER nor carry a SET
+ * clause, so these do what those would do themselves: run as the
+ * procedure's owner, with search_path pinned, after the commit.
+ */
+typedef struct AsOwner
+{
+	Oid			save_user;
+	int			save_sec;
+	int			nestlevel;
+} AsOwner;
+
+static void
+become_owner(FunctionCallInfo fcinfo, AsOwner *as)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for procedure %u", fcinfo->flinfo->fn_oid);
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+	GetUserIdAndSecContext(&as->save_user, &as->save_sec);
+	SetUserIdAndSecContext(owner, as->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	as->nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+static void
+back_to_caller(AsOwner *as)
+{
+	AtEOXact_GUC(true, as->nestlevel);
+	SetUserIdAndSecContext(as->save_user, as->save_sec);
+}
+
+/*
+ * Commit the (empty) transaction so far, if the call allows it, which
+ * drops the portal's snapshot; returns whether it did.
+ */
+static bool
+drop_snapshot(FunctionCallInfo fcinfo)
+{
+	CallContext *cc = (CallContext *) fcinfo->context;
+
+	if (cc == NULL || !IsA(cc, CallContext) || cc->atomic)
+		return false;
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	SPI_commit();
+	SPI_finish();
+	return true;
+}
+
+static Datum
+procedure_result(FunctionCallInfo fcinfo, Datum *values, bool found)
+{
+	TupleDesc	tupdesc;
+	bool		nulls[3];
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "syrpc: procedure must have OUT parameters");
+	for (int i = 0; i < tupdesc->natts; i++)
+		nulls[i] = !found;
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
+}
+
+Datum
+syrpc_wait_request(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	TimestampTz deadline = arg_deadline(fcinfo, 1, "syrpc_wait_request");
+	Datum		values[3] = {0, 0, 0};
+	bool		found;
+	AsOwner		as;
+
+	syrpc_sleep_without_snapshot = drop_snapshot(fcinfo);
+	become_owner(fcinfo, &as);
+	SPI_connect();
+	PG_TRY();
+	{
+		found = wait_for_request(app, deadline, owns_transaction(), values);
+	}
+	PG_FINALLY();
+	{
+		syrpc_sleep_without_snapshot = false;
+	}
+	PG_END_TRY();
+	SPI_finish();
+	back_to_caller(&as);
+	PG_RETURN_DATUM(procedure_result(fcinfo, values, found));
+}
+
+Datum
+syrpc_wait_result(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
+	TimestampTz deadline = arg_deadline(fcinfo, 2, "syrpc_wait_result");
+	Datum		values[1] = {0};
+	bool		found;
+	AsOwner		as;
+
+	syrpc_sleep_without_snapshot = drop_snapshot(fcinfo);
+	become_owner(fcinfo, &as);
+	SPI_connect();
+	PG_TRY();
+	{
+		found = wait_for_result(app, id, deadline, owns_transaction(), values);
+	}
+	PG_FINALLY();
+	{
+		syrpc_sleep_without_snapshot = false;
+	}
+	PG_END_TRY();
+	SPI_finish();
+	back_to_caller(&as);
+	PG_RETURN_DATUM(procedure_result(fcinfo, values, found));
 }
 
 /* ---------------------------------------------------------------------- */

@@ -3,7 +3,8 @@
  * syrpc.h
  *	  Declarations shared by the syrpc extension's source files.
  *
- * syrpc.c    SQL-callable functions: argument checks and the wait loops
+ * syrpc.c    SQL-callable functions: argument checks, GUCs
+ * wait.c     waiting for requests and results, answering requests
  * store.c    every SQL statement syrpc runs, as saved SPI plans
  * wakeup.c   waiter registration in the lock manager, wake-ups at commit
  *
@@ -76,7 +77,7 @@ extern bool syrpc_async_acks;
 /* store.c: all of these run inside an SPI connection of the caller's */
 extern void store_init(void);
 extern int	syrpc_bucket_of(const pg_uuid_t *id);
-extern void store_load_app(text *app, bool create, SyrpcApp *settings);
+extern bool store_load_app(text *app, bool create, SyrpcApp *settings);
 extern void store_configure(text *app, Datum *values, bool *isnull);
 extern pg_uuid_t *store_put_request(text *app, text *type, Datum data,
 									TimestampTz now, const SyrpcApp *settings);
@@ -98,6 +99,16 @@ extern SyrpcRequestState store_request_state(text *app, const pg_uuid_t *id,
 											 TimestampTz *until,
 											 int32 *attempts);
 extern int64 store_cleanup(TimestampTz now);
+
+/* wait.c */
+extern bool syrpc_sleep_without_snapshot;
+extern bool owns_transaction(void);
+extern void relax_commit(bool owned);
+extern void maybe_cleanup(TimestampTz now);
+extern bool wait_for_request(text *app, TimestampTz deadline, bool owned, Datum *values);
+extern void answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now);
+extern bool wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned,
+							Datum *data);
 
 /* wakeup.c */
 typedef enum SyrpcWaitKind

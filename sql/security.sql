@@ -35,6 +35,8 @@ SELECT * FROM syrpc_stats;
 SELECT * FROM syrpc.request;
 SELECT * FROM syrpc.result;
 SELECT syrpc_configure('sec', max_attempts => 10);
+CALL syrpc_wait_request('sec', 0);
+CALL syrpc_wait_result('sec', :'rid', 0);
 RESET ROLE;
 
 -- A caller can put requests and get results, not serve.
@@ -42,6 +44,8 @@ SET ROLE syrpc_test_caller;
 SELECT syrpc_put_request('sec', 't', '{"from": "caller"}') IS NOT NULL AS put;
 SELECT syrpc_get_result('sec', :'rid', 0) IS NULL AS no_result_yet;
 SELECT * FROM syrpc_get_request('sec', 0);
+CALL syrpc_wait_request('sec', 0);
+CALL syrpc_wait_result('sec', :'rid', 0);
 SELECT app, queued FROM syrpc_stats WHERE app = 'sec';
 SELECT * FROM syrpc.request;
 RESET ROLE;
@@ -52,6 +56,9 @@ SELECT type, result_id = :'rid' AS first FROM syrpc_get_request('sec', 0);
 SELECT syrpc_put_result('sec', :'rid', '{"ok": true}');
 SELECT syrpc_put_request('sec', 't', '{}');
 SELECT syrpc_configure('sec', max_attempts => 10);
+CALL syrpc_wait_request('sec', 0) \gset w_
+SELECT :'w_type' AS type, :'w_data' AS data;
+CALL syrpc_wait_result('sec', :'rid', 0);
 RESET ROLE;
 
 SET ROLE syrpc_test_caller;
@@ -63,9 +70,18 @@ RESET ROLE;
 CREATE SCHEMA evil;
 CREATE FUNCTION evil.gen_random_uuid() RETURNS uuid LANGUAGE sql
     AS $$ SELECT '00000000-0000-0000-0000-00000000dead'::uuid $$;
+CREATE FUNCTION evil.fail(timestamptz, timestamptz) RETURNS timestamptz LANGUAGE plpgsql
+    AS $$ BEGIN RAISE EXCEPTION 'evil min() called'; END $$;
+CREATE AGGREGATE evil.min(timestamptz) (sfunc = evil.fail, stype = timestamptz);
 SET search_path = evil, public;
 SELECT syrpc_put_request('sec', 't', '{}') <> '00000000-0000-0000-0000-00000000dead' AS real_uuid;
+-- the waiting procedures are not SECURITY DEFINER: they pin search_path
+-- themselves (the wait below runs the query that uses min())
+SET search_path = evil, pg_catalog, public;
+CALL syrpc_wait_request('sec_empty', 0.05);
 RESET search_path;
+SET client_min_messages = warning;
 DROP SCHEMA evil CASCADE;
+RESET client_min_messages;
 
 DROP ROLE syrpc_test_nobody, syrpc_test_caller, syrpc_test_worker;

@@ -313,7 +313,7 @@ test_terminate_backend(void)
     CHECK(b.c, "connect");
     pthread_create(&t, NULL, blocked_main, &b);
     snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND query LIKE '%%syrpc_get_result%%' AND state = 'active'",
+             "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND query LIKE '%%syrpc_wait_result%%' AND state = 'active'",
              PQbackendPID(syrpc_pgconn(b.c)));
     CHECK(wait_for(10, "1", sql), "caller never blocked");
     free(sql_value("SELECT pg_terminate_backend(%d)", PQbackendPID(syrpc_pgconn(b.c))));
@@ -344,9 +344,9 @@ test_serve_reconnects(void)
 
     CHECK(c, "connect");
     server_start(&s, "t_reconn");
-    CHECK(wait_for(10, "1", "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%syrpc_get_request(%' AND state = 'active' AND pid <> pg_backend_pid()"),
+    CHECK(wait_for(10, "1", "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%syrpc_wait_request(%' AND state = 'active' AND pid <> pg_backend_pid()"),
           "worker never waited");
-    free(sql_value("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%%syrpc_get_request(%%' AND pid <> pg_backend_pid()"));
+    free(sql_value("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%%syrpc_wait_request(%%' AND pid <> pg_backend_pid()"));
     CHECK(syrpc_call(c, "echo", data, 10000, &result) == SYRPC_OK, "%s", syrpc_error_message(c));
     ok = json_equal(data, result);
     json_decref(result);

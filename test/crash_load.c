@@ -75,7 +75,11 @@ caller(void *arg)
             else if (st == SYRPC_REQUEST_FAILED)
                 add(&n_failed);
             else {
-                printf("# lost %s: %s: %s\n", id, syrpc_status_name(st), syrpc_error_message(c));
+                char *row = sql_value("SELECT coalesce((SELECT to_jsonb(r)::text FROM syrpc.request r WHERE result_id = '%s'), 'no request')"
+                                      " || ' / ' || coalesce((SELECT to_jsonb(s)::text FROM syrpc.result s WHERE result_id = '%s'), 'no result')", id, id);
+
+                printf("# lost %s: %s: %s; %s\n", id, syrpc_status_name(st), syrpc_error_message(c), row ? row : "?");
+                free(row);
                 add(&n_lost);
             }
             break;

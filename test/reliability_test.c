@@ -129,6 +129,38 @@ t_cancelled_worker_passes_on(void)
     return 1;
 }
 
+/* A waiting CALL holds no snapshot (it does not hold back the xmin horizon); a waiting SELECT does. */
+static int
+t_procedure_holds_no_snapshot(void)
+{
+    PGconn *a = PQconnectdb(""), *b = PQconnectdb("");
+    PGresult *res;
+    char sql[256], *xa, *xb;
+
+    CHECK(PQstatus(a) == CONNECTION_OK && PQstatus(b) == CONNECTION_OK, "connect");
+    free(sql_value("SELECT syrpc_put_request('r_xmin', 'job', '{}')"));
+    CHECK(PQsendQuery(a, "CALL syrpc_wait_result('r_xmin', gen_random_uuid(), 30)"), "send a");
+    CHECK(PQsendQuery(b, "SELECT syrpc_get_result('r_xmin', gen_random_uuid(), 30)"), "send b");
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE pid IN (%d, %d) AND wait_event = 'Extension'",
+             PQbackendPID(a), PQbackendPID(b));
+    CHECK(wait_for(10, "2", sql), "never blocked");
+    xa = sql_value("SELECT coalesce(backend_xmin::text, 'none') FROM pg_stat_activity WHERE pid = %d", PQbackendPID(a));
+    xb = sql_value("SELECT coalesce(backend_xmin::text, 'none') FROM pg_stat_activity WHERE pid = %d", PQbackendPID(b));
+    printf("#   backend_xmin while waiting: CALL %s, SELECT %s\n", xa, xb);
+    CHECK(xa && strcmp(xa, "none") == 0, "the waiting CALL holds xmin %s", xa);
+    CHECK(xb && strcmp(xb, "none") != 0, "the waiting SELECT holds no xmin (the test's premise)");
+    free(xa);
+    free(xb);
+    free(sql_value("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid IN (%d, %d)", PQbackendPID(a), PQbackendPID(b)));
+    while ((res = PQgetResult(a)) != NULL)
+        PQclear(res);
+    while ((res = PQgetResult(b)) != NULL)
+        PQclear(res);
+    PQfinish(a);
+    PQfinish(b);
+    return 1;
+}
+
 /* ---- killed workers, attempts, the failure after max_attempts ---- */
 
 /* A worker whose backend is terminated while it holds a request. */
@@ -358,6 +390,7 @@ main(void)
     run_test("statement_timeout on a blocked get_result", t_timeout_get_result);
     run_test("pg_terminate_backend on a blocked get_result", t_terminate_get_result);
     run_test("a worker cancelled after being woken passes the request on", t_cancelled_worker_passes_on);
+    run_test("a waiting CALL holds no snapshot, a waiting SELECT does", t_procedure_holds_no_snapshot);
     run_test("worker's backend terminated holding a request: redelivered, attempts 2, answered once", t_worker_backend_terminated);
     run_test("after max_attempts the caller gets SYRPC_REQUEST_FAILED", t_max_attempts);
     run_test("bad input through the C library (table)", t_bad_input_table);

@@ -1,0 +1,342 @@
+/*-------------------------------------------------------------------------
+ *
+ * wait.c
+ *	  The blocking parts of the RPC calls: waiting for a request or a
+ *	  result, answering a request, and what a wait leaves behind.
+ *
+ * A blocking call registers as a waiter (wakeup.c), re-checks the tables
+ * with a fresh snapshot, and sleeps on its latch until a put that it can
+ * use commits, its timeout passes, or a lease runs out.  It holds no row
+ * lock and no LWLock while it sleeps; the only lock it holds is its
+ * registration, which nobody ever waits for.  CHECK_FOR_INTERRUPTS after
+ * each sleep makes statement_timeout and pg_cancel_backend work.
+ *
+ * Called from a SELECT, the statement's snapshot stays registered for the
+ * whole wait and holds back the xmin horizon, so that no row deleted
+ * meanwhile can be removed.  Called from CALL at top level there is no
+ * outer snapshot: the waiting procedures (syrpc_wait_request,
+ * syrpc_wait_result) then hold none while they sleep.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/portal.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "syrpc.h"
+
+/* When this backend last removed expired rows. */
+static TimestampTz last_cleanup = 0;
+
+/*
+ * Set while a waiting procedure runs after its commit: the only active
+ * snapshot then is the one SPI makes for the portal, which may go while
+ * we sleep (the next SPI statement makes a new one).
+ */
+bool		syrpc_sleep_without_snapshot = false;
+
+/*
+ * Is this call the whole transaction, with nothing written before it?
+ * Then it may decide how its commit is flushed (see relax_commit).
+ * Call before writing anything.
+ */
+bool
+owns_transaction(void)
+{
+	return !IsTransactionBlock() &&
+		!TransactionIdIsValid(GetTopTransactionIdIfAny());
+}
+
+/*
+ * A claim or a taken result need not wait for the WAL flush: losing one in
+ * a crash only hands the request out again or makes the result readable
+ * again, which at-least-once delivery allows.  Only when the call owns its
+ * transaction, so that no other write of the caller's loses durability.
+ */
+void
+relax_commit(bool owned)
+{
+	if (owned && syrpc_async_acks)
+		(void) set_config_option("synchronous_commit", "off",
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
+ * Sleep until the latch is set or the earlier of deadline and until
+ * (0 = not set) is reached.  Returns false if the deadline has passed.
+ */
+static bool
+sleep_until(TimestampTz deadline, TimestampTz until)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz wake = deadline;
+	int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH;
+	long		ms = -1;
+
+	if (deadline != 0 && now >= deadline)
+		return false;
+	if (until != 0 && (wake == 0 || until < wake))
+		wake = until;
+	if (wake != 0)
+	{
+		int64		us = Max(wake - now, 0);
+
+		ms = Min((us + 999) / 1000, INT_MAX);
+		events |= WL_TIMEOUT;
+	}
+	/* the catalog snapshot would hold back the xmin horizon too */
+	InvalidateCatalogSnapshot();
+	if (syrpc_sleep_without_snapshot)
+		ForgetPortalSnapshots();
+	(void) WaitLatch(MyLatch, events, ms, PG_WAIT_EXTENSION);
+	CHECK_FOR_INTERRUPTS();
+	return true;
+}
+
+/*
+ * Delete expired rows if this backend has not done so for a while and no
+ * other backend is doing it now.  Runs in the caller's transaction.
+ */
+void
+maybe_cleanup(TimestampTz now)
+{
+	if (syrpc_cleanup_interval_ms <= 0 ||
+		now - last_cleanup < (int64) syrpc_cleanup_interval_ms * 1000)
+		return;
+	last_cleanup = now;
+	if (syrpc_cleanup_trylock())
+		(void) store_cleanup(now);
+}
+
+/*
+ * Claim a request of app, waiting until deadline (0: no limit; now: do
+ * not wait).  Fills values (type, result_id, data) and returns true if it
+ * claimed one.  owned: the call is its own transaction (relax_commit).
+ */
+bool
+wait_for_request(text *app, TimestampTz deadline, bool owned, Datum *values)
+{
+	uint64		key = syrpc_app_key(app);
+	bool		registered = false;
+	bool		claimed = false;
+	bool		known;
+	SyrpcApp	settings;
+
+	known = store_load_app(app, false, &settings);
+	for (;;)
+	{
+		TimestampTz now;
+
+		ResetLatch(MyLatch);
+		now = GetCurrentTimestamp();
+		if (!known && !(known = store_load_app(app, false, &settings)))
+		{
+			/* the app has no requests yet: nothing to claim */
+		}
+		else if (store_claim(app, now, &settings, values))
+		{
+			claimed = true;
+			syrpc_wake_on_abort(SYRPC_WAIT_REQUEST, key);
+			relax_commit(owned);
+			break;
+		}
+		if (!registered)
+		{
+			/* register, then look once more before sleeping */
+			if (deadline != 0 && now >= deadline)
+				break;
+			syrpc_waiter_register(SYRPC_WAIT_REQUEST, key);
+			/* an error ends the wait: pass on a wake-up we may have had */
+			syrpc_wake_on_abort(SYRPC_WAIT_REQUEST, key);
+			registered = true;
+			continue;
+		}
+		if (!sleep_until(deadline, store_next_look(app, now, &settings)))
+			break;
+	}
+	if (registered)
+	{
+		syrpc_waiter_unregister(SYRPC_WAIT_REQUEST, key);
+		syrpc_pass_on_wake(SYRPC_WAIT_REQUEST, key);
+	}
+	return claimed;
+}
+
+/*
+ * Store the result of request id of app, or raise the error that says why
+ * it cannot be stored.  Wakes its caller at commit.
+ */
+void
+answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
+{
+	SyrpcApp	settings;
+	char	   *idstr;
+
+	switch (store_finish_request(app, id, now))
+	{
+		case SYRPC_FIN_OK:
+			break;
+		case SYRPC_FIN_WRONG_APP:
+			idstr = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
+			ereport(ERROR,
+					(errcode(ERRCODE_SYRPC_WRONG_APP),
+					 errmsg("result_id %s does not belong to app \"%s\"",
+							idstr, text_to_cstring(app))));
+			break;
+		case SYRPC_FIN_NOT_CLAIMED:
+			idstr = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
+			ereport(ERROR,
+					(errcode(ERRCODE_SYRPC_NOT_IN_FLIGHT),
+					 errmsg("request %s has not been claimed", idstr),
+					 errhint("Take requests with syrpc_get_request before answering them.")));
+			break;
+		case SYRPC_FIN_ANSWERED:
+			idstr = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
+			ereport(ERROR,
+					(errcode(ERRCODE_SYRPC_NOT_IN_FLIGHT),
+					 errmsg("request %s has already been answered", idstr),
+					 errdetail("Its lease may have run out and another worker answered it first.")));
+			break;
+		case SYRPC_FIN_UNKNOWN:
+			idstr = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
+			ereport(ERROR,
+					(errcode(ERRCODE_SYRPC_NOT_IN_FLIGHT),
+					 errmsg("no request %s is in flight", idstr),
+					 errdetail("The result_id is unknown, its request expired, or its result expired.")));
+			break;
+	}
+	store_load_app(app, true, &settings);
+	store_put_result(app, id, data, now, &settings);
+	maybe_cleanup(now);
+	syrpc_wake_at_commit(SYRPC_WAIT_RESULT, syrpc_result_key(id));
+}
+
+/*
+ * Raise the error that explains why the result of id cannot come.
+ */
+static void
+report_request_state(SyrpcRequestState state, const pg_uuid_t *id,
+					 text *app, int32 attempts, const SyrpcApp *settings)
+{
+	char	   *idstr = DatumGetCString(DirectFunctionCall1(uuid_out,
+															UUIDPGetDatum(id)));
+
+	switch (state)
+	{
+		case SYRPC_REQ_WRONG_APP:
+			ereport(ERROR,
+					(errcode(ERRCODE_SYRPC_WRONG_APP),
+					 errmsg("result_id %s does not belong to app \"%s\"",
+							idstr, text_to_cstring(app))));
+			break;
+		case SYRPC_REQ_FAILED:
+			ereport(ERROR,
+					(errcode(ERRCODE_SYRPC_REQUEST_FAILED),
+					 errmsg("request %s failed after %d attempts", idstr, attempts),
+					 errdetail("No worker answered it within its lease %d times.",
+							   settings->max_attempts),
+					 errhint("Check the workers of app \"%s\", or raise its lease_time or max_attempts with syrpc_configure.",
+							 text_to_cstring(app))));
+			break;
+		case SYRPC_REQ_EXPIRED:
+			ereport(ERROR,
+					(errcode(ERRCODE_SYRPC_REQUEST_EXPIRED),
+					 errmsg("request %s expired before it was answered", idstr),
+					 errhint("Start more workers for app \"%s\", or raise its request_ttl with syrpc_configure.",
+							 text_to_cstring(app))));
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Take the result of id, waiting until deadline (0: no limit; now: do not
+ * wait) for it to be put.  Returns false on timeout; raises the error that
+ * says why if it cannot come (failed, expired, taken, another app's).
+ * owned: the call is its own transaction (relax_commit).
+ */
+bool
+wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned, Datum *data)
+{
+	uint64		key = syrpc_result_key(id);
+	bool		registered = false;
+	bool		found = false;
+	bool		look = true;	/* find out why the result is not there */
+	TimestampTz until = 0;		/* when the request's state changes by itself */
+	SyrpcApp	settings;
+	bool		known = store_load_app(app, false, &settings);
+
+	for (;;)
+	{
+		TimestampTz now;
+		int32		attempts = 0;
+		SyrpcRequestState req;
+
+		ResetLatch(MyLatch);
+		now = GetCurrentTimestamp();
+		if (store_consume_result(app, id, now, data))
+		{
+			found = true;
+			relax_commit(owned);
+			break;
+		}
+		if (look)
+		{
+			/* Not there: is its request still on its way, or gone wrong? */
+			if (!known)
+				known = store_load_app(app, false, &settings);
+			until = 0;
+			req = store_request_state(app, id, now, &settings, &until, &attempts);
+			report_request_state(req, id, app, attempts, &settings);
+			if (req == SYRPC_REQ_NONE)
+			{
+				switch (store_result_state(app, id, now))
+				{
+					case SYRPC_RES_WRONG_APP:
+						report_request_state(SYRPC_REQ_WRONG_APP, id, app, 0, &settings);
+						break;
+					case SYRPC_RES_CONSUMED:
+						ereport(ERROR,
+								(errcode(ERRCODE_SYRPC_RESULT_CONSUMED),
+								 errmsg("result %s has already been taken",
+										DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)))),
+								 errdetail("A result can be taken by syrpc_get_result once.")));
+						break;
+					case SYRPC_RES_PRESENT:
+						/* it arrived after our first look: take it */
+						continue;
+					case SYRPC_RES_NONE:
+						break;
+				}
+			}
+		}
+		if (!registered)
+		{
+			if (deadline != 0 && now >= deadline)
+				break;
+			/* register, then look for the result once more before sleeping */
+			syrpc_waiter_register(SYRPC_WAIT_RESULT, key);
+			registered = true;
+			look = false;
+			continue;
+		}
+		look = true;
+		if (!sleep_until(deadline, until))
+			break;
+	}
+	if (registered)
+		syrpc_waiter_unregister(SYRPC_WAIT_RESULT, key);
+	return found;
+}
