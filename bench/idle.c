@@ -29,6 +29,7 @@ typedef struct waiter {
     int timeout_ms;
     volatile int claims;
     volatile int done;
+    volatile int pid;           /* its server backend */
 } waiter;
 
 static void *
@@ -40,6 +41,7 @@ waiter_main(void *arg)
     syrpc_request req;
 
     if (c && syrpc_status_of(c) == SYRPC_OK) {
+        w->pid = PQbackendPID(syrpc_pgconn(c));
         if (w->id[0]) {
             syrpc_get_result(c, w->id, w->timeout_ms, &result);
             json_decref(result);
@@ -136,13 +138,14 @@ switches(int pid)
     return v;
 }
 
+/* How many of the n backends have switched since before, leaving out skip. */
 static int
-count_moved(const int *pids, const long *before, int n)
+count_moved(const int *pids, const long *before, int n, int skip)
 {
     int moved = 0;
 
     for (int i = 0; i < n; i++)
-        if (switches(pids[i]) != before[i])
+        if (pids[i] != skip && switches(pids[i]) != before[i])
             moved++;
     return moved;
 }
@@ -176,6 +179,7 @@ stop_waiters(PGconn *pg, pthread_t *t, waiter *w, int n, const char *appname)
 void
 idle_test(const char *conninfo, int n, double seconds, FILE *out)
 {
+    char app1[32], app2[32], app3[32];
     PGconn *pg = PQconnectdb(conninfo);
     pthread_t *t = calloc(n, sizeof(pthread_t));
     int *pids = calloc(n, sizeof(int));
@@ -187,16 +191,21 @@ idle_test(const char *conninfo, int n, double seconds, FILE *out)
     double t0;
     syrpc_conn *c;
 
+    /* apps of their own, so that nothing left by an earlier run is in the way */
+    snprintf(app1, sizeof(app1), "idle1_%d", (int) getpid());
+    snprintf(app2, sizeof(app2), "idle2_%d", (int) getpid());
+    snprintf(app3, sizeof(app3), "idle3_%d", (int) getpid());
+
     /* 1. idle CPU */
     fprintf(stderr, "  idle: %d callers blocked in syrpc_get_result for %g s\n", n, seconds);
-    c = syrpc_connect("", "idle");
+    c = syrpc_connect("", app1);
     for (int i = 0; i < n; i++) {
         /* results nobody will put: requests that stay queued */
         json_t *d = json_integer(i);
         syrpc_put_request(c, "noop", d, ids[i]);
         json_decref(d);
     }
-    w = start_waiters(t, n, "syrpc_idle1", "idle", (int) (seconds * 1000) + 30000, ids);
+    w = start_waiters(t, n, "syrpc_idle1", app1, (int) (seconds * 1000) + 30000, ids);
     if (!wait_sleeping(pg, "syrpc_idle1", n))
         goto done;
     np = pids_of(pg, "syrpc_idle1", pids, n);
@@ -214,7 +223,7 @@ idle_test(const char *conninfo, int n, double seconds, FILE *out)
 
     /* 2. backends woken per result put: each caller waits for its own claimed request */
     {
-        syrpc_conn *wk = syrpc_connect("", "idle2");
+        syrpc_conn *wk = syrpc_connect("", app2);
         syrpc_request req;
         int got = 0;
 
@@ -223,37 +232,48 @@ idle_test(const char *conninfo, int n, double seconds, FILE *out)
             syrpc_put_request(wk, "noop", d, ids[i]);
             json_decref(d);
         }
-        while (got < n && syrpc_get_request(wk, 0, &req) == SYRPC_OK) {
+        while (got < n && syrpc_get_request(wk, 1000, &req) == SYRPC_OK) {
             syrpc_request_clear(&req);
             got++;
         }
-        w = start_waiters(t, n, "syrpc_idle2", "idle2", 60000, ids);
+        if (got < n)
+            fprintf(stderr, "bench: claimed only %d of %d requests: %s\n", got, n, syrpc_error_message(wk));
+        w = start_waiters(t, n, "syrpc_idle2", app2, 60000, ids);
         if (wait_sleeping(pg, "syrpc_idle2", n)) {
+            int early = 0;
+
             np = pids_of(pg, "syrpc_idle2", pids, n);
             for (int k = 0; k < PUTS && k < n; k++) {
+                early += w[k].done;
                 json_t *d = json_integer(k);
                 double deadline = now_s() + 10;
 
                 for (int i = 0; i < np; i++)
                     before[i] = switches(pids[i]);
-                syrpc_put_result(wk, ids[k], d);
+                if (syrpc_put_result(wk, ids[k], d) != SYRPC_OK)
+                    fprintf(stderr, "bench: put_result: %s\n", syrpc_error_message(wk));
                 json_decref(d);
                 while (!w[k].done && now_s() < deadline)
                     usleep(1000);
-                moved += count_moved(pids, before, np);
+                /* the others, had they woken, are asleep again once all are */
+                wait_sleeping(pg, "syrpc_idle2", n - k - 1);
+                moved += 1 + count_moved(pids, before, np, w[k].pid);
             }
             fprintf(out, "- result puts: %d with %d callers waiting on different results: "
-                    "%.2f backends woken per put\n", PUTS, np, (double) moved / PUTS);
+                    "%.2f backends woken per put (the one answered, and any other)%s\n", PUTS, np,
+                    (double) moved / PUTS, early ? " (some callers had stopped waiting: the count is low)" : "");
+            if (early)
+                fprintf(stderr, "  idle: %d of %d callers had stopped waiting before their result was put\n", early, PUTS);
         }
         stop_waiters(pg, t, w, n, "syrpc_idle2");
         syrpc_finish(wk);
     }
 
     /* 3. backends woken per request put, with idle workers */
-    w = start_waiters(t, nworkers, "syrpc_idle3", "idle3", 60000, NULL);
+    w = start_waiters(t, nworkers, "syrpc_idle3", app3, 60000, NULL);
     moved = 0;
     if (wait_sleeping(pg, "syrpc_idle3", nworkers)) {
-        syrpc_conn *p = syrpc_connect("", "idle3");
+        syrpc_conn *p = syrpc_connect("", app3);
         int claims = 0;
 
         np = pids_of(pg, "syrpc_idle3", pids, nworkers);
@@ -276,7 +296,7 @@ idle_test(const char *conninfo, int n, double seconds, FILE *out)
                 usleep(1000);
             }
             wait_sleeping(pg, "syrpc_idle3", nworkers);
-            moved += count_moved(pids, before, np);
+            moved += count_moved(pids, before, np, 0);
         }
         fprintf(out, "- request puts: %d with %d idle workers: %.2f backends woken per put\n",
                 PUTS, np, (double) moved / PUTS);

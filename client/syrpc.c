@@ -359,41 +359,64 @@ syrpc_put_request(syrpc_conn *c, const char *type, const json_t *data,
     return SYRPC_OK;
 }
 
-syrpc_status
-syrpc_get_result(syrpc_conn *c, const char *result_id, int timeout_ms, json_t **result)
+/*
+ * Run a waiting call in slices until its row has a value in column col, or
+ * timeout_ms passes.  The last of the nparams values is each slice's
+ * timeout in seconds, filled in here.  Returns the result (the caller
+ * clears it), or NULL with the handle's status set.  Uses the waiting
+ * procedure, or the function (func_sql) on a server with extension 1.0.
+ */
+static PGresult *
+wait_sliced(syrpc_conn *c, const char *proc_sql, const char *func_sql, int nparams,
+            const char **values, int col, int timeout_ms, const char *what)
 {
     long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
     int remaining = timeout_ms;
+    char secs[32];
 
-    *result = NULL;
-    if (result_id == NULL || result_id[0] == '\0')
-        return syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
+    values[nparams - 1] = secs;
     for (;;) {
-        char secs[32];
-        const char *values[3] = { c->app, result_id, secs };
         int slice = slice_of(remaining, secs, sizeof(secs));
-        PGresult *res = run(c, c->no_procedures
-                            ? "SELECT syrpc_get_result($1, $2::uuid, $3::float8)"
-                            : "CALL syrpc_wait_result($1, $2::uuid, $3::float8)",
-                            3, values, slice + SYRPC_GRACE_MS);
+        PGresult *res = run(c, c->no_procedures ? func_sql : proc_sql, nparams, values,
+                            slice + SYRPC_GRACE_MS);
 
         if (res == NULL && !c->no_procedures && strcmp(c->sqlstate, "42883") == 0) {
             c->no_procedures = 1;       /* extension 1.0 */
             continue;
         }
         if (res == NULL)
-            return c->status;
-        if (!PQgetisnull(res, 0, 0)) {
-            *result = decode(c, PQgetvalue(res, 0, 0));
-            PQclear(res);
-            return c->status;
-        }
+            return NULL;
+        if (PQntuples(res) == 1 && !PQgetisnull(res, 0, col))
+            return res;
         PQclear(res);
-        if (syrpc__interrupted(c))
-            return syrpc__fail(c, SYRPC_INTERRUPTED, "interrupted");
-        if (deadline >= 0 && (remaining = (int) (deadline - now_ms())) <= 0)
-            return syrpc__fail(c, SYRPC_TIMEOUT, "no result within %d ms", timeout_ms);
+        if (syrpc__interrupted(c)) {
+            syrpc__fail(c, SYRPC_INTERRUPTED, "interrupted");
+            return NULL;
+        }
+        if (deadline >= 0 && (remaining = (int) (deadline - now_ms())) <= 0) {
+            syrpc__fail(c, SYRPC_TIMEOUT, "no %s within %d ms", what, timeout_ms);
+            return NULL;
+        }
     }
+}
+
+syrpc_status
+syrpc_get_result(syrpc_conn *c, const char *result_id, int timeout_ms, json_t **result)
+{
+    const char *values[3] = { c->app, result_id, NULL };
+    PGresult *res;
+
+    *result = NULL;
+    if (result_id == NULL || result_id[0] == '\0')
+        return syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
+    res = wait_sliced(c, "CALL syrpc_wait_result($1, $2::uuid, $3::float8)",
+                      "SELECT syrpc_get_result($1, $2::uuid, $3::float8)",
+                      3, values, 0, timeout_ms, "result");
+    if (res == NULL)
+        return c->status;
+    *result = decode(c, PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return c->status;
 }
 
 syrpc_status
@@ -428,33 +451,16 @@ take_request(syrpc_conn *c, PGresult *res, syrpc_request *req)
 syrpc_status
 syrpc_get_request(syrpc_conn *c, int timeout_ms, syrpc_request *req)
 {
-    long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-    int remaining = timeout_ms;
+    const char *values[2] = { c->app, NULL };
+    PGresult *res;
 
     memset(req, 0, sizeof(*req));
-    for (;;) {
-        char secs[32];
-        const char *values[2] = { c->app, secs };
-        int slice = slice_of(remaining, secs, sizeof(secs));
-        PGresult *res = run(c, c->no_procedures
-                            ? "SELECT type, result_id, data FROM syrpc_get_request($1, $2::float8)"
-                            : "CALL syrpc_wait_request($1, $2::float8)",
-                            2, values, slice + SYRPC_GRACE_MS);
-
-        if (res == NULL && !c->no_procedures && strcmp(c->sqlstate, "42883") == 0) {
-            c->no_procedures = 1;       /* extension 1.0 */
-            continue;
-        }
-        if (res == NULL)
-            return c->status;
-        if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 1))
-            return take_request(c, res, req);
-        PQclear(res);
-        if (syrpc__interrupted(c))
-            return syrpc__fail(c, SYRPC_INTERRUPTED, "interrupted");
-        if (deadline >= 0 && (remaining = (int) (deadline - now_ms())) <= 0)
-            return syrpc__fail(c, SYRPC_TIMEOUT, "no request within %d ms", timeout_ms);
-    }
+    res = wait_sliced(c, "CALL syrpc_wait_request($1, $2::float8)",
+                      "SELECT type, result_id, data FROM syrpc_get_request($1, $2::float8)",
+                      2, values, 1, timeout_ms, "request");
+    if (res == NULL)
+        return c->status;
+    return take_request(c, res, req);
 }
 
 syrpc_status

@@ -385,11 +385,13 @@ procedure_result(FunctionCallInfo fcinfo, Datum *values, bool found)
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
 }
 
-Datum
-syrpc_wait_request(PG_FUNCTION_ARGS)
+/*
+ * Run a waiting procedure's wait (which parses its own arguments) as
+ * described above, and return its row.
+ */
+static Datum
+run_procedure(FunctionCallInfo fcinfo, bool (*wait) (FunctionCallInfo, Datum *))
 {
-	text	   *app = arg_name(fcinfo, 0, "app");
-	TimestampTz deadline = arg_deadline(fcinfo, 1, "syrpc_wait_request");
 	Datum		values[3] = {0, 0, 0};
 	bool		found;
 	AsOwner		as;
@@ -399,7 +401,7 @@ syrpc_wait_request(PG_FUNCTION_ARGS)
 	SPI_connect();
 	PG_TRY();
 	{
-		found = wait_for_request(app, deadline, owns_transaction(), values);
+		found = wait(fcinfo, values);
 	}
 	PG_FINALLY();
 	{
@@ -408,34 +410,38 @@ syrpc_wait_request(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 	SPI_finish();
 	back_to_caller(&as);
-	PG_RETURN_DATUM(procedure_result(fcinfo, values, found));
+	return procedure_result(fcinfo, values, found);
+}
+
+static bool
+wait_request_args(FunctionCallInfo fcinfo, Datum *values)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	TimestampTz deadline = arg_deadline(fcinfo, 1, "syrpc_wait_request");
+
+	return wait_for_request(app, deadline, owns_transaction(), values);
+}
+
+static bool
+wait_result_args(FunctionCallInfo fcinfo, Datum *values)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
+	TimestampTz deadline = arg_deadline(fcinfo, 2, "syrpc_wait_result");
+
+	return wait_for_result(app, id, deadline, owns_transaction(), values);
+}
+
+Datum
+syrpc_wait_request(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(run_procedure(fcinfo, wait_request_args));
 }
 
 Datum
 syrpc_wait_result(PG_FUNCTION_ARGS)
 {
-	text	   *app = arg_name(fcinfo, 0, "app");
-	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
-	TimestampTz deadline = arg_deadline(fcinfo, 2, "syrpc_wait_result");
-	Datum		values[1] = {0};
-	bool		found;
-	AsOwner		as;
-
-	syrpc_sleep_without_snapshot = drop_snapshot(fcinfo);
-	become_owner(fcinfo, &as);
-	SPI_connect();
-	PG_TRY();
-	{
-		found = wait_for_result(app, id, deadline, owns_transaction(), values);
-	}
-	PG_FINALLY();
-	{
-		syrpc_sleep_without_snapshot = false;
-	}
-	PG_END_TRY();
-	SPI_finish();
-	back_to_caller(&as);
-	PG_RETURN_DATUM(procedure_result(fcinfo, values, found));
+	PG_RETURN_DATUM(run_procedure(fcinfo, wait_result_args));
 }
 
 /* ---------------------------------------------------------------------- */

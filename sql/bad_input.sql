@@ -97,3 +97,4 @@ SELECT syrpc_put_result('bi', '00000000-0000-0000-0000-000000000001', '{}');
 -- The queued and answered requests are still there to be served.
 SELECT data FROM syrpc_get_request('bi', 0);
 SELECT syrpc_get_result('bi', :'answered', 0);
+DROP FUNCTION try(text);

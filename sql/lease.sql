@@ -75,3 +75,4 @@ UPDATE syrpc.request SET expires_at = clock_timestamp() - interval '1 s'
 \c
 SELECT syrpc_put_request('lease', 'job', '{"n": 5}') IS NOT NULL AS put;
 SELECT count(*) AS expired_request_removed FROM syrpc.request WHERE result_id = :'rid4';
+DROP FUNCTION try(text);
