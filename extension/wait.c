@@ -134,6 +134,17 @@ wait_for_request(text *app, TimestampTz deadline, bool owned, Datum *values)
 	SyrpcApp	settings;
 
 	known = store_load_app(app, false, &settings);
+	if (deadline == 0 || deadline > GetCurrentTimestamp())
+	{
+		/*
+		 * We may wait: register before the first look, so that a put that
+		 * commits after it finds us.  An error ends the wait: pass on a
+		 * wake-up we may have had.
+		 */
+		syrpc_waiter_register(SYRPC_WAIT_REQUEST, key);
+		syrpc_wake_on_abort(SYRPC_WAIT_REQUEST, key);
+		registered = true;
+	}
 	for (;;)
 	{
 		TimestampTz now;
@@ -151,18 +162,8 @@ wait_for_request(text *app, TimestampTz deadline, bool owned, Datum *values)
 			relax_commit(owned);
 			break;
 		}
-		if (!registered)
-		{
-			/* register, then look once more before sleeping */
-			if (deadline != 0 && now >= deadline)
-				break;
-			syrpc_waiter_register(SYRPC_WAIT_REQUEST, key);
-			/* an error ends the wait: pass on a wake-up we may have had */
-			syrpc_wake_on_abort(SYRPC_WAIT_REQUEST, key);
-			registered = true;
-			continue;
-		}
-		if (!sleep_until(deadline, store_next_look(app, now, &settings)))
+		if (!registered ||
+			!sleep_until(deadline, store_next_look(app, now, &settings)))
 			break;
 	}
 	if (registered)
@@ -273,11 +274,16 @@ wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned, Datu
 	uint64		key = syrpc_result_key(id);
 	bool		registered = false;
 	bool		found = false;
-	bool		look = true;	/* find out why the result is not there */
 	TimestampTz until = 0;		/* when the request's state changes by itself */
 	SyrpcApp	settings;
 	bool		known = store_load_app(app, false, &settings);
 
+	if (deadline == 0 || deadline > GetCurrentTimestamp())
+	{
+		/* we may wait: register before the first look */
+		syrpc_waiter_register(SYRPC_WAIT_RESULT, key);
+		registered = true;
+	}
 	for (;;)
 	{
 		TimestampTz now;
@@ -292,48 +298,34 @@ wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned, Datu
 			relax_commit(owned);
 			break;
 		}
-		if (look)
+		/* Not there: is its request still on its way, or gone wrong? */
+		if (!known)
+			known = store_load_app(app, false, &settings);
+		until = 0;
+		req = store_request_state(app, id, now, &settings, &until, &attempts);
+		report_request_state(req, id, app, attempts, &settings);
+		if (req == SYRPC_REQ_NONE)
 		{
-			/* Not there: is its request still on its way, or gone wrong? */
-			if (!known)
-				known = store_load_app(app, false, &settings);
-			until = 0;
-			req = store_request_state(app, id, now, &settings, &until, &attempts);
-			report_request_state(req, id, app, attempts, &settings);
-			if (req == SYRPC_REQ_NONE)
+			switch (store_result_state(app, id, now))
 			{
-				switch (store_result_state(app, id, now))
-				{
-					case SYRPC_RES_WRONG_APP:
-						report_request_state(SYRPC_REQ_WRONG_APP, id, app, 0, &settings);
-						break;
-					case SYRPC_RES_CONSUMED:
-						ereport(ERROR,
-								(errcode(ERRCODE_SYRPC_RESULT_CONSUMED),
-								 errmsg("result %s has already been taken",
-										DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)))),
-								 errdetail("A result can be taken by syrpc_get_result once.")));
-						break;
-					case SYRPC_RES_PRESENT:
-						/* it arrived after our first look: take it */
-						continue;
-					case SYRPC_RES_NONE:
-						break;
-				}
+				case SYRPC_RES_WRONG_APP:
+					report_request_state(SYRPC_REQ_WRONG_APP, id, app, 0, &settings);
+					break;
+				case SYRPC_RES_CONSUMED:
+					ereport(ERROR,
+							(errcode(ERRCODE_SYRPC_RESULT_CONSUMED),
+							 errmsg("result %s has already been taken",
+									DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)))),
+							 errdetail("A result can be taken by syrpc_get_result once.")));
+					break;
+				case SYRPC_RES_PRESENT:
+					/* it arrived after our first look: take it */
+					continue;
+				case SYRPC_RES_NONE:
+					break;
 			}
 		}
-		if (!registered)
-		{
-			if (deadline != 0 && now >= deadline)
-				break;
-			/* register, then look for the result once more before sleeping */
-			syrpc_waiter_register(SYRPC_WAIT_RESULT, key);
-			registered = true;
-			look = false;
-			continue;
-		}
-		look = true;
-		if (!sleep_until(deadline, until))
+		if (!registered || !sleep_until(deadline, until))
 			break;
 	}
 	if (registered)
