@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# make bench: build, start a throwaway cluster, run bench/bin/bench, save
-# the Markdown table under bench/results/ and print it.
-#   BENCH_SECONDS (default 8), BENCH_MATRIX (default 1x1,2x4,4x16,8x64),
+# make bench: build, start a throwaway cluster with the library preloaded
+# (and autovacuum_naptime = 5s, as the README recommends for queues),
+# run bench/bin/bench over the matrix, then restart the cluster without
+# preloading and run 1x1 and 2x4 again, so that the two are side by side.
+# Saves the Markdown tables under bench/results/ and prints them.
+#   BENCH_SECONDS (default 5), BENCH_MATRIX (default 1x1,2x4,4x16,8x64),
 #   BENCH_SYNC (default on,off), BENCH_IDLE (default 1000 waiters)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,14 +13,32 @@ source tools/build.sh
 
 build_and_install
 make -s -C bench >/dev/null
-cluster_start "max_connections = 1200"
-trap cluster_stop EXIT
-psql -qX -c "CREATE EXTENSION syrpc" >/dev/null
 mkdir -p bench/results
 out="bench/results/$(date -u +%Y-%m-%d-%H%M).md"
 ulimit -n 4096 2>/dev/null || true
-bench/bin/bench -T "${BENCH_SECONDS:-8}" -m "${BENCH_MATRIX:-1x1,2x4,4x16,8x64}" \
-    -s "${BENCH_SYNC:-on,off}" -i "${BENCH_IDLE:-1000}" -n bench/naive.sql -o "$out"
+trap cluster_stop EXIT
+
+run_bench() {   # output file, then bench options
+    local file=$1; shift
+    psql -qX -c "CREATE EXTENSION syrpc" >/dev/null
+    bench/bin/bench -n bench/naive.sql -o "$file" "$@"
+}
+
+cluster_start "max_connections = 1200" "autovacuum_naptime = 5s" "shared_preload_libraries = 'syrpc'"
+run_bench "$out" -T "${BENCH_SECONDS:-5}" -m "${BENCH_MATRIX:-1x1,2x4,4x16,8x64}" \
+    -s "${BENCH_SYNC:-on,off}" -i "${BENCH_IDLE:-1000}"
+cluster_stop
+
+cluster_start "max_connections = 1200" "autovacuum_naptime = 5s"
+run_bench "$out.nopreload" -T "${BENCH_SECONDS:-5}" -m 1x1,2x4 -s on -i 0
+cluster_stop
+{
+    echo
+    echo "### The same cluster without shared_preload_libraries"
+    echo
+    sed -n '/^| W x C/,$p' "$out.nopreload"
+} >>"$out"
+rm -f "$out.nopreload"
 echo
 cat "$out"
 echo

@@ -9,7 +9,7 @@ source tools/cluster.sh
 source tools/build.sh
 
 build_and_install
-cluster_start
+cluster_start "shared_preload_libraries = 'syrpc'"
 trap cluster_stop EXIT
 psql -qX -c "CREATE EXTENSION syrpc" >/dev/null
 echo "cluster up at $PGHOST; CREATE EXTENSION syrpc done"
