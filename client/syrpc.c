@@ -336,22 +336,37 @@ syrpc_set_interrupt_flag(syrpc_conn *c, volatile sig_atomic_t *flag)
     c->interrupt = flag;
 }
 
+/*
+ * Run a statement whose parameters are the app, one text argument, and
+ * data as JSON text.  Returns the result, or NULL with the status set.
+ */
+static PGresult *
+run_with_data(syrpc_conn *c, const char *sql, const char *arg, const json_t *data)
+{
+    const char *values[3];
+    PGresult *res;
+    char *text = encode(c, data);
+
+    if (text == NULL)
+        return NULL;
+    values[0] = c->app;
+    values[1] = arg;
+    values[2] = text;
+    res = run(c, sql, 3, values, -1);
+    free(text);
+    return res;
+}
+
 syrpc_status
 syrpc_put_request(syrpc_conn *c, const char *type, const json_t *data,
                   char result_id[SYRPC_ID_SIZE])
 {
-    const char *values[3];
     PGresult *res;
-    char *text;
 
     result_id[0] = '\0';
-    if (!check_name(c, "type", type) || (text = encode(c, data)) == NULL)
+    if (!check_name(c, "type", type))
         return c->status;
-    values[0] = c->app;
-    values[1] = type;
-    values[2] = text;
-    res = run(c, "SELECT syrpc_put_request($1, $2, $3::jsonb)", 3, values, -1);
-    free(text);
+    res = run_with_data(c, "SELECT syrpc_put_request($1, $2, $3::jsonb)", type, data);
     if (res == NULL)
         return c->status;
     copy_str(result_id, SYRPC_ID_SIZE, PQgetvalue(res, 0, 0));
@@ -466,19 +481,11 @@ syrpc_get_request(syrpc_conn *c, int timeout_ms, syrpc_request *req)
 syrpc_status
 syrpc_put_result(syrpc_conn *c, const char *result_id, const json_t *data)
 {
-    const char *values[3];
     PGresult *res;
-    char *text;
 
     if (result_id == NULL || result_id[0] == '\0')
         return syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
-    if ((text = encode(c, data)) == NULL)
-        return c->status;
-    values[0] = c->app;
-    values[1] = result_id;
-    values[2] = text;
-    res = run(c, "SELECT syrpc_put_result($1, $2::uuid, $3::jsonb)", 3, values, -1);
-    free(text);
+    res = run_with_data(c, "SELECT syrpc_put_result($1, $2::uuid, $3::jsonb)", result_id, data);
     if (res == NULL)
         return c->status;
     PQclear(res);
@@ -489,9 +496,7 @@ syrpc_status
 syrpc_put_result_get_request(syrpc_conn *c, const char *result_id, const json_t *data,
                              syrpc_request *next)
 {
-    const char *values[3];
     PGresult *res;
-    char *text;
 
     memset(next, 0, sizeof(*next));
     if (c->no_combined_call) {
@@ -501,14 +506,8 @@ syrpc_put_result_get_request(syrpc_conn *c, const char *result_id, const json_t 
     }
     if (result_id == NULL || result_id[0] == '\0')
         return syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
-    if ((text = encode(c, data)) == NULL)
-        return c->status;
-    values[0] = c->app;
-    values[1] = result_id;
-    values[2] = text;
-    res = run(c, "SELECT type, result_id, data FROM syrpc_put_result_get_request($1, $2::uuid, $3::jsonb)",
-              3, values, -1);
-    free(text);
+    res = run_with_data(c, "SELECT type, result_id, data FROM syrpc_put_result_get_request($1, $2::uuid, $3::jsonb)",
+                        result_id, data);
     if (res == NULL) {
         if (strcmp(c->sqlstate, "42883") == 0) {
             /* undefined_function: extension 1.0 */

@@ -305,17 +305,13 @@ test_terminate_backend(void)
     blocked_arg b;
     pthread_t t;
     server s;
-    char sql[256];
     json_t *data = json_string("after reconnect"), *result;
     int ok;
 
     b.c = connect_app("t_term");
     CHECK(b.c, "connect");
     pthread_create(&t, NULL, blocked_main, &b);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND query LIKE '%%syrpc_wait_result%%' AND state = 'active'",
-             PQbackendPID(syrpc_pgconn(b.c)));
-    CHECK(wait_for(10, "1", sql), "caller never blocked");
+    CHECK(wait_blocked(syrpc_pgconn(b.c)), "caller never blocked");
     free(sql_value("SELECT pg_terminate_backend(%d)", PQbackendPID(syrpc_pgconn(b.c))));
     pthread_join(t, NULL);
     CHECK(b.st == SYRPC_CONNECTION, "status %s: %s", syrpc_status_name(b.st), syrpc_error_message(b.c));
@@ -434,7 +430,6 @@ test_wakeup_delay(void)
     wake_arg w;
     double delay[N];
     json_t *data = json_integer(1);
-    char sql[256];
 
     w.c = connect_app("t_wake");
     CHECK(worker && w.c, "connect");
@@ -446,10 +441,7 @@ test_wakeup_delay(void)
         CHECK(syrpc_put_request(w.c, "echo", data, w.id) == SYRPC_OK, "put");
         CHECK(syrpc_get_request(worker, 1000, &req) == SYRPC_OK, "get_request");
         pthread_create(&t, NULL, wake_main, &w);
-        snprintf(sql, sizeof(sql),
-                 "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event = 'Extension'",
-                 PQbackendPID(syrpc_pgconn(w.c)));
-        CHECK(wait_for(10, "1", sql), "caller never slept");
+        CHECK(wait_blocked(syrpc_pgconn(w.c)), "caller never slept");
         CHECK(syrpc_put_result(worker, req.result_id, req.data) == SYRPC_OK, "put_result");
         committed = now_s();
         syrpc_request_clear(&req);

@@ -38,7 +38,6 @@ stop_blocked(const char *sql, stop_how how, const char *app)
 {
     PGconn *pg = PQconnectdb("");
     PGresult *res;
-    char wait_sql[256];
     const char *state;
     double t0, ms;
     int pid = PQbackendPID(pg);
@@ -50,9 +49,7 @@ stop_blocked(const char *sql, stop_how how, const char *app)
         PQclear(PQexec(pg, "SET statement_timeout = '300ms'"));
     t0 = now_s();
     CHECK(PQsendQuery(pg, sql), "send");
-    snprintf(wait_sql, sizeof(wait_sql),
-             "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event = 'Extension'", pid);
-    CHECK(wait_for(10, "1", wait_sql), "never blocked");
+    CHECK(wait_blocked(pg), "never blocked");
     if (how == BY_CANCEL) {
         t0 = now_s();
         free(sql_value("SELECT pg_cancel_backend(%d)", pid));
@@ -101,17 +98,14 @@ t_cancelled_worker_passes_on(void)
 {
     PGconn *a = PQconnectdb(""), *b = PQconnectdb("");
     PGresult *res;
-    char sql[256];
     char *id;
 
     CHECK(PQstatus(a) == CONNECTION_OK && PQstatus(b) == CONNECTION_OK, "connect");
     /* a waits, then b waits: a is first in line for the next request */
     CHECK(PQsendQuery(a, "SELECT * FROM syrpc_get_request('r_pass', 30)"), "send a");
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event = 'Extension'", PQbackendPID(a));
-    CHECK(wait_for(10, "1", sql), "a never blocked");
+    CHECK(wait_blocked(a), "a never blocked");
     CHECK(PQsendQuery(b, "SELECT result_id FROM syrpc_get_request('r_pass', 30)"), "send b");
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event = 'Extension'", PQbackendPID(b));
-    CHECK(wait_for(10, "1", sql), "b never blocked");
+    CHECK(wait_blocked(b), "b never blocked");
     /* cancel a in the same transaction as the put, so that a is chosen and then dies */
     id = sql_value("SELECT syrpc_put_request('r_pass', 'job', '{}') FROM pg_cancel_backend(%d)", PQbackendPID(a));
     CHECK(id != NULL, "put");
@@ -120,12 +114,8 @@ t_cancelled_worker_passes_on(void)
           "b did not get the request: %s", PQresultErrorMessage(res));
     PQclear(res);
     free(id);
-    while ((res = PQgetResult(a)) != NULL)
-        PQclear(res);
-    while ((res = PQgetResult(b)) != NULL)
-        PQclear(res);
-    PQfinish(a);
-    PQfinish(b);
+    finish_session(a);
+    finish_session(b);
     return 1;
 }
 
@@ -134,16 +124,13 @@ static int
 t_procedure_holds_no_snapshot(void)
 {
     PGconn *a = PQconnectdb(""), *b = PQconnectdb("");
-    PGresult *res;
-    char sql[256], *xa, *xb;
+    char *xa, *xb;
 
     CHECK(PQstatus(a) == CONNECTION_OK && PQstatus(b) == CONNECTION_OK, "connect");
     free(sql_value("SELECT syrpc_put_request('r_xmin', 'job', '{}')"));
     CHECK(PQsendQuery(a, "CALL syrpc_wait_result('r_xmin', gen_random_uuid(), 30)"), "send a");
     CHECK(PQsendQuery(b, "SELECT syrpc_get_result('r_xmin', gen_random_uuid(), 30)"), "send b");
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE pid IN (%d, %d) AND wait_event = 'Extension'",
-             PQbackendPID(a), PQbackendPID(b));
-    CHECK(wait_for(10, "2", sql), "never blocked");
+    CHECK(wait_blocked(a) && wait_blocked(b), "never blocked");
     xa = sql_value("SELECT coalesce(backend_xmin::text, 'none') FROM pg_stat_activity WHERE pid = %d", PQbackendPID(a));
     xb = sql_value("SELECT coalesce(backend_xmin::text, 'none') FROM pg_stat_activity WHERE pid = %d", PQbackendPID(b));
     printf("#   backend_xmin while waiting: CALL %s, SELECT %s\n", xa, xb);
@@ -152,12 +139,8 @@ t_procedure_holds_no_snapshot(void)
     free(xa);
     free(xb);
     free(sql_value("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid IN (%d, %d)", PQbackendPID(a), PQbackendPID(b)));
-    while ((res = PQgetResult(a)) != NULL)
-        PQclear(res);
-    while ((res = PQgetResult(b)) != NULL)
-        PQclear(res);
-    PQfinish(a);
-    PQfinish(b);
+    finish_session(a);
+    finish_session(b);
     return 1;
 }
 

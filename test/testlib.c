@@ -63,6 +63,27 @@ wait_for(double timeout_s, const char *expected, const char *sql)
     }
 }
 
+int
+wait_blocked(void *pgconn)
+{
+    char sql[160];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event = 'Extension'",
+             PQbackendPID(pgconn));
+    return wait_for(10, "1", sql);
+}
+
+void
+finish_session(void *pgconn)
+{
+    PGresult *res;
+
+    while ((res = PQgetResult(pgconn)) != NULL)
+        PQclear(res);
+    PQfinish(pgconn);
+}
+
 syrpc_conn *
 connect_app(const char *app)
 {

@@ -26,6 +26,12 @@ char *sql_value(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Wait until the query returns expected, up to timeout_s; 1 if it did. */
 int wait_for(double timeout_s, const char *expected, const char *sql);
 
+/* Wait (up to 10 s) until the session's backend sleeps in a syrpc wait. */
+int wait_blocked(void *pgconn);
+
+/* Read and drop what an async query still sends, and close the session. */
+void finish_session(void *pgconn);
+
 /* Connect for app; NULL (after printing why) if that fails. */
 syrpc_conn *connect_app(const char *app);
 
