@@ -77,12 +77,18 @@ typedef struct AppCacheEntry
 static HTAB *app_cache = NULL;
 static Oid	app_relid = InvalidOid;
 
+/* store_next_look's answer for one app, valid until it has passed. */
+static char next_look_app[NAMEDATALEN];
+static TimestampTz next_look_at = 0;
+
 /* Did this transaction create an app?  Then an abort empties the cache. */
 static bool app_created = false;
 
 static void
 app_cache_invalidate(Datum arg, Oid relid)
 {
+	if (relid == InvalidOid || relid == app_relid)
+		next_look_at = 0;		/* a lease_time may have changed */
 	if (app_cache != NULL && (relid == InvalidOid || relid == app_relid))
 	{
 		hash_destroy(app_cache);
@@ -445,6 +451,11 @@ store_claim(text *app, TimestampTz now, const SyrpcApp *settings, Datum *values)
  * next running lease of app runs out (its request becomes claimable again),
  * and at the latest a lease_time from now, since a lease taken after this
  * look (which wakes nobody) ends no earlier than that.
+ *
+ * The answer stays right until it has passed: leases running now are in
+ * it, later ones end after it.  So it is kept per backend and the query
+ * (which walks all of the app's index entries, dead ones included, until
+ * vacuum removes them) runs only once it has passed, or for another app.
  */
 TimestampTz
 store_next_look(text *app, TimestampTz now, const SyrpcApp *settings)
@@ -453,7 +464,12 @@ store_next_look(text *app, TimestampTz now, const SyrpcApp *settings)
 	Datum		values[3];
 	Datum		d;
 	bool		isnull;
+	TimestampTz next;
+	char		name[NAMEDATALEN];
 
+	text_to_cstring_buffer(app, name, sizeof(name));
+	if (now < next_look_at && strcmp(name, next_look_app) == 0)
+		return next_look_at;
 	values[0] = PointerGetDatum(app);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = Int32GetDatum(settings->max_attempts);
@@ -465,9 +481,12 @@ store_next_look(text *app, TimestampTz now, const SyrpcApp *settings)
 	run(plan_next_look, values, NULL, 1);
 	d = col(1, &isnull);
 	SPI_freetuptable(SPI_tuptable);
-	if (isnull || DatumGetTimestampTz(d) > now + settings->lease_us)
-		return now + settings->lease_us;
-	return DatumGetTimestampTz(d);
+	next = now + settings->lease_us;
+	if (!isnull && DatumGetTimestampTz(d) < next)
+		next = DatumGetTimestampTz(d);
+	strlcpy(next_look_app, name, sizeof(next_look_app));
+	next_look_at = next;
+	return next;
 }
 
 /*
