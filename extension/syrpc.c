@@ -49,6 +49,7 @@ PG_FUNCTION_INFO_V1(syrpc_wait_result);
 PG_FUNCTION_INFO_V1(syrpc_configure);
 PG_FUNCTION_INFO_V1(syrpc_cleanup);
 PG_FUNCTION_INFO_V1(syrpc_bucket);
+PG_FUNCTION_INFO_V1(syrpc_wait_key);
 
 void		_PG_init(void);
 
@@ -511,4 +512,16 @@ Datum
 syrpc_bucket(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT32(syrpc_bucket_of(PG_GETARG_UUID_P(0)));
+}
+
+/*
+ * syrpc.wait_key(app) returns bigint: the key under which workers waiting
+ * for app's requests are registered in the lock manager (pg_locks shows
+ * it as classid << 32 | objid with objsubid 21330); syrpc_stats counts
+ * them.
+ */
+Datum
+syrpc_wait_key(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64((int64) syrpc_app_key(PG_GETARG_TEXT_PP(0)));
 }
