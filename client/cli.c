@@ -68,7 +68,8 @@ static const char *usage_stats =
     "Usage: syrpc stats [APP]\n"
     "\n"
     "Print syrpc_stats: per app, requests queued, in flight and failed, the\n"
-    "oldest queued request's age, and results waiting to be fetched.\n";
+    "oldest queued request's age, results waiting to be fetched, and workers\n"
+    "waiting for requests.\n";
 
 static int
 exit_code_of(syrpc_status st)
@@ -314,12 +315,24 @@ cmd_stats(const char *conninfo, int argc, char **argv)
         PQfinish(pg);
         return EXIT_CONNECTION;
     }
-    res = PQexecParams(pg,
-                       "SELECT app, queued, in_flight, failed,"
-                       "       coalesce(round(extract(epoch FROM oldest_queued_age)::numeric, 3)::text, '-')"
-                       "         AS oldest_queued_s, results_waiting"
-                       "  FROM syrpc_stats WHERE $1::text IS NULL OR app = $1 ORDER BY app",
-                       1, NULL, &app, NULL, NULL, 0);
+    for (int with_waiting = 1; with_waiting >= 0; with_waiting--) {
+        char sql[512];
+        const char *state;
+
+        snprintf(sql, sizeof(sql),
+                 "SELECT app, queued, in_flight, failed,"
+                 "       coalesce(round(extract(epoch FROM oldest_queued_age)::numeric, 3)::text, '-')"
+                 "         AS oldest_queued_s, results_waiting%s"
+                 "  FROM syrpc_stats WHERE $1::text IS NULL OR app = $1 ORDER BY app",
+                 with_waiting ? ", workers_waiting" : "");
+        res = PQexecParams(pg, sql, 1, NULL, &app, NULL, NULL, 0);
+        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        /* extension 1.0 has no workers_waiting (undefined_column) */
+        if (!with_waiting || PQresultStatus(res) == PGRES_TUPLES_OK ||
+            state == NULL || strcmp(state, "42703") != 0)
+            break;
+        PQclear(res);
+    }
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         fprintf(stderr, "syrpc: server error: %s", PQresultErrorMessage(res));
         code = EXIT_ERROR;
