@@ -11,15 +11,12 @@
 #include <math.h>
 
 #include "access/detoast.h"
-#include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/pg_proc.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "pgstat.h"
-#include "storage/latch.h"
-#include "catalog/pg_proc.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"

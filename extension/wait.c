@@ -174,53 +174,11 @@ wait_for_request(text *app, TimestampTz deadline, bool owned, Datum *values)
 	return claimed;
 }
 
-/*
- * Store the result of request id of app, or raise the error that says why
- * it cannot be stored.  Wakes its caller at commit.
- */
-void
-answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
+/* result_id as text, for error messages. */
+static char *
+id_text(const pg_uuid_t *id)
 {
-	SyrpcApp	settings;
-	char	   *idstr;
-
-	switch (store_finish_request(app, id, now))
-	{
-		case SYRPC_FIN_OK:
-			break;
-		case SYRPC_FIN_WRONG_APP:
-			idstr = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
-			ereport(ERROR,
-					(errcode(ERRCODE_SYRPC_WRONG_APP),
-					 errmsg("result_id %s does not belong to app \"%s\"",
-							idstr, text_to_cstring(app))));
-			break;
-		case SYRPC_FIN_NOT_CLAIMED:
-			idstr = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
-			ereport(ERROR,
-					(errcode(ERRCODE_SYRPC_NOT_IN_FLIGHT),
-					 errmsg("request %s has not been claimed", idstr),
-					 errhint("Take requests with syrpc_get_request before answering them.")));
-			break;
-		case SYRPC_FIN_ANSWERED:
-			idstr = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
-			ereport(ERROR,
-					(errcode(ERRCODE_SYRPC_NOT_IN_FLIGHT),
-					 errmsg("request %s has already been answered", idstr),
-					 errdetail("Its lease may have run out and another worker answered it first.")));
-			break;
-		case SYRPC_FIN_UNKNOWN:
-			idstr = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
-			ereport(ERROR,
-					(errcode(ERRCODE_SYRPC_NOT_IN_FLIGHT),
-					 errmsg("no request %s is in flight", idstr),
-					 errdetail("The result_id is unknown, its request expired, or its result expired.")));
-			break;
-	}
-	store_load_app(app, true, &settings);
-	store_put_result(app, id, data, now, &settings);
-	maybe_cleanup(now);
-	syrpc_wake_at_commit(SYRPC_WAIT_RESULT, syrpc_result_key(id));
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
 }
 
 /*
@@ -230,9 +188,12 @@ static void
 report_request_state(SyrpcRequestState state, const pg_uuid_t *id,
 					 text *app, int32 attempts, const SyrpcApp *settings)
 {
-	char	   *idstr = DatumGetCString(DirectFunctionCall1(uuid_out,
-															UUIDPGetDatum(id)));
+	char	   *idstr;
 
+	if (state != SYRPC_REQ_WRONG_APP && state != SYRPC_REQ_FAILED &&
+		state != SYRPC_REQ_EXPIRED)
+		return;					/* nothing wrong: no error, no text to make */
+	idstr = id_text(id);
 	switch (state)
 	{
 		case SYRPC_REQ_WRONG_APP:
@@ -260,6 +221,47 @@ report_request_state(SyrpcRequestState state, const pg_uuid_t *id,
 		default:
 			break;
 	}
+}
+
+/*
+ * Store the result of request id of app, or raise the error that says why
+ * it cannot be stored.  Wakes its caller at commit.
+ */
+void
+answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
+{
+	SyrpcApp	settings;
+
+	switch (store_finish_request(app, id, now))
+	{
+		case SYRPC_FIN_OK:
+			break;
+		case SYRPC_FIN_WRONG_APP:
+			report_request_state(SYRPC_REQ_WRONG_APP, id, app, 0, NULL);
+			break;
+		case SYRPC_FIN_NOT_CLAIMED:
+			ereport(ERROR,
+					(errcode(ERRCODE_SYRPC_NOT_IN_FLIGHT),
+					 errmsg("request %s has not been claimed", id_text(id)),
+					 errhint("Take requests with syrpc_get_request before answering them.")));
+			break;
+		case SYRPC_FIN_ANSWERED:
+			ereport(ERROR,
+					(errcode(ERRCODE_SYRPC_NOT_IN_FLIGHT),
+					 errmsg("request %s has already been answered", id_text(id)),
+					 errdetail("Its lease may have run out and another worker answered it first.")));
+			break;
+		case SYRPC_FIN_UNKNOWN:
+			ereport(ERROR,
+					(errcode(ERRCODE_SYRPC_NOT_IN_FLIGHT),
+					 errmsg("no request %s is in flight", id_text(id)),
+					 errdetail("The result_id is unknown, its request expired, or its result expired.")));
+			break;
+	}
+	store_load_app(app, true, &settings);
+	store_put_result(app, id, data, now, &settings);
+	maybe_cleanup(now);
+	syrpc_wake_at_commit(SYRPC_WAIT_RESULT, syrpc_result_key(id));
 }
 
 /*
@@ -315,7 +317,7 @@ wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned, Datu
 					ereport(ERROR,
 							(errcode(ERRCODE_SYRPC_RESULT_CONSUMED),
 							 errmsg("result %s has already been taken",
-									DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)))),
+									id_text(id)),
 							 errdetail("A result can be taken by syrpc_get_result once.")));
 					break;
 				case SYRPC_RES_PRESENT:
