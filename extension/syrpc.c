@@ -12,6 +12,7 @@
 
 #include "access/detoast.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_proc.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -32,6 +33,8 @@ PG_MODULE_MAGIC;
 int			syrpc_max_payload_kb = 1024;
 int			syrpc_cleanup_interval_ms = 1000;
 bool		syrpc_async_acks = true;
+bool		syrpc_async_results = false;
+static char *syrpc_wakeup_registry = NULL;
 
 /* A timeout of this many seconds or more means no timeout. */
 #define SYRPC_TIMEOUT_FOREVER	1e9
@@ -43,6 +46,9 @@ PG_FUNCTION_INFO_V1(syrpc_put_result_get_request);
 PG_FUNCTION_INFO_V1(syrpc_get_result);
 PG_FUNCTION_INFO_V1(syrpc_wait_request);
 PG_FUNCTION_INFO_V1(syrpc_wait_result);
+PG_FUNCTION_INFO_V1(syrpc_call);
+PG_FUNCTION_INFO_V1(syrpc_workers_waiting);
+PG_FUNCTION_INFO_V1(syrpc_waiters);
 PG_FUNCTION_INFO_V1(syrpc_configure);
 PG_FUNCTION_INFO_V1(syrpc_cleanup);
 PG_FUNCTION_INFO_V1(syrpc_bucket);
@@ -78,7 +84,30 @@ _PG_init(void)
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("syrpc.async_results",
+							 "Commit put results without waiting for the WAL flush, "
+							 "when the call is its own transaction.",
+							 "A result lost in a crash takes its request's "
+							 "deletion with it: the request is handed out and "
+							 "answered again, so nothing is lost, but the work "
+							 "is done twice.",
+							 &syrpc_async_results,
+							 false,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomStringVariable("syrpc.wakeup_registry",
+							   "Where blocked calls register to be woken: "
+							   "shared_memory when syrpc is in "
+							   "shared_preload_libraries, else lock_manager.",
+							   NULL,
+							   &syrpc_wakeup_registry,
+							   process_shared_preload_libraries_in_progress ?
+							   "shared_memory" : "lock_manager",
+							   PGC_INTERNAL, 0,
+							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("syrpc");
+	if (process_shared_preload_libraries_in_progress)
+		registry_install_hooks();
 	syrpc_wakeup_init();
 	store_init();
 }
@@ -196,6 +225,23 @@ arg_deadline(FunctionCallInfo fcinfo, int n, const char *func)
 /* ---------------------------------------------------------------------- */
 
 /*
+ * Queue a request and wake a worker at commit; inside an SPI connection.
+ */
+static pg_uuid_t *
+put_request(text *app, text *type, Datum data)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	SyrpcApp	settings;
+	pg_uuid_t  *id;
+
+	store_load_app(app, true, &settings);
+	id = store_put_request(app, type, data, now, &settings);
+	maybe_cleanup(now);
+	syrpc_wake_at_commit(SYRPC_WAIT_REQUEST, syrpc_app_key(app));
+	return id;
+}
+
+/*
  * syrpc_put_request(app, type, data) returns uuid
  */
 Datum
@@ -204,16 +250,11 @@ syrpc_put_request(PG_FUNCTION_ARGS)
 	text	   *app = arg_name(fcinfo, 0, "app");
 	text	   *type = arg_name(fcinfo, 1, "type");
 	Datum		data = arg_data(fcinfo, 2);
-	TimestampTz now = GetCurrentTimestamp();
-	SyrpcApp	settings;
 	pg_uuid_t  *id;
 
 	SPI_connect();
-	store_load_app(app, true, &settings);
-	id = store_put_request(app, type, data, now, &settings);
-	maybe_cleanup(now);
+	id = put_request(app, type, data);
 	SPI_finish();
-	syrpc_wake_at_commit(SYRPC_WAIT_REQUEST, syrpc_app_key(app));
 	PG_RETURN_UUID_P(id);
 }
 
@@ -248,10 +289,12 @@ syrpc_put_result(PG_FUNCTION_ARGS)
 	text	   *app = arg_name(fcinfo, 0, "app");
 	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
 	Datum		data = arg_data(fcinfo, 2);
+	bool		owned = owns_transaction();
 
 	SPI_connect();
 	answer_request(app, id, data, GetCurrentTimestamp());
 	SPI_finish();
+	relax_result_commit(owned);
 	PG_RETURN_VOID();
 }
 
@@ -270,6 +313,7 @@ syrpc_put_result_get_request(PG_FUNCTION_ARGS)
 	Datum		data = arg_data(fcinfo, 2);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz now = GetCurrentTimestamp();
+	bool		owned = owns_transaction();
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
@@ -279,6 +323,7 @@ syrpc_put_result_get_request(PG_FUNCTION_ARGS)
 	if (wait_for_request(app, now, false, values))
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	SPI_finish();
+	relax_result_commit(owned);
 	return (Datum) 0;
 }
 
@@ -371,30 +416,27 @@ drop_snapshot(FunctionCallInfo fcinfo)
 }
 
 static Datum
-procedure_result(FunctionCallInfo fcinfo, Datum *values, bool found)
+procedure_result(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
 {
 	TupleDesc	tupdesc;
-	bool		nulls[3];
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "syrpc: procedure must have OUT parameters");
-	for (int i = 0; i < tupdesc->natts; i++)
-		nulls[i] = !found;
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
 }
 
 /*
- * Run a waiting procedure's wait (which parses its own arguments) as
- * described above, and return its row.
+ * Run a waiting procedure's wait as its owner, sleeping without a
+ * snapshot if the transaction holds none (after a commit).
  */
-static Datum
-run_procedure(FunctionCallInfo fcinfo, bool (*wait) (FunctionCallInfo, Datum *))
+static bool
+wait_as_owner(FunctionCallInfo fcinfo, bool without_snapshot,
+			  bool (*wait) (FunctionCallInfo, Datum *), Datum *values)
 {
-	Datum		values[3] = {0, 0, 0};
 	bool		found;
 	AsOwner		as;
 
-	syrpc_sleep_without_snapshot = drop_snapshot(fcinfo);
+	syrpc_sleep_without_snapshot = without_snapshot;
 	become_owner(fcinfo, &as);
 	SPI_connect();
 	PG_TRY();
@@ -408,7 +450,24 @@ run_procedure(FunctionCallInfo fcinfo, bool (*wait) (FunctionCallInfo, Datum *))
 	PG_END_TRY();
 	SPI_finish();
 	back_to_caller(&as);
-	return procedure_result(fcinfo, values, found);
+	return found;
+}
+
+/*
+ * Run a waiting procedure's wait (which parses its own arguments) as
+ * described above, and return its row.
+ */
+static Datum
+run_procedure(FunctionCallInfo fcinfo, bool (*wait) (FunctionCallInfo, Datum *))
+{
+	Datum		values[3] = {0, 0, 0};
+	bool		nulls[3];
+	bool		found;
+
+	found = wait_as_owner(fcinfo, drop_snapshot(fcinfo), wait, values);
+	for (int i = 0; i < 3; i++)
+		nulls[i] = !found;
+	return procedure_result(fcinfo, values, nulls);
 }
 
 static bool
@@ -440,6 +499,62 @@ Datum
 syrpc_wait_result(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_DATUM(run_procedure(fcinfo, wait_result_args));
+}
+
+/* syrpc_call's wait: values holds the result_id, the result, the deadline. */
+static bool
+call_wait(FunctionCallInfo fcinfo, Datum *values)
+{
+	return wait_for_result(PG_GETARG_TEXT_PP(0), DatumGetUUIDP(values[0]),
+						   DatumGetTimestampTz(values[2]), true, &values[1]);
+}
+
+/*
+ * CALL syrpc_call(app, type, data, timeout, INOUT result_id, INOUT result):
+ * put a request and wait for its result, in one statement and one round
+ * trip.  result is NULL if the timeout passed; result_id then lets the
+ * caller wait on with syrpc_get_result.
+ *
+ * The request's commit does not wait for the WAL flush, because until the
+ * result_id leaves the server only this session knows it: if a crash
+ * loses the request, it also ends this session, and the caller gets an
+ * error, as for any call cut short.  The result that answers it commits
+ * after it, so its flush takes the request's with it.  When the call
+ * times out, it flushes the request before it returns the result_id.
+ */
+Datum
+syrpc_call(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	text	   *type = arg_name(fcinfo, 1, "type");
+	Datum		data = arg_data(fcinfo, 2);
+	TimestampTz deadline = arg_deadline(fcinfo, 3, "syrpc_call");
+	CallContext *cc = (CallContext *) fcinfo->context;
+	Datum		values[3];
+	bool		nulls[2] = {false, false};
+	XLogRecPtr	put_end;
+	AsOwner		as;
+
+	if (cc == NULL || !IsA(cc, CallContext) || cc->atomic || !owns_transaction())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("syrpc_call must be called by CALL outside a transaction block"),
+				 errdetail("Its request must commit before a worker can take it."),
+				 errhint("Inside a transaction, use syrpc_put_request, and syrpc_get_result after the commit.")));
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	become_owner(fcinfo, &as);
+	values[0] = UUIDPGetDatum(put_request(app, type, data));
+	back_to_caller(&as);
+	commit_without_flush();
+	SPI_commit();
+	put_end = XactLastCommitEnd;
+	SPI_finish();
+
+	values[2] = TimestampTzGetDatum(deadline);
+	nulls[1] = !wait_as_owner(fcinfo, true, call_wait, values);
+	if (nulls[1])
+		XLogFlush(put_end);		/* the result_id is about to leave */
+	return procedure_result(fcinfo, values, nulls);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -521,4 +636,40 @@ Datum
 syrpc_wait_key(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT64((int64) syrpc_app_key(PG_GETARG_TEXT_PP(0)));
+}
+
+/*
+ * syrpc.workers_waiting(app) returns integer (1.2): how many backends of
+ * this database wait for app's requests, from whichever registry is in use.
+ */
+Datum
+syrpc_workers_waiting(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(syrpc_waiter_count(SYRPC_WAIT_REQUEST,
+									   syrpc_app_key(PG_GETARG_TEXT_PP(0))));
+}
+
+static void
+add_waiter(void *arg, int pid, SyrpcWaitKind kind, uint64 key)
+{
+	ReturnSetInfo *rsinfo = arg;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	values[0] = Int32GetDatum(pid);
+	values[1] = CStringGetTextDatum(kind == SYRPC_WAIT_REQUEST ? "request" : "result");
+	values[2] = Int64GetDatum((int64) key);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * syrpc.waiters() returns setof (pid, kind, key) (1.2): the backends of
+ * this database registered to be woken, for monitoring and tests.
+ */
+Datum
+syrpc_waiters(PG_FUNCTION_ARGS)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	syrpc_list_waiters(add_waiter, fcinfo->resultinfo);
+	return (Datum) 0;
 }

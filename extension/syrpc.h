@@ -6,7 +6,8 @@
  * syrpc.c    SQL-callable functions: argument checks, GUCs
  * wait.c     waiting for requests and results, answering requests
  * store.c    every SQL statement syrpc runs, as saved SPI plans
- * wakeup.c   waiter registration in the lock manager, wake-ups at commit
+ * wakeup.c   waiter registration, wake-ups at commit
+ * registry.c the shared-memory waiter registry (when preloaded)
  *
  *-------------------------------------------------------------------------
  */
@@ -73,6 +74,7 @@ typedef enum SyrpcFinishState
 extern int	syrpc_max_payload_kb;
 extern int	syrpc_cleanup_interval_ms;
 extern bool syrpc_async_acks;
+extern bool syrpc_async_results;
 
 /* store.c: all of these run inside an SPI connection of the caller's */
 extern void store_init(void);
@@ -103,7 +105,9 @@ extern int64 store_cleanup(TimestampTz now);
 /* wait.c */
 extern bool syrpc_sleep_without_snapshot;
 extern bool owns_transaction(void);
+extern void commit_without_flush(void);
 extern void relax_commit(bool owned);
+extern void relax_result_commit(bool owned);
 extern void maybe_cleanup(TimestampTz now);
 extern bool wait_for_request(text *app, TimestampTz deadline, bool owned, Datum *values);
 extern void answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now);
@@ -121,10 +125,23 @@ extern uint64 syrpc_app_key(text *app);
 extern uint64 syrpc_result_key(const pg_uuid_t *id);
 extern void syrpc_waiter_register(SyrpcWaitKind kind, uint64 key);
 extern void syrpc_waiter_unregister(SyrpcWaitKind kind, uint64 key);
+extern int	syrpc_waiter_count(SyrpcWaitKind kind, uint64 key);
+typedef void (*syrpc_waiter_fn) (void *arg, int pid, SyrpcWaitKind kind, uint64 key);
+extern void syrpc_list_waiters(syrpc_waiter_fn fn, void *arg);
 extern void syrpc_wake_at_commit(SyrpcWaitKind kind, uint64 key);
 extern void syrpc_wake_on_abort(SyrpcWaitKind kind, uint64 key);
 extern void syrpc_pass_on_wake(SyrpcWaitKind kind, uint64 key);
 extern bool syrpc_cleanup_trylock(void);
 extern void syrpc_wakeup_init(void);
+
+/* registry.c */
+extern void registry_install_hooks(void);
+extern bool registry_in_use(void);
+extern void registry_register(SyrpcWaitKind kind, uint64 key);
+extern void registry_forget(void);
+extern void registry_forget_sub(SubTransactionId sub);
+extern void registry_wake(SyrpcWaitKind kind, uint64 key, int count);
+extern int	registry_count(SyrpcWaitKind kind, uint64 key);
+extern void registry_list(syrpc_waiter_fn fn, void *arg);
 
 #endif							/* SYRPC_H */

@@ -57,6 +57,15 @@ owns_transaction(void)
 		!TransactionIdIsValid(GetTopTransactionIdIfAny());
 }
 
+/* Let the current transaction commit without waiting for the WAL flush. */
+void
+commit_without_flush(void)
+{
+	(void) set_config_option("synchronous_commit", "off",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
 /*
  * A claim or a taken result need not wait for the WAL flush: losing one in
  * a crash only hands the request out again or makes the result readable
@@ -67,9 +76,20 @@ void
 relax_commit(bool owned)
 {
 	if (owned && syrpc_async_acks)
-		(void) set_config_option("synchronous_commit", "off",
-								 PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
+		commit_without_flush();
+}
+
+/*
+ * A put result need not wait for the WAL flush either if the user says so
+ * (syrpc.async_results): losing it in a crash loses the deletion of its
+ * request too, which is then answered again.  Off by default, because the
+ * work is then done twice.
+ */
+void
+relax_result_commit(bool owned)
+{
+	if (owned && syrpc_async_results)
+		commit_without_flush();
 }
 
 /*

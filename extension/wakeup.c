@@ -1,11 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * wakeup.c
- *	  Waiter registration in the lock manager, and wake-ups at commit.
+ *	  Waiter registration, and wake-ups at commit.
  *
- * This works after a plain CREATE EXTENSION, without shared_preload_
- * libraries, because it uses only shared memory every backend already has:
- * the lock table and the PGPROC latches.
+ * With shared_preload_libraries = 'syrpc', waiters register in syrpc's
+ * own shared memory (registry.c).  Without it (a plain CREATE EXTENSION)
+ * they register in the lock manager, as described here, which needs only
+ * shared memory every backend already has: the lock table and the PGPROC
+ * latches.  Both wake the same waiters in the same way.
  *
  * A backend that is about to sleep for something (any request of an app,
  * or one result_id) takes a transaction-level lock in ShareLock mode on a
@@ -102,6 +104,11 @@ syrpc_waiter_register(SyrpcWaitKind kind, uint64 key)
 {
 	LOCKTAG		tag;
 
+	if (registry_in_use())
+	{
+		registry_register(kind, key);
+		return;
+	}
 	make_tag(&tag, kind, key);
 	if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
 		elog(ERROR, "syrpc: waiter registration unexpectedly conflicted");
@@ -112,8 +119,58 @@ syrpc_waiter_unregister(SyrpcWaitKind kind, uint64 key)
 {
 	LOCKTAG		tag;
 
+	if (registry_in_use())
+	{
+		registry_forget();
+		return;
+	}
 	make_tag(&tag, kind, key);
 	LockRelease(&tag, ShareLock, false);
+}
+
+/* How many backends of this database are registered on key. */
+int
+syrpc_waiter_count(SyrpcWaitKind kind, uint64 key)
+{
+	LOCKTAG		tag;
+	VirtualTransactionId *vxids;
+	int			n;
+
+	if (registry_in_use())
+		return registry_count(kind, key);
+	make_tag(&tag, kind, key);
+	vxids = GetLockConflicts(&tag, ExclusiveLock, &n);
+	pfree(vxids);
+	return n;
+}
+
+/*
+ * Call fn for every backend of this database that is registered, from
+ * whichever registry is in use.
+ */
+void
+syrpc_list_waiters(syrpc_waiter_fn fn, void *arg)
+{
+	LockData   *locks;
+
+	if (registry_in_use())
+	{
+		registry_list(fn, arg);
+		return;
+	}
+	locks = GetLockStatusData();
+	for (int i = 0; i < locks->nelements; i++)
+	{
+		LockInstanceData *l = &locks->locks[i];
+		uint16		kind = l->locktag.locktag_field4;
+
+		if (l->locktag.locktag_type == LOCKTAG_ADVISORY &&
+			l->locktag.locktag_field1 == MyDatabaseId &&
+			(kind == SYRPC_WAIT_REQUEST || kind == SYRPC_WAIT_RESULT) &&
+			l->holdMask != 0)
+			fn(arg, l->pid, (SyrpcWaitKind) kind,
+			   (uint64) l->locktag.locktag_field2 << 32 | l->locktag.locktag_field3);
+	}
 }
 
 /*
@@ -185,9 +242,14 @@ wake(SyrpcWaitKind kind, uint64 key, int count)
 	int			n;
 	int			woken = 0;
 
+	if (registry_in_use())
+	{
+		registry_wake(kind, key, count);
+		return;
+	}
 	make_tag(&tag, kind, key);
 	vxids = GetLockConflicts(&tag, ExclusiveLock, &n);
-	for (int pass = 0; pass < 2 && woken < count; pass++)
+	for (int pass = 0; pass < (kind == SYRPC_WAIT_REQUEST ? 2 : 1) && woken < count; pass++)
 	{
 		for (int i = 0; i < n && woken < count; i++)
 		{
@@ -236,6 +298,13 @@ wake_pending(bool committed)
 static void
 xact_callback(XactEvent event, void *arg)
 {
+	/*
+	 * A registration lasts until the end of the transaction at most, as a
+	 * lock does: a wait that errors out leaves nothing behind.
+	 */
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		registry_forget();
 	if (pending == NIL)
 		return;
 	switch (event)
@@ -258,8 +327,17 @@ xact_callback(XactEvent event, void *arg)
 	}
 }
 
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		registry_forget_sub(mySubid);
+}
+
 void
 syrpc_wakeup_init(void)
 {
 	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
 }

@@ -1,4 +1,4 @@
--- Upgrade 1.0 -> 1.1 with requests and results in the queues.
+-- Upgrade 1.0 -> 1.1 -> 1.2 with requests and results in the queues.
 DROP EXTENSION syrpc;
 CREATE EXTENSION syrpc VERSION '1.0';
 SELECT extversion FROM pg_extension WHERE extname = 'syrpc';
@@ -12,7 +12,7 @@ SELECT count(*) FROM syrpc_get_request('up', 0);
 SELECT count(*) FROM syrpc_get_request('up', 0);
 SELECT syrpc_put_result('up', :'answered', '{"r": 2}');
 
-ALTER EXTENSION syrpc UPDATE;
+ALTER EXTENSION syrpc UPDATE TO '1.1';
 SELECT extversion FROM pg_extension WHERE extname = 'syrpc';
 
 -- What was queued survives: the waiting result, the leased request.
@@ -39,3 +39,22 @@ SELECT queued, in_flight FROM syrpc_stats WHERE app = 'up';
 SELECT has_function_privilege('syrpc_worker', 'syrpc_put_result_get_request(text, uuid, jsonb)', 'EXECUTE') AS worker,
        has_function_privilege('syrpc_caller', 'syrpc_put_result_get_request(text, uuid, jsonb)', 'EXECUTE') AS caller,
        has_function_privilege('public', 'syrpc_put_result_get_request(text, uuid, jsonb)', 'EXECUTE') AS public;
+
+-- 1.1 -> 1.2, with a request queued and a worker's lease on another.
+SELECT result_id AS five FROM syrpc_get_request('up', 0) \gset
+SELECT syrpc_put_request('up', 'job', '{"n": 6}') IS NOT NULL AS put;
+ALTER EXTENSION syrpc UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'syrpc';
+SELECT queued, in_flight, workers_waiting FROM syrpc_stats WHERE app = 'up';
+SELECT syrpc_put_result('up', :'five', '{"r": 5}');
+SELECT syrpc_get_result('up', :'five', 0);
+SELECT data FROM syrpc_get_request('up', 0);
+-- 1.2's syrpc_call, its privileges, and nothing left of 1.1's wait_key.
+SELECT has_function_privilege('syrpc_caller', 'syrpc_call(text, text, jsonb, float8, uuid, jsonb)', 'EXECUTE') AS caller,
+       has_function_privilege('syrpc_worker', 'syrpc_call(text, text, jsonb, float8, uuid, jsonb)', 'EXECUTE') AS worker,
+       has_function_privilege('public', 'syrpc_call(text, text, jsonb, float8, uuid, jsonb)', 'EXECUTE') AS public,
+       has_function_privilege('public', 'syrpc.waiters()', 'EXECUTE') AS public_waiters;
+SELECT count(*) AS wait_key_left FROM pg_proc WHERE proname = 'wait_key';
+CALL syrpc_call('up', 'job', '{"n": 7}', 0) \gset c_
+SELECT result_id = :'c_result_id' AS queued_by_call, data
+  FROM syrpc_get_request('up', 0);

@@ -17,12 +17,14 @@
 
 typedef enum { BY_CANCEL, BY_STATEMENT_TIMEOUT, BY_TERMINATE } stop_how;
 
-/* Nothing of pid left behind: no waiter registration (our advisory-lock tags). */
+/*
+ * Nothing of pid left behind: no waiter registration, in whichever
+ * registry is in use (shared memory when preloaded, else the lock manager).
+ */
 static int
 no_registration(int pid)
 {
-    char *v = sql_value("SELECT count(*) FROM pg_locks WHERE pid = %d AND locktype = 'advisory'"
-                        " AND objsubid IN (21330, 21331)", pid);
+    char *v = sql_value("SELECT count(*) FROM syrpc.waiters() WHERE pid = %d", pid);
     int none = v && strcmp(v, "0") == 0;
 
     free(v);
@@ -50,6 +52,7 @@ stop_blocked(const char *sql, stop_how how, const char *app)
     t0 = now_s();
     CHECK(PQsendQuery(pg, sql), "send");
     CHECK(wait_blocked(pg), "never blocked");
+    CHECK(!no_registration(pid), "blocked, but not registered to be woken");
     if (how == BY_CANCEL) {
         t0 = now_s();
         free(sql_value("SELECT pg_cancel_backend(%d)", pid));
@@ -77,7 +80,14 @@ stop_blocked(const char *sql, stop_how how, const char *app)
         CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "session unusable: %s", PQerrorMessage(pg));
         PQclear(res);
     }
-    CHECK(no_registration(pid) || how == BY_TERMINATE, "waiter registration left behind");
+    if (how == BY_TERMINATE) {
+        /* the backend goes away on its own time: wait for its registration to go */
+        char sql[128];
+
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM syrpc.waiters() WHERE pid = %d", pid);
+        CHECK(wait_for(10, "0", sql), "waiter registration left behind by a terminated backend");
+    } else
+        CHECK(no_registration(pid), "waiter registration left behind");
     left = sql_value("SELECT count(*) FROM syrpc.request WHERE app = '%s' AND attempts > 0", app);
     CHECK(left && strcmp(left, "0") == 0, "%s half-claimed requests left", left ? left : "?");
     free(left);
@@ -90,6 +100,9 @@ static int t_timeout_get_request(void) { return stop_blocked("SELECT * FROM syrp
 static int t_terminate_get_request(void) { return stop_blocked("SELECT * FROM syrpc_get_request('r_cancel', 30)", BY_TERMINATE, "r_cancel"); }
 static int t_cancel_get_result(void) { return stop_blocked("SELECT syrpc_get_result('r_cancel', gen_random_uuid(), 30)", BY_CANCEL, "r_cancel"); }
 static int t_timeout_get_result(void) { return stop_blocked("SELECT syrpc_get_result('r_cancel', gen_random_uuid(), 30)", BY_STATEMENT_TIMEOUT, "r_cancel"); }
+static int t_cancel_call(void) { return stop_blocked("CALL syrpc_call('r_call', 'job', '{}', 30)", BY_CANCEL, "r_call"); }
+static int t_timeout_call(void) { return stop_blocked("CALL syrpc_call('r_call', 'job', '{}', 30)", BY_STATEMENT_TIMEOUT, "r_call"); }
+static int t_terminate_call(void) { return stop_blocked("CALL syrpc_call('r_call', 'job', '{}', 30)", BY_TERMINATE, "r_call"); }
 static int t_terminate_get_result(void) { return stop_blocked("SELECT syrpc_get_result('r_cancel', gen_random_uuid(), 30)", BY_TERMINATE, "r_cancel"); }
 
 /* A worker that was woken for a request and then cancelled passes the wake-up on. */
@@ -300,6 +313,8 @@ t_bad_input_table(void)
     int n = 0;
 
     CHECK(c && w, "connect");
+    /* start from empty queues for the app, so that a rerun claims what it put */
+    free(sql_value("DELETE FROM syrpc.request WHERE app = 'r_bad'"));
     memset(long_name, 'x', 70);
     memset(bigtext, 'x', 1100 * 1024 - 1);
     bigtext[1100 * 1024 - 1] = '\0';
@@ -372,6 +387,9 @@ main(void)
     run_test("pg_cancel_backend on a blocked get_result", t_cancel_get_result);
     run_test("statement_timeout on a blocked get_result", t_timeout_get_result);
     run_test("pg_terminate_backend on a blocked get_result", t_terminate_get_result);
+    run_test("pg_cancel_backend on a blocked syrpc_call", t_cancel_call);
+    run_test("statement_timeout on a blocked syrpc_call", t_timeout_call);
+    run_test("pg_terminate_backend on a blocked syrpc_call", t_terminate_call);
     run_test("a worker cancelled after being woken passes the request on", t_cancelled_worker_passes_on);
     run_test("a waiting CALL holds no snapshot, a waiting SELECT does", t_procedure_holds_no_snapshot);
     run_test("worker's backend terminated holding a request: redelivered, attempts 2, answered once", t_worker_backend_terminated);
