@@ -434,12 +434,55 @@ syrpc_get_result(syrpc_conn *c, const char *result_id, int timeout_ms, json_t **
     return c->status;
 }
 
+/*
+ * One round trip: CALL syrpc_call puts the request and waits (its first
+ * slice) for the result.  If the slice ends first, wait on for the rest
+ * of the timeout with syrpc_get_result.  Extension 1.0 and 1.1 have no
+ * syrpc_call: put and get then.
+ */
 syrpc_status
 syrpc_call(syrpc_conn *c, const char *type, const json_t *data, int timeout_ms, json_t **result)
 {
     char id[SYRPC_ID_SIZE];
+    long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    const char *values[4];
+    char secs[32];
+    char *text;
+    PGresult *res;
+    int slice;
 
     *result = NULL;
+    if (!check_name(c, "type", type))
+        return c->status;
+    if (!c->no_call_procedure) {
+        if ((text = encode(c, data)) == NULL)
+            return c->status;
+        slice = slice_of(timeout_ms, secs, sizeof(secs));
+        values[0] = c->app;
+        values[1] = type;
+        values[2] = text;
+        values[3] = secs;
+        res = run(c, "CALL syrpc_call($1, $2, $3::jsonb, $4::float8)", 4, values,
+                  slice + SYRPC_GRACE_MS);
+        free(text);
+        if (res != NULL) {
+            int answered = !PQgetisnull(res, 0, 1);
+
+            copy_str(id, sizeof(id), PQgetvalue(res, 0, 0));
+            if (answered)
+                *result = decode(c, PQgetvalue(res, 0, 1));
+            PQclear(res);
+            if (answered)
+                return c->status;
+            if (deadline >= 0 && deadline - now_ms() <= 0)
+                return syrpc__fail(c, SYRPC_TIMEOUT, "no result within %d ms", timeout_ms);
+            return syrpc_get_result(c, id, deadline < 0 ? SYRPC_FOREVER : (int) (deadline - now_ms()),
+                                    result);
+        }
+        if (strcmp(c->sqlstate, "42883") != 0)
+            return c->status;
+        c->no_call_procedure = 1;       /* undefined: extension 1.0 or 1.1 */
+    }
     if (syrpc_put_request(c, type, data, id) != SYRPC_OK)
         return c->status;
     return syrpc_get_result(c, id, timeout_ms, result);

@@ -120,7 +120,12 @@ syrpc_status syrpc_put_request(syrpc_conn *conn, const char *type,
 syrpc_status syrpc_get_result(syrpc_conn *conn, const char *result_id,
                               int timeout_ms, json_t **result);
 
-/* syrpc_put_request and syrpc_get_result in one. */
+/*
+ * syrpc_put_request and syrpc_get_result in one, in one round trip (CALL
+ * syrpc_call, extension 1.2; older ones: the two calls).  If the
+ * connection is lost or the call is interrupted, whether the request was
+ * queued is unknown: treat the call as failed, and retry if it is safe.
+ */
 syrpc_status syrpc_call(syrpc_conn *conn, const char *type, const json_t *data,
                         int timeout_ms, json_t **result);
 

@@ -30,6 +30,7 @@ struct syrpc_conn {
     volatile sig_atomic_t *interrupt;
     int no_combined_call;      /* the server's extension predates syrpc_put_result_get_request */
     int no_procedures;         /* ... or the waiting procedures: wait with SELECT */
+    int no_call_procedure;     /* ... or syrpc_call (1.2): put, then get */
     syrpc_route *routes;       /* handlers by type, for syrpc_serve */
     int nroutes;
     syrpc_route fallback;      /* handler for any other type, if set */

@@ -329,6 +329,91 @@ test_terminate_backend(void)
     return 1;
 }
 
+/* A worker for test_older_extensions: serves one request, then stops. */
+typedef struct old_worker {
+    char conninfo[64];
+    syrpc_status status;
+} old_worker;
+
+static void *
+old_worker_main(void *arg)
+{
+    old_worker *w = arg;
+    syrpc_conn *c = syrpc_connect(w->conninfo, "t_old");
+
+    syrpc_register(c, "echo", echo, NULL);
+    w->status = syrpc_status_of(c) == SYRPC_OK ? syrpc_serve(c, 1) : syrpc_status_of(c);
+    syrpc_finish(c);
+    return NULL;
+}
+
+/*
+ * Against extension 1.0 and 1.1 (no syrpc_call, 1.0: no waiting
+ * procedures nor syrpc_put_result_get_request) the library falls back to
+ * the calls they have.
+ */
+static int
+test_older_extensions(void)
+{
+    static const char *const versions[] = { "1.0", "1.1" };
+
+    for (int i = 0; i < 2; i++) {
+        char db[32];
+        old_worker w;
+        pthread_t t;
+        syrpc_conn *c;
+        json_t *data = json_pack("{s:s}", "version", versions[i]), *result = NULL;
+        PGresult *res;
+        int ok, same;
+
+        snprintf(db, sizeof(db), "syrpc_old_%c%c", versions[i][0], versions[i][2]);
+        free(sql_value("DROP DATABASE IF EXISTS %s", db));
+        free(sql_value("CREATE DATABASE %s", db));
+        snprintf(w.conninfo, sizeof(w.conninfo), "dbname=%s", db);
+        c = syrpc_connect(w.conninfo, "t_old");
+        CHECK(syrpc_status_of(c) == SYRPC_OK, "%s", syrpc_error_message(c));
+        PQclear(PQexec(syrpc_pgconn(c), versions[i][2] == '0'
+                       ? "CREATE EXTENSION syrpc VERSION '1.0'" : "CREATE EXTENSION syrpc VERSION '1.1'"));
+        res = PQexec(syrpc_pgconn(c), "SELECT extversion FROM pg_extension WHERE extname = 'syrpc'");
+        same = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), versions[i]) == 0;
+        PQclear(res);
+        CHECK(same, "extension is not version %s", versions[i]);
+        pthread_create(&t, NULL, old_worker_main, &w);
+        CHECK(syrpc_call(c, "echo", data, 10000, &result) == SYRPC_OK, "%s: %s", versions[i],
+              syrpc_error_message(c));
+        pthread_join(t, NULL);
+        ok = json_equal(data, result);
+        json_decref(result);
+        json_decref(data);
+        syrpc_finish(c);
+        free(sql_value("DROP DATABASE %s WITH (FORCE)", db));
+        CHECK(w.status == SYRPC_OK, "worker on %s: %s", versions[i], syrpc_status_name(w.status));
+        CHECK(ok, "wrong answer from extension %s", versions[i]);
+    }
+    return 1;
+}
+
+/*
+ * syrpc_call times out after its timeout; its request stays queued (a
+ * worker may still answer it; nobody takes that result).
+ */
+static int
+test_call_timeout(void)
+{
+    syrpc_conn *c = connect_app("t_call_to");
+    json_t *data = json_integer(1), *result = NULL;
+    double t0 = now_s();
+
+    CHECK(c, "connect");
+    CHECK(syrpc_call(c, "echo", data, 300, &result) == SYRPC_TIMEOUT, "%s", syrpc_error_message(c));
+    CHECK(now_s() - t0 >= 0.3, "returned early after %.3f s", now_s() - t0);
+    CHECK(result == NULL, "result set on timeout");
+    json_decref(data);
+    syrpc_finish(c);
+    CHECK(wait_for(1, "1", "SELECT queued FROM syrpc_stats WHERE app = 't_call_to'"), "request not queued");
+    return 1;
+}
+
 /* A worker whose backend is terminated while it waits keeps serving. */
 static int
 test_serve_reconnects(void)
@@ -477,6 +562,8 @@ main(void)
     run_test("bad input is refused and changes nothing", test_bad_input);
     run_test("serve loop: two handlers and an unknown type", test_serve_handlers);
     run_test("four caller threads, two worker threads", test_threads);
+    run_test("syrpc_call times out, its request stays queued", test_call_timeout);
+    run_test("extension 1.0 and 1.1: the library falls back", test_older_extensions);
     run_test("pg_terminate_backend mid-wait, then reconnect", test_terminate_backend);
     run_test("serve loop reconnects after its backend is terminated", test_serve_reconnects);
     run_test("worker killed with SIGKILL: request answered after the lease", test_worker_killed);
