@@ -187,7 +187,7 @@ main(int argc, char **argv)
     char date[64];
     char *pgversion, *saved;
 
-    const char *systems = "floor,naive,syrpc";
+    const char *systems = "floor,naive,call,putget,async";
 
     while ((opt = getopt(argc, argv, "T:m:s:i:o:n:y:")) != -1) {
         switch (opt) {
@@ -199,7 +199,7 @@ main(int argc, char **argv)
         case 'n': naive_sql = optarg; break;
         case 'y': systems = optarg; break;
         default:
-            fprintf(stderr, "usage: bench [-T SECONDS] [-m 1x1,2x4,...] [-s on,off] [-i IDLE_WAITERS] [-y floor,naive,syrpc] [-o FILE] -n naive.sql\n");
+            fprintf(stderr, "usage: bench [-T SECONDS] [-m 1x1,2x4,...] [-s on,off] [-i IDLE_WAITERS] [-y floor,naive,call,putget,async] [-o FILE] -n naive.sql\n");
             return 2;
         }
     }
@@ -225,7 +225,9 @@ main(int argc, char **argv)
     fprintf(out, "- %s\n- %ld CPUs; shared_preload_libraries = '%s'; %g s per measurement\n",
             pgversion, sysconf(_SC_NPROCESSORS_ONLN), saved, seconds);
     fprintf(out, "- floor: single-row INSERT of a small jsonb on W+C connections (tps); naive: two tables,\n"
-            "  SKIP LOCKED claim, LISTEN/NOTIFY (bench/naive.sql); syrpc: echo through libsyrpc.\n"
+            "  SKIP LOCKED claim, LISTEN/NOTIFY (bench/naive.sql); syrpc: echo through libsyrpc, callers\n"
+            "  using syrpc_call (one CALL syrpc_call per RPC) or syrpc_put_request + syrpc_get_result;\n"
+            "  async results: workers SET syrpc.async_results = on.\n"
             "  One request in flight per caller; latencies in ms.\n\n");
     fprintf(out, "| W x C | sync commit | system | RPC/s | p50 | p90 | p99 | max | syrpc ratio |\n");
     fprintf(out, "|---|---|---|---:|---:|---:|---:|---:|---|\n");
@@ -254,14 +256,26 @@ main(int argc, char **argv)
             snprintf(label, sizeof(label), "naive %s sync=%s", config, sync);
             if (strstr(systems, "naive"))
                 nv = measure(label, conninfo, NULL, nw, naive_worker, nc, naive_caller, seconds);
-            snprintf(label, sizeof(label), "syrpc %s sync=%s", config, sync);
-            if (strstr(systems, "syrpc"))
-                sy = measure(label, conninfo, "bench", nw, syrpc_worker, nc, syrpc_caller, seconds);
             row(out, config, sync, "floor", fl, "");
             row(out, config, sync, "naive", nv, "");
-            snprintf(ratio, sizeof(ratio), "**%.2fx floor, %.2fx naive**",
-                     fl.rate > 0 ? sy.rate / fl.rate : 0, nv.rate > 0 ? sy.rate / nv.rate : 0);
-            row(out, config, sync, "**syrpc**", sy, ratio);
+            for (int v = 0; v < 3; v++) {
+                static const char *const names[] = {
+                    "syrpc: call", "syrpc: put + get", "syrpc: call, async results"
+                };
+                static const char *const keys[] = { "call", "putget", "async" };
+                thread_fn workers = v == 2 ? syrpc_worker_async_results : syrpc_worker;
+                thread_fn callers = v == 1 ? syrpc_caller_put_get : syrpc_caller;
+
+                /* with synchronous_commit off, async results change nothing */
+                if (!strstr(systems, keys[v]) || (v == 2 && strcmp(sync, "off") == 0))
+                    continue;
+                snprintf(label, sizeof(label), "%s %s sync=%s", names[v], config, sync);
+                sy = measure(label, conninfo, "bench", nw, workers, nc, callers, seconds);
+                snprintf(ratio, sizeof(ratio), "**%.2fx floor, %.2fx naive**",
+                         fl.rate > 0 ? sy.rate / fl.rate : 0, nv.rate > 0 ? sy.rate / nv.rate : 0);
+                snprintf(label, sizeof(label), "**%s**", names[v]);
+                row(out, config, sync, label, sy, ratio);
+            }
             fflush(out);
         }
         free(mcopy);

@@ -1,8 +1,8 @@
 /*
  * bench.h: shared by the benchmark's files.
  *   bench.c   options, the run matrix, timing, percentiles, the report
- *   systems.c the three systems measured: the INSERT floor, the naive
- *             SKIP LOCKED + LISTEN/NOTIFY baseline, and syrpc
+ *   systems.c the systems measured: the INSERT floor, the naive
+ *             SKIP LOCKED + LISTEN/NOTIFY baseline, and syrpc three ways
  *   idle.c    the idle test: CPU of blocked waiters, backends woken per put
  */
 #ifndef BENCH_H
@@ -41,7 +41,9 @@ void *floor_thread(void *arg);
 void *naive_caller(void *arg);
 void *naive_worker(void *arg);
 void *syrpc_caller(void *arg);
+void *syrpc_caller_put_get(void *arg);
 void *syrpc_worker(void *arg);
+void *syrpc_worker_async_results(void *arg);
 
 /* The idle test; prints its Markdown lines to out. */
 void idle_test(const char *conninfo, int waiters, double seconds, FILE *out);

@@ -1,5 +1,5 @@
 /*
- * systems.c: the loops of the three systems the benchmark compares.
+ * systems.c: the loops of the systems the benchmark compares.
  * Each thread has its own connection and runs until its stop flag is set;
  * callers record the latency of each round trip (or INSERT, for the floor).
  */
@@ -171,20 +171,41 @@ naive_worker(void *arg)
 
 /* ---- syrpc, through libsyrpc ---- */
 
-void *
-syrpc_caller(void *arg)
+/* Count a failed call; print the first few. */
+static void
+syrpc_error(thread_arg *a, syrpc_conn *c, const char *what)
 {
-    thread_arg *a = arg;
+    if (__atomic_add_fetch(&a->ctx->errors, 1, __ATOMIC_SEQ_CST) < 5)
+        fprintf(stderr, "\nbench: %s: %s\n", what, syrpc_error_message(c));
+}
+
+/*
+ * Callers: syrpc_call (one round trip: CALL syrpc_call), or, with put_get,
+ * syrpc_put_request and then syrpc_get_result, as a caller does that hands
+ * the result_id on.
+ */
+static void
+caller_loop(thread_arg *a, int put_get)
+{
     syrpc_conn *c = syrpc_connect(a->ctx->conninfo, a->ctx->app);
     json_t *data = json_loads(payload, 0, NULL);
 
     while (c && syrpc_status_of(c) == SYRPC_OK && !a->ctx->stop_callers) {
         double t0 = now_s();
         json_t *result;
+        char id[SYRPC_ID_SIZE];
 
-        if (syrpc_call(c, "echo", data, 10000, &result) != SYRPC_OK) {
-            if (__atomic_add_fetch(&a->ctx->errors, 1, __ATOMIC_SEQ_CST) < 5)
-                fprintf(stderr, "\nbench: syrpc_call: %s\n", syrpc_error_message(c));
+        if (put_get) {
+            if (syrpc_put_request(c, "echo", data, id) != SYRPC_OK) {
+                syrpc_error(a, c, "syrpc_put_request");
+                continue;
+            }
+            if (syrpc_get_result(c, id, 10000, &result) != SYRPC_OK) {
+                syrpc_error(a, c, "syrpc_get_result");
+                continue;
+            }
+        } else if (syrpc_call(c, "echo", data, 10000, &result) != SYRPC_OK) {
+            syrpc_error(a, c, "syrpc_call");
             continue;
         }
         json_decref(result);
@@ -193,6 +214,19 @@ syrpc_caller(void *arg)
     }
     json_decref(data);
     syrpc_finish(c);
+}
+
+void *
+syrpc_caller(void *arg)
+{
+    caller_loop(arg, 0);
+    return NULL;
+}
+
+void *
+syrpc_caller_put_get(void *arg)
+{
+    caller_loop(arg, 1);
     return NULL;
 }
 
@@ -204,17 +238,32 @@ echo(const char *type, const json_t *data, void *arg)
     return json_deep_copy(data);
 }
 
-void *
-syrpc_worker(void *arg)
+/* Workers: syrpc_serve; with async_results, SET syrpc.async_results = on. */
+static void
+worker_loop(thread_arg *a, int async_results)
 {
-    thread_arg *a = arg;
     syrpc_conn *c = syrpc_connect(a->ctx->conninfo, a->ctx->app);
 
     if (c && syrpc_status_of(c) == SYRPC_OK) {
+        if (async_results)
+            PQclear(PQexec(syrpc_pgconn(c), "SET syrpc.async_results = on"));
         syrpc_set_interrupt_flag(c, &a->ctx->stop_workers);
         syrpc_register(c, "echo", echo, NULL);
         syrpc_serve(c, 0);
     }
     syrpc_finish(c);
+}
+
+void *
+syrpc_worker(void *arg)
+{
+    worker_loop(arg, 0);
+    return NULL;
+}
+
+void *
+syrpc_worker_async_results(void *arg)
+{
+    worker_loop(arg, 1);
     return NULL;
 }
