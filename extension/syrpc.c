@@ -14,6 +14,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_proc.h"
+#include "commands/async.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -34,6 +35,7 @@ int			syrpc_max_payload_kb = 1024;
 int			syrpc_cleanup_interval_ms = 1000;
 bool		syrpc_async_acks = true;
 bool		syrpc_async_results = false;
+bool		syrpc_notify = false;
 static char *syrpc_wakeup_registry = NULL;
 
 /* A timeout of this many seconds or more means no timeout. */
@@ -92,6 +94,16 @@ _PG_init(void)
 							 "answered again, so nothing is lost, but the work "
 							 "is done twice.",
 							 &syrpc_async_results,
+							 false,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("syrpc.notify",
+							 "Also send NOTIFY syrpc_request (payload: the app) and "
+							 "syrpc_result (payload: the result_id) when a put commits.",
+							 "Only for clients that LISTEN instead of blocking in a "
+							 "syrpc call; blocked calls are woken without it.  "
+							 "NOTIFY takes a cluster-wide lock at commit.",
+							 &syrpc_notify,
 							 false,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
@@ -238,6 +250,8 @@ put_request(text *app, text *type, Datum data)
 	id = store_put_request(app, type, data, now, &settings);
 	maybe_cleanup(now);
 	syrpc_wake_at_commit(SYRPC_WAIT_REQUEST, syrpc_app_key(app));
+	if (syrpc_notify)
+		Async_Notify("syrpc_request", text_to_cstring(app));
 	return id;
 }
 

@@ -75,6 +75,7 @@ extern int	syrpc_max_payload_kb;
 extern int	syrpc_cleanup_interval_ms;
 extern bool syrpc_async_acks;
 extern bool syrpc_async_results;
+extern bool syrpc_notify;
 
 /* store.c: all of these run inside an SPI connection of the caller's */
 extern void store_init(void);

@@ -23,6 +23,7 @@
 
 #include "access/transam.h"
 #include "access/xact.h"
+#include "commands/async.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -282,6 +283,8 @@ answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
 	store_put_result(app, id, data, now, &settings);
 	maybe_cleanup(now);
 	syrpc_wake_at_commit(SYRPC_WAIT_RESULT, syrpc_result_key(id));
+	if (syrpc_notify)
+		Async_Notify("syrpc_result", id_text(id));
 }
 
 /*

@@ -7,6 +7,7 @@
  * test/run-client-tests.sh.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -414,6 +415,78 @@ test_call_timeout(void)
     return 1;
 }
 
+/* The next notification on pg within timeout_s (caller PQfreemem's it), or NULL. */
+static PGnotify *
+next_notify(PGconn *pg, double timeout_s)
+{
+    double deadline = now_s() + timeout_s;
+    PGnotify *n;
+
+    while ((n = PQnotifies(pg)) == NULL) {
+        struct pollfd p = { PQsocket(pg), POLLIN, 0 };
+        int ms = (int) ((deadline - now_s()) * 1000);
+
+        if (ms <= 0)
+            return NULL;
+        if (poll(&p, 1, ms) > 0)
+            PQconsumeInput(pg);
+    }
+    return n;
+}
+
+/*
+ * syrpc.notify = on: a put also sends NOTIFY syrpc_request (payload: the
+ * app) or syrpc_result (payload: the result_id); off (the default), none.
+ * NOTIFYs arrive in commit order, so a notification from the put made
+ * with notify off would arrive before the one made with it on.
+ */
+static int
+test_notify(void)
+{
+    PGconn *l = PQconnectdb(""), *w = PQconnectdb("");
+    syrpc_conn *quiet = connect_app("t_notify_off"), *loud = connect_app("t_notify");
+    json_t *data = json_integer(1);
+    char id[SYRPC_ID_SIZE];
+    PGnotify *n;
+    PGresult *res;
+    const char *params[1] = { id };
+    int ok;
+
+    CHECK(quiet && loud && PQstatus(l) == CONNECTION_OK && PQstatus(w) == CONNECTION_OK, "connect");
+    PQclear(PQexec(l, "LISTEN syrpc_request"));
+    PQclear(PQexec(l, "LISTEN syrpc_result"));
+    CHECK(syrpc_put_request(quiet, "job", data, id) == SYRPC_OK, "%s", syrpc_error_message(quiet));
+    PQclear(PQexec(syrpc_pgconn(loud), "SET syrpc.notify = on"));
+    CHECK(syrpc_put_request(loud, "job", data, id) == SYRPC_OK, "%s", syrpc_error_message(loud));
+    n = next_notify(l, 10);
+    CHECK(n != NULL, "no notification for the put with syrpc.notify on");
+    ok = strcmp(n->relname, "syrpc_request") == 0 && strcmp(n->extra, "t_notify") == 0;
+    printf("# NOTIFY %s, payload %s\n", n->relname, n->extra);
+    PQfreemem(n);
+    CHECK(ok, "expected syrpc_request with payload t_notify");
+    /* the worker answers with notify on: syrpc_result, payload the result_id */
+    PQclear(PQexec(w, "SET syrpc.notify = on"));
+    res = PQexecParams(w, "SELECT syrpc_put_result('t_notify', result_id, '1') FROM syrpc_get_request('t_notify', 1)",
+                       0, NULL, NULL, NULL, NULL, 0);
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    PQclear(res);
+    CHECK(ok, "answer: %s", PQerrorMessage(w));
+    n = next_notify(l, 10);
+    CHECK(n != NULL, "no notification for the result");
+    ok = strcmp(n->relname, "syrpc_result") == 0 && strcmp(n->extra, id) == 0;
+    printf("# NOTIFY %s, payload %s\n", n->relname, n->extra);
+    PQfreemem(n);
+    CHECK(ok, "expected syrpc_result with payload %s", id);
+    res = PQexecParams(w, "SELECT syrpc_get_result('t_notify', $1::uuid, 0)", 1, NULL, params, NULL, NULL, 0);
+    PQclear(res);
+    json_decref(data);
+    syrpc_finish(quiet);
+    syrpc_finish(loud);
+    PQfinish(l);
+    PQfinish(w);
+    return 1;
+}
+
 /* A worker whose backend is terminated while it waits keeps serving. */
 static int
 test_serve_reconnects(void)
@@ -564,6 +637,7 @@ main(void)
     run_test("four caller threads, two worker threads", test_threads);
     run_test("syrpc_call times out, its request stays queued", test_call_timeout);
     run_test("extension 1.0 and 1.1: the library falls back", test_older_extensions);
+    run_test("syrpc.notify: NOTIFY syrpc_request / syrpc_result, only when on", test_notify);
     run_test("pg_terminate_backend mid-wait, then reconnect", test_terminate_backend);
     run_test("serve loop reconnects after its backend is terminated", test_serve_reconnects);
     run_test("worker killed with SIGKILL: request answered after the lease", test_worker_killed);
