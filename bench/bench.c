@@ -3,16 +3,19 @@
  *
  * For each configuration of W workers x C callers and each
  * synchronous_commit setting it measures, in the same run on the same
- * cluster, three systems for T seconds each:
+ * cluster, these systems, R rounds of T seconds each, taking turns:
  *   floor   single-row INSERT of a small jsonb, W + C connections
  *   naive   a hand-written RPC queue (bench/naive.sql, systems.c):
  *           SKIP LOCKED claim and LISTEN/NOTIFY wake-ups
- *   syrpc   echo RPC through libsyrpc, one request in flight per caller
- * and prints RPC/s (transactions/s for the floor), latency percentiles, and
- * the ratios syrpc/floor and syrpc/naive, as a Markdown table.  Then the
- * idle test (idle.c).
+ *   syrpc   echo RPC through libsyrpc, one request in flight per caller:
+ *           syrpc_call; put + get; syrpc_call with async results
+ * and prints RPC/s (transactions/s for the floor: the median of the
+ * rounds), latency percentiles (of all rounds), and the ratios syrpc/floor
+ * and syrpc/naive, as a Markdown table.  Then the idle test (idle.c).
+ * Taking turns matters on a shared VM, whose speed drifts by tens of
+ * percent within minutes: every system sees the same drift.
  *
- *   bench [-T SECONDS] [-m 1x1,2x4,...] [-s on,off] [-i IDLE_WAITERS] [-o FILE]
+ *   bench [-T SECONDS] [-r ROUNDS] [-m 1x1,2x4,...] [-s on,off] [-i IDLE_WAITERS] [-o FILE]
  *
  * The connection comes from libpq's environment.
  */
@@ -63,20 +66,21 @@ typedef void *(*thread_fn)(void *);
 
 /*
  * Run nworkers threads of worker_fn and ncallers of caller_fn for seconds;
- * callers stop first, then workers.  Returns throughput and percentiles.
+ * callers stop first, then workers.  Returns the throughput and adds the
+ * latencies to pool; *errors counts failed operations.
  */
-static result
+static double
 measure(const char *label, const char *conninfo, const char *app,
-        int nworkers, thread_fn worker_fn, int ncallers, thread_fn caller_fn, double seconds)
+        int nworkers, thread_fn worker_fn, int ncallers, thread_fn caller_fn, double seconds,
+        lat_buf *pool, int *errors)
 {
     run_ctx ctx;
     thread_arg *w = calloc(nworkers > 0 ? nworkers : 1, sizeof(thread_arg));
     thread_arg *c = calloc(ncallers, sizeof(thread_arg));
     pthread_t *wt = calloc(nworkers > 0 ? nworkers : 1, sizeof(pthread_t));
     pthread_t *ct = calloc(ncallers, sizeof(pthread_t));
-    lat_buf all = { 0 };
-    result r = { 0 };
-    double t0, elapsed;
+    double t0, elapsed, rate;
+    long n = 0;
     long start_done;
 
     memset(&ctx, 0, sizeof(ctx));
@@ -114,26 +118,58 @@ measure(const char *label, const char *conninfo, const char *app,
     }
     for (int i = 0; i < ncallers; i++) {
         for (long j = 0; j < c[i].lat.n; j++)
-            lat_add(&all, c[i].lat.ms[j]);
+            lat_add(pool, c[i].lat.ms[j]);
+        n += c[i].lat.n;
         free(c[i].lat.ms);
     }
-    qsort(all.ms, all.n, sizeof(double), cmp_double);
-    r.rate = all.n / elapsed;
-    if (all.n > 0) {
-        r.p50 = all.ms[all.n / 2];
-        r.p90 = all.ms[(long) (all.n * 0.90)];
-        r.p99 = all.ms[(long) (all.n * 0.99)];
-        r.max = all.ms[all.n - 1];
-    }
-    r.errors = ctx.errors;
-    fprintf(stderr, "\r  %-32s done: %8.0f /s, p50 %.2f ms, p99 %.2f ms\n", label, r.rate, r.p50, r.p99);
-    free(all.ms);
+    rate = n / elapsed;
+    *errors += ctx.errors;
+    fprintf(stderr, "\r  %-40s done: %8.0f /s\n", label, rate);
     free(w);
     free(c);
     free(wt);
     free(ct);
+    return rate;
+}
+
+/* The median of the rounds' rates, and percentiles of all their latencies. */
+static result
+summarise(lat_buf *pool, double *rates, int rounds, int errors)
+{
+    result r = { 0 };
+
+    qsort(rates, rounds, sizeof(double), cmp_double);
+    r.rate = rounds % 2 ? rates[rounds / 2] : (rates[rounds / 2 - 1] + rates[rounds / 2]) / 2;
+    qsort(pool->ms, pool->n, sizeof(double), cmp_double);
+    if (pool->n > 0) {
+        r.p50 = pool->ms[pool->n / 2];
+        r.p90 = pool->ms[(long) (pool->n * 0.90)];
+        r.p99 = pool->ms[(long) (pool->n * 0.99)];
+        r.max = pool->ms[pool->n - 1];
+    }
+    r.errors = errors;
+    free(pool->ms);
+    memset(pool, 0, sizeof(*pool));
     return r;
 }
+
+/* The systems compared; worker NULL: the floor, W + C connections of INSERTs. */
+typedef struct bench_system {
+    const char *key;
+    const char *name;
+    thread_fn worker;
+    thread_fn caller;
+} bench_system;
+
+static const bench_system all_systems[] = {
+    { "floor", "floor", NULL, floor_thread },
+    { "naive", "naive", naive_worker, naive_caller },
+    { "call", "syrpc: call", syrpc_worker, syrpc_caller },
+    { "putget", "syrpc: put + get", syrpc_worker, syrpc_caller_put_get },
+    { "async", "syrpc: call, async results", syrpc_worker_async_results, syrpc_caller },
+};
+#define NSYSTEMS ((int) (sizeof(all_systems) / sizeof(all_systems[0])))
+#define MAX_ROUNDS 9
 
 static void on_usr1(int sig) { (void) sig; }
 
@@ -174,7 +210,8 @@ row(FILE *out, const char *config, const char *sync, const char *system, result 
 int
 main(int argc, char **argv)
 {
-    double seconds = 8;
+    double seconds = 3;
+    int rounds = 3;
     char *matrix = strdup("1x1,2x4,4x16,8x64");
     char *syncs = strdup("on,off");
     int idle_waiters = 1000;
@@ -189,9 +226,10 @@ main(int argc, char **argv)
 
     const char *systems = "floor,naive,call,putget,async";
 
-    while ((opt = getopt(argc, argv, "T:m:s:i:o:n:y:")) != -1) {
+    while ((opt = getopt(argc, argv, "T:r:m:s:i:o:n:y:")) != -1) {
         switch (opt) {
         case 'T': seconds = atof(optarg); break;
+        case 'r': rounds = atoi(optarg); break;
         case 'm': free(matrix); matrix = strdup(optarg); break;
         case 's': free(syncs); syncs = strdup(optarg); break;
         case 'i': idle_waiters = atoi(optarg); break;
@@ -199,9 +237,13 @@ main(int argc, char **argv)
         case 'n': naive_sql = optarg; break;
         case 'y': systems = optarg; break;
         default:
-            fprintf(stderr, "usage: bench [-T SECONDS] [-m 1x1,2x4,...] [-s on,off] [-i IDLE_WAITERS] [-y floor,naive,call,putget,async] [-o FILE] -n naive.sql\n");
+            fprintf(stderr, "usage: bench [-T SECONDS] [-r ROUNDS] [-m 1x1,2x4,...] [-s on,off] [-i IDLE_WAITERS] [-y floor,naive,call,putget,async] [-o FILE] -n naive.sql\n");
             return 2;
         }
+    }
+    if (rounds < 1 || rounds > MAX_ROUNDS) {
+        fprintf(stderr, "bench: -r takes 1 to %d rounds\n", MAX_ROUNDS);
+        return 2;
     }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_usr1;
@@ -222,8 +264,9 @@ main(int argc, char **argv)
     pgversion = query_value("SELECT version()");
     saved = query_value("SELECT current_setting('shared_preload_libraries')");
     fprintf(out, "## syrpc benchmark, %s\n\n", date);
-    fprintf(out, "- %s\n- %ld CPUs; shared_preload_libraries = '%s'; %g s per measurement\n",
-            pgversion, sysconf(_SC_NPROCESSORS_ONLN), saved, seconds);
+    fprintf(out, "- %s\n- %ld CPUs; shared_preload_libraries = '%s'; %d rounds of %g s per system,\n"
+            "  taking turns; RPC/s is the median round, latencies are of all rounds\n",
+            pgversion, sysconf(_SC_NPROCESSORS_ONLN), saved, rounds, seconds);
     fprintf(out, "- floor: single-row INSERT of a small jsonb on W+C connections (tps); naive: two tables,\n"
             "  SKIP LOCKED claim, LISTEN/NOTIFY (bench/naive.sql); syrpc: echo through libsyrpc, callers\n"
             "  using syrpc_call (one CALL syrpc_call per RPC) or syrpc_put_request + syrpc_get_result;\n"
@@ -241,40 +284,51 @@ main(int argc, char **argv)
         snprintf(conninfo, sizeof(conninfo), "options='-c synchronous_commit=%s' application_name=syrpc_bench", sync);
         for (char *mv, *cfg = strtok_r(mcopy, ",", &mv); cfg; cfg = strtok_r(NULL, ",", &mv)) {
             int nw, nc;
-            char label[64], config[32], ratio[64];
-            result fl, nv, sy;
+            char label[80], config[32], ratio[64];
+            double rates[NSYSTEMS][MAX_ROUNDS];
+            lat_buf pool[NSYSTEMS];
+            int errors[NSYSTEMS], on[NSYSTEMS];
+            result res[NSYSTEMS];
 
             if (sscanf(cfg, "%dx%d", &nw, &nc) != 2)
                 continue;
             snprintf(config, sizeof(config), "%dx%d", nw, nc);
-            exec_or_die("", "TRUNCATE floor_insert, naive_request, naive_result");
-            memset(&fl, 0, sizeof(fl));
-            nv = sy = fl;
-            snprintf(label, sizeof(label), "floor %s sync=%s", config, sync);
-            if (strstr(systems, "floor"))
-                fl = measure(label, conninfo, NULL, 0, NULL, nw + nc, floor_thread, seconds);
-            snprintf(label, sizeof(label), "naive %s sync=%s", config, sync);
-            if (strstr(systems, "naive"))
-                nv = measure(label, conninfo, NULL, nw, naive_worker, nc, naive_caller, seconds);
-            row(out, config, sync, "floor", fl, "");
-            row(out, config, sync, "naive", nv, "");
-            for (int v = 0; v < 3; v++) {
-                static const char *const names[] = {
-                    "syrpc: call", "syrpc: put + get", "syrpc: call, async results"
-                };
-                static const char *const keys[] = { "call", "putget", "async" };
-                thread_fn workers = v == 2 ? syrpc_worker_async_results : syrpc_worker;
-                thread_fn callers = v == 1 ? syrpc_caller_put_get : syrpc_caller;
-
+            memset(pool, 0, sizeof(pool));
+            memset(errors, 0, sizeof(errors));
+            memset(res, 0, sizeof(res));
+            for (int s = 0; s < NSYSTEMS; s++)
                 /* with synchronous_commit off, async results change nothing */
-                if (!strstr(systems, keys[v]) || (v == 2 && strcmp(sync, "off") == 0))
+                on[s] = strstr(systems, all_systems[s].key) != NULL &&
+                    !(strcmp(all_systems[s].key, "async") == 0 && strcmp(sync, "off") == 0);
+            /* rounds of every system in turn, so that drift hits them all alike */
+            for (int r = 0; r < rounds; r++) {
+                exec_or_die("", "TRUNCATE floor_insert, naive_request, naive_result");
+                for (int s = 0; s < NSYSTEMS; s++) {
+                    const bench_system *sys = &all_systems[s];
+
+                    if (!on[s])
+                        continue;
+                    snprintf(label, sizeof(label), "%s %s sync=%s, round %d", sys->name, config, sync, r + 1);
+                    rates[s][r] = sys->worker == NULL
+                        ? measure(label, conninfo, NULL, 0, NULL, nw + nc, sys->caller, seconds,
+                                  &pool[s], &errors[s])
+                        : measure(label, conninfo, "bench", nw, sys->worker, nc, sys->caller, seconds,
+                                  &pool[s], &errors[s]);
+                }
+            }
+            for (int s = 0; s < NSYSTEMS; s++) {
+                if (!on[s])
                     continue;
-                snprintf(label, sizeof(label), "%s %s sync=%s", names[v], config, sync);
-                sy = measure(label, conninfo, "bench", nw, workers, nc, callers, seconds);
+                res[s] = summarise(&pool[s], rates[s], rounds, errors[s]);
+                if (s < 2) {
+                    row(out, config, sync, all_systems[s].name, res[s], "");
+                    continue;
+                }
                 snprintf(ratio, sizeof(ratio), "**%.2fx floor, %.2fx naive**",
-                         fl.rate > 0 ? sy.rate / fl.rate : 0, nv.rate > 0 ? sy.rate / nv.rate : 0);
-                snprintf(label, sizeof(label), "**%s**", names[v]);
-                row(out, config, sync, label, sy, ratio);
+                         res[0].rate > 0 ? res[s].rate / res[0].rate : 0,
+                         res[1].rate > 0 ? res[s].rate / res[1].rate : 0);
+                snprintf(label, sizeof(label), "**%s**", all_systems[s].name);
+                row(out, config, sync, label, res[s], ratio);
             }
             fflush(out);
         }

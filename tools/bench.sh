@@ -4,7 +4,8 @@
 # run bench/bin/bench over the matrix, then restart the cluster without
 # preloading and run 1x1 and 2x4 again, so that the two are side by side.
 # Saves the Markdown tables under bench/results/ and prints them.
-#   BENCH_SECONDS (default 5), BENCH_MATRIX (default 1x1,2x4,4x16,8x64),
+#   BENCH_SECONDS (default 3) x BENCH_ROUNDS (default 3) per system and configuration,
+#   BENCH_MATRIX (default 1x1,2x4,4x16,8x64),
 #   BENCH_SYNC (default on,off), BENCH_IDLE (default 1000 waiters)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,12 +26,12 @@ run_bench() {   # output file, then bench options
 }
 
 cluster_start "max_connections = 1200" "autovacuum_naptime = 5s" "shared_preload_libraries = 'syrpc'"
-run_bench "$out" -T "${BENCH_SECONDS:-5}" -m "${BENCH_MATRIX:-1x1,2x4,4x16,8x64}" \
+run_bench "$out" -T "${BENCH_SECONDS:-3}" -r "${BENCH_ROUNDS:-3}" -m "${BENCH_MATRIX:-1x1,2x4,4x16,8x64}" \
     -s "${BENCH_SYNC:-on,off}" -i "${BENCH_IDLE:-1000}"
 cluster_stop
 
 cluster_start "max_connections = 1200" "autovacuum_naptime = 5s"
-run_bench "$out.nopreload" -T "${BENCH_SECONDS:-5}" -m 1x1,2x4 -s on -i 0
+run_bench "$out.nopreload" -T "${BENCH_SECONDS:-3}" -r "${BENCH_ROUNDS:-3}" -m 1x1,2x4 -s on -i 0
 cluster_stop
 {
     echo
