@@ -102,6 +102,7 @@ syrpc_serve(syrpc_conn *c, long max_requests)
     syrpc_request req, next;
 
     memset(&req, 0, sizeof(req));
+    memset(&next, 0, sizeof(next));     /* the last answer (max_requests) fills no next */
     while (max_requests <= 0 || served < max_requests) {
         json_t *result;
         syrpc_status st;
