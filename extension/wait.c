@@ -287,11 +287,28 @@ answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
 		Async_Notify("syrpc_result", id_text(id));
 }
 
+/* Take the result of id if it is there. */
+static bool
+take_result(text *app, pg_uuid_t *id, TimestampTz now, bool owned, Datum *data)
+{
+	if (!store_consume_result(app, id, now, data))
+		return false;
+	relax_commit(owned);
+	return true;
+}
+
 /*
  * Take the result of id, waiting until deadline (0: no limit; now: do not
  * wait) for it to be put.  Returns false on timeout; raises the error that
  * says why if it cannot come (failed, expired, taken, another app's).
  * owned: the call is its own transaction (relax_commit).
+ *
+ * While its request is still there the result cannot be: put_result
+ * deletes the request in the transaction that stores the result.  So the
+ * first look, made when the result is least likely to be there yet (just
+ * after syrpc_call's put, say), asks about the request first and tries to
+ * take the result only when the request is gone; after a wake-up the
+ * result is most likely there, and is taken first.
  */
 bool
 wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned, Datum *data)
@@ -309,7 +326,7 @@ wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned, Datu
 		syrpc_waiter_register(SYRPC_WAIT_RESULT, key);
 		registered = true;
 	}
-	for (;;)
+	for (bool first = true;; first = false)
 	{
 		TimestampTz now;
 		int32		attempts = 0;
@@ -317,12 +334,8 @@ wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned, Datu
 
 		ResetLatch(MyLatch);
 		now = GetCurrentTimestamp();
-		if (store_consume_result(app, id, now, data))
-		{
-			found = true;
-			relax_commit(owned);
+		if (!first && (found = take_result(app, id, now, owned, data)))
 			break;
-		}
 		/* Not there: is its request still on its way, or gone wrong? */
 		if (!known)
 			known = store_load_app(app, false, &settings);
@@ -331,6 +344,8 @@ wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned, Datu
 		report_request_state(req, id, app, attempts, &settings);
 		if (req == SYRPC_REQ_NONE)
 		{
+			if (first && (found = take_result(app, id, now, owned, data)))
+				break;
 			switch (store_result_state(app, id, now))
 			{
 				case SYRPC_RES_WRONG_APP:
@@ -344,7 +359,7 @@ wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned, Datu
 							 errdetail("A result can be taken by syrpc_get_result once.")));
 					break;
 				case SYRPC_RES_PRESENT:
-					/* it arrived after our first look: take it */
+					/* it arrived after our look: take it */
 					continue;
 				case SYRPC_RES_NONE:
 					break;
