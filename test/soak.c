@@ -7,7 +7,8 @@
  * One caller puts only requests that are never answered (workers take
  * them and drop them: their leases run out, they fail after max_attempts
  * and are cleaned up); the others fetch 90% of their answers and leave
- * 10% unfetched (they expire).
+ * 10% unfetched (they expire).  Every other caller makes its fetched RPCs
+ * with syrpc_call, and every other worker runs with async results.
  * Every 2 s it prints the size of syrpc.request and of the 64 result
  * partitions (tables and indexes).  The sizes must stop growing: the
  * largest in the last third of the run may not exceed the largest in the
@@ -31,6 +32,7 @@ caller(void *arg)
     syrpc_conn *c = connect_app(app);
     unsigned seed = (unsigned) (long) arg;
     int dropper = (long) arg == 1;
+    int use_call = (long) arg % 2 == 0;
 
     while (c && !stop_callers) {
         int dice = dropper ? 0 : 1 + rand_r(&seed) % 10;
@@ -39,7 +41,12 @@ caller(void *arg)
         json_t *result = NULL;
         char id[SYRPC_ID_SIZE];
 
-        if (syrpc_put_request(c, type, data, id) == SYRPC_OK) {
+        if (use_call && !dropper && dice != 1) {
+            syrpc_status st = syrpc_call(c, type, data, 10000, &result);
+
+            __atomic_add_fetch(st == SYRPC_OK ? &n_rpc : &n_failed, 1, __ATOMIC_RELAXED);
+            json_decref(result);
+        } else if (syrpc_put_request(c, type, data, id) == SYRPC_OK) {
             if (dice == 1)
                 __atomic_add_fetch(&n_skipped, 1, __ATOMIC_RELAXED);    /* never fetched */
             else {
@@ -58,9 +65,15 @@ caller(void *arg)
 static void *
 worker(void *arg)
 {
-    syrpc_conn *c = connect_app(app);
+    syrpc_conn *c = (long) arg % 2 == 1
+        ? syrpc_connect("options='-c syrpc.async_results=on'", app) : connect_app(app);
 
-    (void) arg;
+    if (c && syrpc_status_of(c) != SYRPC_OK) {
+        printf("# worker: %s\n", syrpc_error_message(c));
+        syrpc_finish(c);
+        return NULL;
+    }
+
     while (c && !stop_workers) {
         syrpc_request req;
 
@@ -111,7 +124,7 @@ main(int argc, char **argv)
     ct = calloc(ncallers, sizeof(pthread_t));
     wt = calloc(nworkers, sizeof(pthread_t));
     for (int i = 0; i < nworkers; i++)
-        pthread_create(&wt[i], NULL, worker, NULL);
+        pthread_create(&wt[i], NULL, worker, (void *) (long) i);
     for (int i = 0; i < ncallers; i++)
         pthread_create(&ct[i], NULL, caller, (void *) (long) (i + 1));
     printf("# %5s %8s %10s %10s %10s %14s %14s\n", "t (s)", "RPCs", "failed", "unfetched", "requests", "request bytes", "result bytes");
