@@ -66,6 +66,8 @@ out=$(syrpc -d "$BOUNCER" call pgb_app echo '{"value":"hello"}' --timeout 10)
 rid=$(psql -XAt -d "$BOUNCER" -c "SELECT syrpc_put_request('pgb_app', 'echo', '{\"sql\": 1}')")
 got=$(psql -XAt -d "$BOUNCER" -c "SELECT syrpc_get_result('pgb_app', '$rid', 10)")
 [ "$got" = '{"sql": 1}' ] && ok "plain SQL put_request/get_result through pgbouncer" || fail "plain SQL through pgbouncer" "$got"
+got=$(psql -XAt -d "$BOUNCER" -c "CALL syrpc_call('pgb_app', 'echo', '{\"sql\": 2}', 10)")
+[ "${got#*|}" = '{"sql": 2}' ] && ok "CALL syrpc_call through pgbouncer" || fail "CALL syrpc_call through pgbouncer" "$got"
 
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
