@@ -13,6 +13,9 @@
  * keys never contend with it.  Lists are in registration order, so the
  * worker that has waited longest is woken first.
  *
+ * The registry also keeps one clock for the whole cluster: when expired
+ * rows were last deleted (see maybe_cleanup).
+ *
  * A slot is unlinked when its wait ends, when the (sub)transaction that
  * registered it aborts (cancel, statement_timeout, any error), and when
  * its backend exits; a backend that crashes makes the postmaster
@@ -24,6 +27,7 @@
 
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -54,6 +58,7 @@ typedef struct RegList
 
 typedef struct Registry
 {
+	pg_atomic_uint64 last_cleanup;	/* when a backend last started one */
 	int			nslots;
 	RegList		lists[SYRPC_REG_PARTS];
 	RegSlot		slots[FLEXIBLE_ARRAY_MEMBER];
@@ -96,6 +101,7 @@ registry_shmem_startup(void)
 	if (!found)
 	{
 		registry->nslots = MaxBackends;
+		pg_atomic_init_u64(&registry->last_cleanup, 0);
 		for (int i = 0; i < SYRPC_REG_PARTS; i++)
 			registry->lists[i].head = registry->lists[i].tail = -1;
 		for (int i = 0; i < MaxBackends; i++)
@@ -292,4 +298,18 @@ registry_list(syrpc_waiter_fn fn, void *arg)
 		}
 		LWLockRelease(&reg_locks[part].lock);
 	}
+}
+
+/*
+ * Is a cleanup due, interval_us after the last one any backend started?
+ * If so, the caller is the one backend that runs it (compare-and-swap).
+ */
+bool
+registry_cleanup_due(TimestampTz now, int64 interval_us)
+{
+	uint64		last = pg_atomic_read_u64(&registry->last_cleanup);
+
+	if (now - (TimestampTz) last < interval_us)
+		return false;
+	return pg_atomic_compare_exchange_u64(&registry->last_cleanup, &last, (uint64) now);
 }

@@ -144,5 +144,6 @@ extern void registry_forget_sub(SubTransactionId sub);
 extern void registry_wake(SyrpcWaitKind kind, uint64 key, int count);
 extern int	registry_count(SyrpcWaitKind kind, uint64 key);
 extern void registry_list(syrpc_waiter_fn fn, void *arg);
+extern bool registry_cleanup_due(TimestampTz now, int64 interval_us);
 
 #endif							/* SYRPC_H */

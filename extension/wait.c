@@ -126,16 +126,29 @@ sleep_until(TimestampTz deadline, TimestampTz until)
 }
 
 /*
- * Delete expired rows if this backend has not done so for a while and no
- * other backend is doing it now.  Runs in the caller's transaction.
+ * Delete expired rows once per syrpc.cleanup_interval: per backend, or,
+ * when preloaded, once for the whole cluster (the registry's clock), so
+ * that many busy backends do not each run the 64-partition DELETE.  Only
+ * if no other backend is doing it now.  Runs in the caller's transaction.
  */
 void
 maybe_cleanup(TimestampTz now)
 {
-	if (syrpc_cleanup_interval_ms <= 0 ||
-		now - last_cleanup < (int64) syrpc_cleanup_interval_ms * 1000)
+	int64		interval = (int64) syrpc_cleanup_interval_ms * 1000;
+
+	if (interval <= 0)
 		return;
-	last_cleanup = now;
+	if (registry_in_use())
+	{
+		if (!registry_cleanup_due(now, interval))
+			return;
+	}
+	else
+	{
+		if (now - last_cleanup < interval)
+			return;
+		last_cleanup = now;
+	}
 	if (syrpc_cleanup_trylock())
 		(void) store_cleanup(now);
 }
