@@ -133,6 +133,7 @@ extern void syrpc_wake_at_commit(SyrpcWaitKind kind, uint64 key);
 extern void syrpc_wake_on_abort(SyrpcWaitKind kind, uint64 key);
 extern void syrpc_pass_on_wake(SyrpcWaitKind kind, uint64 key);
 extern bool syrpc_cleanup_trylock(void);
+extern bool syrpc_cleanup_window_claim(TimestampTz now, int64 interval_us);
 extern void syrpc_wakeup_init(void);
 
 /* registry.c */

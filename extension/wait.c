@@ -36,9 +36,6 @@
 
 #include "syrpc.h"
 
-/* When this backend last removed expired rows. */
-static TimestampTz last_cleanup = 0;
-
 /*
  * Set while a waiting procedure runs after its commit: the only active
  * snapshot then is the one SPI makes for the portal, which may go while
@@ -126,10 +123,12 @@ sleep_until(TimestampTz deadline, TimestampTz until)
 }
 
 /*
- * Delete expired rows once per syrpc.cleanup_interval: per backend, or,
- * when preloaded, once for the whole cluster (the registry's clock), so
- * that many busy backends do not each run the 64-partition DELETE.  Only
- * if no other backend is doing it now.  Runs in the caller's transaction.
+ * Delete expired rows once per syrpc.cleanup_interval for the whole
+ * cluster: the registry's clock when preloaded, else a window lock in the
+ * lock manager (wakeup.c).  Without that each busy backend would run the
+ * 64-partition DELETE, about 5 ms even when it deletes nothing, once per
+ * interval.  And only if no other backend is running one now.  Runs in the
+ * caller's transaction.
  */
 void
 maybe_cleanup(TimestampTz now)
@@ -138,17 +137,9 @@ maybe_cleanup(TimestampTz now)
 
 	if (interval <= 0)
 		return;
-	if (registry_in_use())
-	{
-		if (!registry_cleanup_due(now, interval))
-			return;
-	}
-	else
-	{
-		if (now - last_cleanup < interval)
-			return;
-		last_cleanup = now;
-	}
+	if (registry_in_use() ? !registry_cleanup_due(now, interval)
+		: !syrpc_cleanup_window_claim(now, interval))
+		return;
 	if (syrpc_cleanup_trylock())
 		(void) store_cleanup(now);
 }

@@ -57,6 +57,8 @@
 
 /* field4 of the lock that serialises cleanup runs */
 #define SYRPC_LOCK_CLEANUP	0x5343
+/* field4 of the locks that elect one cleanup per interval (no preload) */
+#define SYRPC_LOCK_CLEANUP_WINDOW	0x5357
 
 /* A key to wake at the end of the current transaction. */
 typedef struct PendingWake
@@ -171,6 +173,41 @@ syrpc_list_waiters(syrpc_waiter_fn fn, void *arg)
 			fn(arg, l->pid, (SyrpcWaitKind) kind,
 			   (uint64) l->locktag.locktag_field2 << 32 | l->locktag.locktag_field3);
 	}
+}
+
+/*
+ * Without preloading there is no shared clock for cleanups; the lock
+ * manager elects one backend per interval instead.  Time is cut into
+ * windows of interval_us; the first backend to try in a window takes a
+ * session lock on that window's key and runs the cleanup; the others find
+ * it taken.  The lock is kept until its holder wins a later window (or
+ * exits, or calls pg_advisory_unlock_all), when nobody asks for the old
+ * window any more: each backend holds at most one such lock (pg_locks:
+ * advisory, objsubid 22359).  Each backend tries at most once per interval.
+ */
+bool
+syrpc_cleanup_window_claim(TimestampTz now, int64 interval_us)
+{
+	static uint64 held = 0;		/* the window whose lock we hold, 0: none */
+	static TimestampTz last_try = 0;
+	uint64		window = (uint64) (now / interval_us);
+	LOCKTAG		tag;
+
+	if (window == held || now - last_try < interval_us)
+		return false;
+	last_try = now;
+	make_tag(&tag, SYRPC_LOCK_CLEANUP_WINDOW, window);
+	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+		return false;
+	if (held != 0)
+	{
+		/* pg_advisory_unlock_all() (DISCARD ALL) may have released it */
+		make_tag(&tag, SYRPC_LOCK_CLEANUP_WINDOW, held);
+		if (LockHeldByMe(&tag, ExclusiveLock))
+			LockRelease(&tag, ExclusiveLock, true);
+	}
+	held = window;
+	return true;
 }
 
 /*
