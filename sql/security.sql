@@ -37,6 +37,7 @@ SELECT * FROM syrpc.result;
 SELECT syrpc_configure('sec', max_attempts => 10);
 CALL syrpc_wait_request('sec', 0);
 CALL syrpc_wait_result('sec', :'rid', 0);
+CALL syrpc_call('sec', 't', '{}', 0);
 RESET ROLE;
 
 -- A caller can put requests and get results, not serve.
@@ -46,6 +47,8 @@ SELECT syrpc_get_result('sec', :'rid', 0) IS NULL AS no_result_yet;
 SELECT * FROM syrpc_get_request('sec', 0);
 CALL syrpc_wait_request('sec', 0);
 CALL syrpc_wait_result('sec', :'rid', 0);
+CALL syrpc_call('sec', 't', '{"from": "call"}', 0) \gset c_
+SELECT :'c_result_id'::uuid IS NOT NULL AS call_put;
 SELECT app, queued FROM syrpc_stats WHERE app = 'sec';
 SELECT * FROM syrpc.request;
 RESET ROLE;
@@ -59,6 +62,7 @@ SELECT syrpc_configure('sec', max_attempts => 10);
 CALL syrpc_wait_request('sec', 0) \gset w_
 SELECT :'w_type' AS type, :'w_data' AS data;
 CALL syrpc_wait_result('sec', :'rid', 0);
+CALL syrpc_call('sec', 't', '{}', 0);
 RESET ROLE;
 
 SET ROLE syrpc_test_caller;
@@ -79,6 +83,9 @@ SELECT syrpc_put_request('sec', 't', '{}') <> '00000000-0000-0000-0000-00000000d
 -- themselves (the wait below runs the query that uses min())
 SET search_path = evil, pg_catalog, public;
 CALL syrpc_wait_request('sec_empty', 0.05);
+-- syrpc_call too (it puts as its owner, then waits)
+CALL syrpc_call('sec_evil', 't', '{}', 0.05) \gset e_
+SELECT :'e_result_id' <> '00000000-0000-0000-0000-00000000dead' AS real_uuid;
 RESET search_path;
 SET client_min_messages = warning;
 DROP SCHEMA evil CASCADE;
