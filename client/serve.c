@@ -129,10 +129,10 @@ syrpc_serve(syrpc_conn *c, long max_requests)
             syrpc_request_clear(&req);
             return syrpc__fail(c, SYRPC_NO_MEMORY, "out of memory");
         }
-        /* answer, and take the next request in the same transaction */
+        /* answer, and take the next request, waiting a slice for one */
         st = (max_requests > 0 && served + 1 >= max_requests)
             ? syrpc_put_result(c, req.result_id, result)
-            : syrpc_put_result_get_request(c, req.result_id, result, &next);
+            : syrpc__put_result_wait_request(c, req.result_id, result, &next);
         json_decref(result);
         syrpc_request_clear(&req);
         have = 0;

@@ -564,3 +564,46 @@ syrpc_put_result_get_request(syrpc_conn *c, const char *result_id, const json_t 
     PQclear(res);
     return syrpc__fail(c, SYRPC_TIMEOUT, "no request waiting");
 }
+
+/*
+ * The serve loop's answer: answer and wait up to one slice for the next
+ * request in one statement (CALL syrpc_put_result_wait_request, extension
+ * 1.2), else syrpc_put_result_get_request.  Statuses as for that one:
+ * SYRPC_OK with *next filled, SYRPC_TIMEOUT when answered and nothing came.
+ */
+syrpc_status
+syrpc__put_result_wait_request(syrpc_conn *c, const char *result_id, const json_t *data,
+                               syrpc_request *next)
+{
+    const char *values[4];
+    char secs[32];
+    char *text;
+    PGresult *res;
+    int slice;
+
+    memset(next, 0, sizeof(*next));
+    if (c->no_answer_wait)
+        return syrpc_put_result_get_request(c, result_id, data, next);
+    if (result_id == NULL || result_id[0] == '\0')
+        return syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
+    if ((text = encode(c, data)) == NULL)
+        return c->status;
+    slice = slice_of(SYRPC_WAIT_SLICE_MS, secs, sizeof(secs));
+    values[0] = c->app;
+    values[1] = result_id;
+    values[2] = text;
+    values[3] = secs;
+    res = run(c, "CALL syrpc_put_result_wait_request($1, $2::uuid, $3::jsonb, $4::float8)", 4, values,
+              slice + SYRPC_GRACE_MS);
+    free(text);
+    if (res == NULL) {
+        if (strcmp(c->sqlstate, "42883") != 0)
+            return c->status;
+        c->no_answer_wait = 1;          /* undefined: extension 1.0 or 1.1 */
+        return syrpc_put_result_get_request(c, result_id, data, next);
+    }
+    if (!PQgetisnull(res, 0, 1))
+        return take_request(c, res, next);
+    PQclear(res);
+    return syrpc__fail(c, SYRPC_TIMEOUT, "no request within %d ms", slice);
+}

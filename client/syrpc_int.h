@@ -31,6 +31,7 @@ struct syrpc_conn {
     int no_combined_call;      /* the server's extension predates syrpc_put_result_get_request */
     int no_procedures;         /* ... or the waiting procedures: wait with SELECT */
     int no_call_procedure;     /* ... or syrpc_call (1.2): put, then get */
+    int no_answer_wait;        /* ... or syrpc_put_result_wait_request (1.2) */
     syrpc_route *routes;       /* handlers by type, for syrpc_serve */
     int nroutes;
     syrpc_route fallback;      /* handler for any other type, if set */
@@ -41,5 +42,8 @@ syrpc_status syrpc__fail(syrpc_conn *c, syrpc_status status, const char *fmt, ..
     __attribute__((format(printf, 3, 4)));
 syrpc_status syrpc__ok(syrpc_conn *c);
 int syrpc__interrupted(const syrpc_conn *c);
+/* The serve loop's answer-and-wait (syrpc.c). */
+syrpc_status syrpc__put_result_wait_request(syrpc_conn *c, const char *result_id,
+                                            const json_t *data, syrpc_request *next);
 
 #endif /* SYRPC_INT_H */

@@ -74,3 +74,20 @@ LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION syrpc.waiters() IS
     'backends of this database blocked in a syrpc call: kind request (a worker) or result (a caller), and their wait key';
 REVOKE ALL ON FUNCTION syrpc.waiters() FROM PUBLIC;
+
+/*
+ * 1.2: a worker's answer and its wait for the next request in one
+ * statement: an idle worker's loop is one round trip per request.  A
+ * request already queued is claimed in the answer's transaction; otherwise
+ * the answer commits and the wait follows (holding no snapshot).
+ */
+CREATE PROCEDURE syrpc_put_result_wait_request(app text, answered uuid, result jsonb, timeout float8,
+                                               INOUT type text DEFAULT NULL,
+                                               INOUT result_id uuid DEFAULT NULL,
+                                               INOUT data jsonb DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'syrpc_put_result_wait_request'
+LANGUAGE C;
+COMMENT ON PROCEDURE syrpc_put_result_wait_request(text, uuid, jsonb, float8, text, uuid, jsonb) IS
+    'answer a claimed request, then claim the next request of app, waiting up to timeout; NULLs on timeout (the answer is stored either way)';
+REVOKE ALL ON PROCEDURE syrpc_put_result_wait_request(text, uuid, jsonb, float8, text, uuid, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE syrpc_put_result_wait_request(text, uuid, jsonb, float8, text, uuid, jsonb) TO syrpc_worker;

@@ -4,6 +4,7 @@
  *	  Declarations shared by the syrpc extension's source files.
  *
  * syrpc.c    SQL-callable functions: argument checks, GUCs
+ * procedures.c SQL-callable procedures (they commit inside)
  * wait.c     waiting for requests and results, answering requests
  * store.c    every SQL statement syrpc runs, as saved SPI plans
  * wakeup.c   waiter registration, wake-ups at commit
@@ -17,6 +18,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "utils/uuid.h"
 
 /* Number of result partitions ("hash table of 64 result queues"). */
@@ -76,6 +78,13 @@ extern int	syrpc_cleanup_interval_ms;
 extern bool syrpc_async_acks;
 extern bool syrpc_async_results;
 extern bool syrpc_notify;
+
+/* syrpc.c: argument checks (they raise the errors), and the put */
+extern text *arg_name(FunctionCallInfo fcinfo, int n, const char *what);
+extern Datum arg_data(FunctionCallInfo fcinfo, int n);
+extern pg_uuid_t *arg_uuid(FunctionCallInfo fcinfo, int n);
+extern TimestampTz arg_deadline(FunctionCallInfo fcinfo, int n, const char *func);
+extern pg_uuid_t *put_request(text *app, text *type, Datum data);
 
 /* store.c: all of these run inside an SPI connection of the caller's */
 extern void store_init(void);

@@ -68,3 +68,28 @@ SELECT count(*) FROM syrpc_get_request('call', 0);
 SELECT syrpc_put_result('call', :'five', '{"r": 5}');
 SELECT syrpc_get_result('call', :'five', 0);
 RESET syrpc.async_results;
+
+-- CALL syrpc_put_result_wait_request: a worker's answer and its wait for
+-- the next request in one statement.
+SELECT syrpc_put_request('ans', 'job', '{"n": 1}') AS a1 \gset
+SELECT syrpc_put_request('ans', 'job', '{"n": 2}') AS a2 \gset
+SELECT count(*) FROM syrpc_get_request('ans', 0);
+-- a request is queued: it is claimed in the answer's transaction
+CALL syrpc_put_result_wait_request('ans', :'a1', '{"r": 1}', 0) \gset n_
+SELECT :'n_type' AS type, :'n_result_id' = :'a2' AS next_is_a2, :'n_data' AS data;
+SELECT syrpc_get_result('ans', :'a1', 0);
+-- none queued: the answer is stored, and the wait times out with NULLs
+CALL syrpc_put_result_wait_request('ans', :'a2', '{"r": 2}', 0.05);
+SELECT syrpc_get_result('ans', :'a2', 0);
+SELECT queued, in_flight FROM syrpc_stats WHERE app = 'ans';
+-- an answer that cannot be stored is an error, and claims nothing
+SELECT syrpc_put_request('ans', 'job', '{"n": 3}') IS NOT NULL AS put;
+\set VERBOSITY sqlstate
+CALL syrpc_put_result_wait_request('ans', :'a2', '{"r": 2}', 0);
+CALL syrpc_put_result_wait_request('ans', NULL, '{}', 0);
+CALL syrpc_put_result_wait_request('ans', :'a2', '{}', -1);
+BEGIN;
+CALL syrpc_put_result_wait_request('ans', :'a2', '{}', 0);
+ROLLBACK;
+\set VERBOSITY default
+SELECT queued, in_flight FROM syrpc_stats WHERE app = 'ans';

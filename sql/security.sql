@@ -38,6 +38,7 @@ SELECT syrpc_configure('sec', max_attempts => 10);
 CALL syrpc_wait_request('sec', 0);
 CALL syrpc_wait_result('sec', :'rid', 0);
 CALL syrpc_call('sec', 't', '{}', 0);
+CALL syrpc_put_result_wait_request('sec', :'rid', '{}', 0);
 RESET ROLE;
 
 -- A caller can put requests and get results, not serve.
@@ -49,6 +50,7 @@ CALL syrpc_wait_request('sec', 0);
 CALL syrpc_wait_result('sec', :'rid', 0);
 CALL syrpc_call('sec', 't', '{"from": "call"}', 0) \gset c_
 SELECT :'c_result_id'::uuid IS NOT NULL AS call_put;
+CALL syrpc_put_result_wait_request('sec', :'rid', '{}', 0);
 SELECT app, queued FROM syrpc_stats WHERE app = 'sec';
 SELECT * FROM syrpc.request;
 RESET ROLE;
@@ -63,6 +65,10 @@ CALL syrpc_wait_request('sec', 0) \gset w_
 SELECT :'w_type' AS type, :'w_data' AS data;
 CALL syrpc_wait_result('sec', :'rid', 0);
 CALL syrpc_call('sec', 't', '{}', 0);
+-- (allowed: it runs, and says the result_id is not in flight)
+\set VERBOSITY sqlstate
+CALL syrpc_put_result_wait_request('sec', gen_random_uuid(), '{}', 0);
+\set VERBOSITY default
 RESET ROLE;
 
 SET ROLE syrpc_test_caller;

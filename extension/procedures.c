@@ -1,0 +1,308 @@
+/*-------------------------------------------------------------------------
+ *
+ * procedures.c
+ *	  The SQL-callable procedures of syrpc: syrpc_wait_request,
+ *	  syrpc_wait_result, syrpc_call and syrpc_put_result_wait_request.
+ *	  Unlike the functions they commit inside, so they must be called by
+ *	  CALL outside a transaction block to wait without a snapshot (or, for
+ *	  the last two, at all).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_proc.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "syrpc.h"
+
+PG_FUNCTION_INFO_V1(syrpc_wait_request);
+PG_FUNCTION_INFO_V1(syrpc_wait_result);
+PG_FUNCTION_INFO_V1(syrpc_call);
+PG_FUNCTION_INFO_V1(syrpc_put_result_wait_request);
+
+/*
+ * The procedure versions: CALL syrpc_wait_request(app, timeout,
+ * INOUT type, INOUT result_id, INOUT data) and CALL syrpc_wait_result(app,
+ * result_id, timeout, INOUT result).  The output is one row, its columns
+ * NULL on timeout.
+ *
+ * Why procedures: a SELECT keeps its statement snapshot for its whole run,
+ * and a waiting SELECT so holds back the xmin horizon; with waiters always
+ * around, no dead queue row can ever be removed.  A procedure called by
+ * CALL outside a transaction block may commit, which drops the portal's
+ * snapshot; it does so once, before it waits, and then holds no snapshot
+ * while it sleeps (wait.c takes one per look).
+ *
+ * A procedure that commits cannot be SECURITY DEFINER nor carry a SET
+ * clause, so these do what those would do themselves: run as the
+ * procedure's owner, with search_path pinned, after the commit.
+ */
+typedef struct AsOwner
+{
+	Oid			save_user;
+	int			save_sec;
+	int			nestlevel;
+} AsOwner;
+
+static void
+become_owner(FunctionCallInfo fcinfo, AsOwner *as)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for procedure %u", fcinfo->flinfo->fn_oid);
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+	GetUserIdAndSecContext(&as->save_user, &as->save_sec);
+	SetUserIdAndSecContext(owner, as->save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	as->nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+static void
+back_to_caller(AsOwner *as)
+{
+	AtEOXact_GUC(true, as->nestlevel);
+	SetUserIdAndSecContext(as->save_user, as->save_sec);
+}
+
+/*
+ * Commit the (empty) transaction so far, if the call allows it, which
+ * drops the portal's snapshot; returns whether it did.
+ */
+static bool
+drop_snapshot(FunctionCallInfo fcinfo)
+{
+	CallContext *cc = (CallContext *) fcinfo->context;
+
+	if (cc == NULL || !IsA(cc, CallContext) || cc->atomic)
+		return false;
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	SPI_commit();
+	SPI_finish();
+	return true;
+}
+
+static Datum
+procedure_result(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
+{
+	TupleDesc	tupdesc;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "syrpc: procedure must have OUT parameters");
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
+}
+
+/*
+ * Run a waiting procedure's wait as its owner, sleeping without a
+ * snapshot if the transaction holds none (after a commit).
+ */
+static bool
+wait_as_owner(FunctionCallInfo fcinfo, bool without_snapshot,
+			  bool (*wait) (FunctionCallInfo, Datum *), Datum *values)
+{
+	bool		found;
+	AsOwner		as;
+
+	syrpc_sleep_without_snapshot = without_snapshot;
+	become_owner(fcinfo, &as);
+	SPI_connect();
+	PG_TRY();
+	{
+		found = wait(fcinfo, values);
+	}
+	PG_FINALLY();
+	{
+		syrpc_sleep_without_snapshot = false;
+	}
+	PG_END_TRY();
+	SPI_finish();
+	back_to_caller(&as);
+	return found;
+}
+
+/*
+ * Run a waiting procedure's wait (which parses its own arguments) as
+ * described above, and return its row.
+ */
+static Datum
+run_procedure(FunctionCallInfo fcinfo, bool (*wait) (FunctionCallInfo, Datum *))
+{
+	Datum		values[3] = {0, 0, 0};
+	bool		nulls[3];
+	bool		found;
+
+	found = wait_as_owner(fcinfo, drop_snapshot(fcinfo), wait, values);
+	for (int i = 0; i < 3; i++)
+		nulls[i] = !found;
+	return procedure_result(fcinfo, values, nulls);
+}
+
+static bool
+wait_request_args(FunctionCallInfo fcinfo, Datum *values)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	TimestampTz deadline = arg_deadline(fcinfo, 1, "syrpc_wait_request");
+
+	return wait_for_request(app, deadline, owns_transaction(), values);
+}
+
+static bool
+wait_result_args(FunctionCallInfo fcinfo, Datum *values)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
+	TimestampTz deadline = arg_deadline(fcinfo, 2, "syrpc_wait_result");
+
+	return wait_for_result(app, id, deadline, owns_transaction(), values);
+}
+
+Datum
+syrpc_wait_request(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(run_procedure(fcinfo, wait_request_args));
+}
+
+Datum
+syrpc_wait_result(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(run_procedure(fcinfo, wait_result_args));
+}
+
+/*
+ * A procedure that commits part of its work before it waits must be called
+ * by CALL outside a transaction block, with nothing written before it.
+ */
+static void
+require_own_transaction(FunctionCallInfo fcinfo, const char *func,
+						const char *detail, const char *hint)
+{
+	CallContext *cc = (CallContext *) fcinfo->context;
+
+	if (cc == NULL || !IsA(cc, CallContext) || cc->atomic || !owns_transaction())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s must be called by CALL outside a transaction block", func),
+				 errdetail_internal("%s", detail),
+				 errhint("%s", hint)));
+}
+
+/* syrpc_call's wait: values holds the result_id, the result, the deadline. */
+static bool
+call_wait(FunctionCallInfo fcinfo, Datum *values)
+{
+	return wait_for_result(PG_GETARG_TEXT_PP(0), DatumGetUUIDP(values[0]),
+						   DatumGetTimestampTz(values[2]), true, &values[1]);
+}
+
+/*
+ * CALL syrpc_call(app, type, data, timeout, INOUT result_id, INOUT result):
+ * put a request and wait for its result, in one statement and one round
+ * trip.  result is NULL if the timeout passed; result_id then lets the
+ * caller wait on with syrpc_get_result.
+ *
+ * The request's commit does not wait for the WAL flush, because until the
+ * result_id leaves the server only this session knows it: if a crash
+ * loses the request, it also ends this session, and the caller gets an
+ * error, as for any call cut short.  The result that answers it commits
+ * after it, so its flush takes the request's with it.  When the call
+ * times out, it flushes the request before it returns the result_id.
+ */
+Datum
+syrpc_call(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	text	   *type = arg_name(fcinfo, 1, "type");
+	Datum		data = arg_data(fcinfo, 2);
+	TimestampTz deadline = arg_deadline(fcinfo, 3, "syrpc_call");
+	Datum		values[3];
+	bool		nulls[2] = {false, false};
+	XLogRecPtr	put_end;
+	AsOwner		as;
+
+	require_own_transaction(fcinfo, "syrpc_call",
+							"Its request must commit before a worker can take it.",
+							"Inside a transaction, use syrpc_put_request, and syrpc_get_result after the commit.");
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	become_owner(fcinfo, &as);
+	values[0] = UUIDPGetDatum(put_request(app, type, data));
+	back_to_caller(&as);
+	commit_without_flush();
+	SPI_commit();
+	put_end = XactLastCommitEnd;
+	SPI_finish();
+
+	values[2] = TimestampTzGetDatum(deadline);
+	nulls[1] = !wait_as_owner(fcinfo, true, call_wait, values);
+	if (nulls[1])
+		XLogFlush(put_end);		/* the result_id is about to leave */
+	return procedure_result(fcinfo, values, nulls);
+}
+
+/* The wait of syrpc_put_result_wait_request: values[0] holds the deadline. */
+static bool
+next_request_wait(FunctionCallInfo fcinfo, Datum *values)
+{
+	return wait_for_request(PG_GETARG_TEXT_PP(0), DatumGetTimestampTz(values[0]),
+							true, values);
+}
+
+/*
+ * CALL syrpc_put_result_wait_request(app, answered, result, timeout,
+ * INOUT type, INOUT result_id, INOUT data): answer a claimed request and
+ * take the next one, waiting up to timeout for it, in one statement, so
+ * that a worker's loop is one round trip per request whether or not
+ * requests are queued.  A request already queued is claimed in the
+ * answer's transaction (as by syrpc_put_result_get_request); otherwise the
+ * answer commits (waking its caller) and the wait follows, as in
+ * syrpc_wait_request.  An error in the wait (a cancel) leaves the answer
+ * committed.
+ */
+Datum
+syrpc_put_result_wait_request(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
+	Datum		data = arg_data(fcinfo, 2);
+	TimestampTz deadline = arg_deadline(fcinfo, 3, "syrpc_put_result_wait_request");
+	Datum		values[3] = {0, 0, 0};
+	bool		nulls[3];
+	bool		found;
+	AsOwner		as;
+
+	require_own_transaction(fcinfo, "syrpc_put_result_wait_request",
+							"It commits the answer before it waits.",
+							"Inside a transaction, use syrpc_put_result_get_request.");
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	become_owner(fcinfo, &as);
+	answer_request(app, id, data, GetCurrentTimestamp());
+	found = wait_for_request(app, GetCurrentTimestamp(), false, values);
+	back_to_caller(&as);
+	relax_result_commit(true);
+	if (!found)
+		SPI_commit();
+	SPI_finish();
+	if (!found)
+	{
+		values[0] = TimestampTzGetDatum(deadline);
+		found = wait_as_owner(fcinfo, true, next_request_wait, values);
+	}
+	for (int i = 0; i < 3; i++)
+		nulls[i] = !found;
+	return procedure_result(fcinfo, values, nulls);
+}
