@@ -338,12 +338,18 @@ syrpc_set_interrupt_flag(syrpc_conn *c, volatile sig_atomic_t *flag)
 
 /*
  * Run a statement whose parameters are the app, one text argument, and
- * data as JSON text.  Returns the result, or NULL with the status set.
+ * data as JSON text; for a statement that waits (waits != 0), a fourth:
+ * the seconds of its first slice of timeout_ms, which the server gets
+ * (with a grace) to answer.  Returns the result, or NULL with the status
+ * set.
  */
 static PGresult *
-run_with_data(syrpc_conn *c, const char *sql, const char *arg, const json_t *data)
+run_with_data(syrpc_conn *c, const char *sql, const char *arg, const json_t *data,
+              int waits, int timeout_ms)
 {
-    const char *values[3];
+    const char *values[4];
+    char secs[32];
+    int wait_ms = -1;
     PGresult *res;
     char *text = encode(c, data);
 
@@ -352,7 +358,11 @@ run_with_data(syrpc_conn *c, const char *sql, const char *arg, const json_t *dat
     values[0] = c->app;
     values[1] = arg;
     values[2] = text;
-    res = run(c, sql, 3, values, -1);
+    if (waits) {
+        values[3] = secs;
+        wait_ms = slice_of(timeout_ms, secs, sizeof(secs)) + SYRPC_GRACE_MS;
+    }
+    res = run(c, sql, waits ? 4 : 3, values, wait_ms);
     free(text);
     return res;
 }
@@ -366,7 +376,7 @@ syrpc_put_request(syrpc_conn *c, const char *type, const json_t *data,
     result_id[0] = '\0';
     if (!check_name(c, "type", type))
         return c->status;
-    res = run_with_data(c, "SELECT syrpc_put_request($1, $2, $3::jsonb)", type, data);
+    res = run_with_data(c, "SELECT syrpc_put_request($1, $2, $3::jsonb)", type, data, 0, 0);
     if (res == NULL)
         return c->status;
     copy_str(result_id, SYRPC_ID_SIZE, PQgetvalue(res, 0, 0));
@@ -445,26 +455,14 @@ syrpc_call(syrpc_conn *c, const char *type, const json_t *data, int timeout_ms, 
 {
     char id[SYRPC_ID_SIZE];
     long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-    const char *values[4];
-    char secs[32];
-    char *text;
     PGresult *res;
-    int slice;
 
     *result = NULL;
     if (!check_name(c, "type", type))
         return c->status;
     if (!c->no_call_procedure) {
-        if ((text = encode(c, data)) == NULL)
-            return c->status;
-        slice = slice_of(timeout_ms, secs, sizeof(secs));
-        values[0] = c->app;
-        values[1] = type;
-        values[2] = text;
-        values[3] = secs;
-        res = run(c, "CALL syrpc_call($1, $2, $3::jsonb, $4::float8)", 4, values,
-                  slice + SYRPC_GRACE_MS);
-        free(text);
+        res = run_with_data(c, "CALL syrpc_call($1, $2, $3::jsonb, $4::float8)", type, data,
+                            1, timeout_ms);
         if (res != NULL) {
             int answered = !PQgetisnull(res, 0, 1);
 
@@ -528,7 +526,7 @@ syrpc_put_result(syrpc_conn *c, const char *result_id, const json_t *data)
 
     if (result_id == NULL || result_id[0] == '\0')
         return syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
-    res = run_with_data(c, "SELECT syrpc_put_result($1, $2::uuid, $3::jsonb)", result_id, data);
+    res = run_with_data(c, "SELECT syrpc_put_result($1, $2::uuid, $3::jsonb)", result_id, data, 0, 0);
     if (res == NULL)
         return c->status;
     PQclear(res);
@@ -550,7 +548,7 @@ syrpc_put_result_get_request(syrpc_conn *c, const char *result_id, const json_t 
     if (result_id == NULL || result_id[0] == '\0')
         return syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
     res = run_with_data(c, "SELECT type, result_id, data FROM syrpc_put_result_get_request($1, $2::uuid, $3::jsonb)",
-                        result_id, data);
+                        result_id, data, 0, 0);
     if (res == NULL) {
         if (strcmp(c->sqlstate, "42883") == 0) {
             /* undefined_function: extension 1.0 */
@@ -575,27 +573,15 @@ syrpc_status
 syrpc__put_result_wait_request(syrpc_conn *c, const char *result_id, const json_t *data,
                                syrpc_request *next)
 {
-    const char *values[4];
-    char secs[32];
-    char *text;
     PGresult *res;
-    int slice;
 
     memset(next, 0, sizeof(*next));
     if (c->no_answer_wait)
         return syrpc_put_result_get_request(c, result_id, data, next);
     if (result_id == NULL || result_id[0] == '\0')
         return syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
-    if ((text = encode(c, data)) == NULL)
-        return c->status;
-    slice = slice_of(SYRPC_WAIT_SLICE_MS, secs, sizeof(secs));
-    values[0] = c->app;
-    values[1] = result_id;
-    values[2] = text;
-    values[3] = secs;
-    res = run(c, "CALL syrpc_put_result_wait_request($1, $2::uuid, $3::jsonb, $4::float8)", 4, values,
-              slice + SYRPC_GRACE_MS);
-    free(text);
+    res = run_with_data(c, "CALL syrpc_put_result_wait_request($1, $2::uuid, $3::jsonb, $4::float8)",
+                        result_id, data, 1, SYRPC_WAIT_SLICE_MS);
     if (res == NULL) {
         if (strcmp(c->sqlstate, "42883") != 0)
             return c->status;
@@ -605,5 +591,5 @@ syrpc__put_result_wait_request(syrpc_conn *c, const char *result_id, const json_
     if (!PQgetisnull(res, 0, 1))
         return take_request(c, res, next);
     PQclear(res);
-    return syrpc__fail(c, SYRPC_TIMEOUT, "no request within %d ms", slice);
+    return syrpc__fail(c, SYRPC_TIMEOUT, "no request within %d ms", SYRPC_WAIT_SLICE_MS);
 }
