@@ -40,9 +40,11 @@ add(const char *type, const json_t *data, void *arg)
                         json_integer_value(json_object_get(data, "b")));
 }
 
-/* A worker thread running syrpc_serve until stopped. */
+/* A worker thread running syrpc_serve until stopped, or max_requests served. */
 typedef struct server {
+    const char *conninfo;
     const char *app;
+    long max_requests;
     pthread_t tid;
     volatile sig_atomic_t stop;
     syrpc_status status;
@@ -57,7 +59,7 @@ server_main(void *arg)
 {
     server *s = arg;
 
-    s->conn = connect_app(s->app);
+    s->conn = connect_app_with(s->conninfo, s->app);
     if (s->conn == NULL) {
         s->status = SYRPC_CONNECTION;
         return NULL;
@@ -65,17 +67,25 @@ server_main(void *arg)
     syrpc_set_interrupt_flag(s->conn, &s->stop);
     syrpc_register(s->conn, "echo", echo, &s->handled);
     syrpc_register(s->conn, "add", add, NULL);
-    s->status = syrpc_serve(s->conn, 0);
+    s->status = syrpc_serve(s->conn, s->max_requests);
     syrpc_finish(s->conn);
     return NULL;
 }
 
 static void
-server_start(server *s, const char *app)
+server_start_with(server *s, const char *conninfo, const char *app, long max_requests)
 {
     memset(s, 0, sizeof(*s));
+    s->conninfo = conninfo;
     s->app = app;
+    s->max_requests = max_requests;
     pthread_create(&s->tid, NULL, server_main, s);
+}
+
+static void
+server_start(server *s, const char *app)
+{
+    server_start_with(s, "", app, 0);
 }
 
 static syrpc_status
@@ -330,24 +340,6 @@ test_terminate_backend(void)
     return 1;
 }
 
-/* A worker for test_older_extensions: serves one request, then stops. */
-typedef struct old_worker {
-    char conninfo[64];
-    syrpc_status status;
-} old_worker;
-
-static void *
-old_worker_main(void *arg)
-{
-    old_worker *w = arg;
-    syrpc_conn *c = syrpc_connect(w->conninfo, "t_old");
-
-    syrpc_register(c, "echo", echo, NULL);
-    w->status = syrpc_status_of(c) == SYRPC_OK ? syrpc_serve(c, 1) : syrpc_status_of(c);
-    syrpc_finish(c);
-    return NULL;
-}
-
 /*
  * Against extension 1.0 and 1.1 (no syrpc_call, 1.0: no waiting
  * procedures nor syrpc_put_result_get_request) the library falls back to
@@ -359,9 +351,8 @@ test_older_extensions(void)
     static const char *const versions[] = { "1.0", "1.1" };
 
     for (int i = 0; i < 2; i++) {
-        char db[32];
-        old_worker w;
-        pthread_t t;
+        char db[32], conninfo[64];
+        server w;
         syrpc_conn *c;
         json_t *data = json_pack("{s:s}", "version", versions[i]), *result = NULL;
         PGresult *res;
@@ -370,8 +361,8 @@ test_older_extensions(void)
         snprintf(db, sizeof(db), "syrpc_old_%c%c", versions[i][0], versions[i][2]);
         free(sql_value("DROP DATABASE IF EXISTS %s", db));
         free(sql_value("CREATE DATABASE %s", db));
-        snprintf(w.conninfo, sizeof(w.conninfo), "dbname=%s", db);
-        c = syrpc_connect(w.conninfo, "t_old");
+        snprintf(conninfo, sizeof(conninfo), "dbname=%s", db);
+        c = syrpc_connect(conninfo, "t_old");
         CHECK(syrpc_status_of(c) == SYRPC_OK, "%s", syrpc_error_message(c));
         PQclear(PQexec(syrpc_pgconn(c), versions[i][2] == '0'
                        ? "CREATE EXTENSION syrpc VERSION '1.0'" : "CREATE EXTENSION syrpc VERSION '1.1'"));
@@ -379,10 +370,10 @@ test_older_extensions(void)
         same = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), versions[i]) == 0;
         PQclear(res);
         CHECK(same, "extension is not version %s", versions[i]);
-        pthread_create(&t, NULL, old_worker_main, &w);
+        server_start_with(&w, conninfo, "t_old", 1);     /* serves one request, then stops */
         CHECK(syrpc_call(c, "echo", data, 10000, &result) == SYRPC_OK, "%s: %s", versions[i],
               syrpc_error_message(c));
-        pthread_join(t, NULL);
+        pthread_join(w.tid, NULL);
         ok = json_equal(data, result);
         json_decref(result);
         json_decref(data);

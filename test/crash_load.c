@@ -133,8 +133,7 @@ static void *
 worker(void *arg)
 {
     /* in the conninfo, so that it is set again after each reconnect */
-    syrpc_conn *c = (long) arg % 2 == 1
-        ? syrpc_connect("options='-c syrpc.async_results=on'", app) : connect_app(app);
+    syrpc_conn *c = connect_app_with((long) arg % 2 == 1 ? ASYNC_RESULTS_CONNINFO : "", app);
 
     while (c && !stop_workers) {
         syrpc_request req;

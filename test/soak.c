@@ -65,14 +65,7 @@ caller(void *arg)
 static void *
 worker(void *arg)
 {
-    syrpc_conn *c = (long) arg % 2 == 1
-        ? syrpc_connect("options='-c syrpc.async_results=on'", app) : connect_app(app);
-
-    if (c && syrpc_status_of(c) != SYRPC_OK) {
-        printf("# worker: %s\n", syrpc_error_message(c));
-        syrpc_finish(c);
-        return NULL;
-    }
+    syrpc_conn *c = connect_app_with((long) arg % 2 == 1 ? ASYNC_RESULTS_CONNINFO : "", app);
 
     while (c && !stop_workers) {
         syrpc_request req;

@@ -87,7 +87,13 @@ finish_session(void *pgconn)
 syrpc_conn *
 connect_app(const char *app)
 {
-    syrpc_conn *c = syrpc_connect("", app);
+    return connect_app_with("", app);
+}
+
+syrpc_conn *
+connect_app_with(const char *conninfo, const char *app)
+{
+    syrpc_conn *c = syrpc_connect(conninfo, app);
 
     if (c == NULL || syrpc_status_of(c) != SYRPC_OK) {
         fprintf(stdout, "# connect failed: %s\n", c ? syrpc_error_message(c) : "out of memory");

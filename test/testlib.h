@@ -34,6 +34,11 @@ void finish_session(void *pgconn);
 
 /* Connect for app; NULL (after printing why) if that fails. */
 syrpc_conn *connect_app(const char *app);
+/* The same with a conninfo of its own (kept by syrpc_reconnect). */
+syrpc_conn *connect_app_with(const char *conninfo, const char *app);
+
+/* A worker's conninfo for syrpc.async_results = on. */
+#define ASYNC_RESULTS_CONNINFO "options='-c syrpc.async_results=on'"
 
 /* Run one test and print "ok N - name" or "not ok N - name". */
 void run_test(const char *name, int (*fn)(void));
