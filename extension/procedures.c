@@ -81,6 +81,15 @@ back_to_caller(AsOwner *as)
 	SetUserIdAndSecContext(as->save_user, as->save_sec);
 }
 
+/* Was this procedure called by CALL outside a transaction block? */
+static bool
+may_commit(FunctionCallInfo fcinfo)
+{
+	CallContext *cc = (CallContext *) fcinfo->context;
+
+	return cc != NULL && IsA(cc, CallContext) && !cc->atomic;
+}
+
 /*
  * Commit the (empty) transaction so far, if the call allows it, which
  * drops the portal's snapshot; returns whether it did.
@@ -88,9 +97,7 @@ back_to_caller(AsOwner *as)
 static bool
 drop_snapshot(FunctionCallInfo fcinfo)
 {
-	CallContext *cc = (CallContext *) fcinfo->context;
-
-	if (cc == NULL || !IsA(cc, CallContext) || cc->atomic)
+	if (!may_commit(fcinfo))
 		return false;
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	SPI_commit();
@@ -192,9 +199,7 @@ static void
 require_own_transaction(FunctionCallInfo fcinfo, const char *func,
 						const char *detail, const char *hint)
 {
-	CallContext *cc = (CallContext *) fcinfo->context;
-
-	if (cc == NULL || !IsA(cc, CallContext) || cc->atomic || !owns_transaction())
+	if (!may_commit(fcinfo) || !owns_transaction())
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("%s must be called by CALL outside a transaction block", func),

@@ -229,10 +229,8 @@ registry_register(SyrpcWaitKind kind, uint64 key)
 }
 
 /*
- * Set the latches of backends waiting on key in this database: all of
- * them for a result; for requests, count of them whose latch is not set
- * yet (see wakeup.c), longest waiting first, falling back to ones whose
- * latch is set if there are too few.
+ * Set the latches of backends waiting on key in this database, longest
+ * waiting first, as syrpc_wake_proc (wakeup.c) says.
  */
 void
 registry_wake(SyrpcWaitKind kind, uint64 key, int count)
@@ -241,23 +239,16 @@ registry_wake(SyrpcWaitKind kind, uint64 key, int count)
 	int			woken = 0;
 
 	LWLockAcquire(&reg_locks[part].lock, LW_SHARED);
-	for (int pass = 0; pass < (kind == SYRPC_WAIT_REQUEST ? 2 : 1) && woken < count; pass++)
+	for (int pass = 0; pass < syrpc_wake_passes(kind) && woken < count; pass++)
 	{
 		for (int i = registry->lists[part].head; i >= 0 && woken < count;
 			 i = registry->slots[i].next)
 		{
 			RegSlot    *s = &registry->slots[i];
-			bool		is_set;
 
-			if (s->key != key || s->kind != kind || s->dbid != MyDatabaseId ||
-				s->proc == MyProc)
-				continue;
-			is_set = s->proc->procLatch.is_set;
-			if (kind == SYRPC_WAIT_REQUEST && is_set != (pass == 1))
-				continue;		/* pass 0 wants unset latches, pass 1 set ones */
-			SetLatch(&s->proc->procLatch);
-			if (kind == SYRPC_WAIT_REQUEST)
-				woken++;
+			if (s->key == key && s->kind == kind && s->dbid == MyDatabaseId &&
+				s->proc != MyProc)
+				woken += syrpc_wake_proc(kind, s->proc, pass);
 		}
 	}
 	LWLockRelease(&reg_locks[part].lock);

@@ -266,11 +266,29 @@ syrpc_wake_on_abort(SyrpcWaitKind kind, uint64 key)
 }
 
 /*
- * Set the latches of backends registered on key: all of them for a
- * result; for requests, count of them whose latch is not set already (a
- * set latch means a wake-up that backend has not acted on yet), in the
- * lock manager's order, falling back to set ones if there are too few.
+ * Whom a put wakes, the same in both registries: every waiter of a
+ * result, in one pass; for requests, count of them, taking first (pass 0)
+ * those whose latch is not set yet (a set latch is a wake-up that backend
+ * has not acted on) and then (pass 1) set ones if there were too few.
+ * Called for each registered backend in registration order; returns how
+ * many it woke toward count.
  */
+int
+syrpc_wake_passes(SyrpcWaitKind kind)
+{
+	return kind == SYRPC_WAIT_REQUEST ? 2 : 1;
+}
+
+int
+syrpc_wake_proc(SyrpcWaitKind kind, PGPROC *proc, int pass)
+{
+	if (kind == SYRPC_WAIT_REQUEST && proc->procLatch.is_set != (pass == 1))
+		return 0;
+	SetLatch(&proc->procLatch);
+	return kind == SYRPC_WAIT_REQUEST ? 1 : 0;
+}
+
+/* Set the latches of backends registered on key, as syrpc_wake_proc says. */
 static void
 wake(SyrpcWaitKind kind, uint64 key, int count)
 {
@@ -286,21 +304,14 @@ wake(SyrpcWaitKind kind, uint64 key, int count)
 	}
 	make_tag(&tag, kind, key);
 	vxids = GetLockConflicts(&tag, ExclusiveLock, &n);
-	for (int pass = 0; pass < (kind == SYRPC_WAIT_REQUEST ? 2 : 1) && woken < count; pass++)
+	for (int pass = 0; pass < syrpc_wake_passes(kind) && woken < count; pass++)
 	{
 		for (int i = 0; i < n && woken < count; i++)
 		{
 			PGPROC	   *proc = BackendIdGetProc(vxids[i].backendId);
 
-			if (proc == NULL)
-				continue;
-			if (kind == SYRPC_WAIT_REQUEST && pass == 0 && proc->procLatch.is_set)
-				continue;
-			if (kind == SYRPC_WAIT_REQUEST && pass == 1 && !proc->procLatch.is_set)
-				continue;		/* woken in the first pass */
-			SetLatch(&proc->procLatch);
-			if (kind == SYRPC_WAIT_REQUEST)
-				woken++;
+			if (proc != NULL)
+				woken += syrpc_wake_proc(kind, proc, pass);
 		}
 	}
 	pfree(vxids);
