@@ -91,13 +91,16 @@ may_commit(FunctionCallInfo fcinfo)
 }
 
 /*
- * Commit the (empty) transaction so far, if the call allows it, which
- * drops the portal's snapshot; returns whether it did.
+ * Commit the transaction so far, if the call allows it and it has written
+ * nothing, which drops the portal's snapshot; returns whether it did.
+ * Called from a DO block or a procedure after an INSERT, say, a commit
+ * would make that work survive a later error of the caller's: then the
+ * wait keeps the snapshot instead, as the functions do.
  */
 static bool
 drop_snapshot(FunctionCallInfo fcinfo)
 {
-	if (!may_commit(fcinfo))
+	if (!may_commit(fcinfo) || !owns_transaction())
 		return false;
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	SPI_commit();
@@ -182,12 +185,14 @@ wait_result_args(FunctionCallInfo fcinfo, Datum *values)
 Datum
 syrpc_wait_request(PG_FUNCTION_ARGS)
 {
+	check_writable("syrpc_wait_request");
 	PG_RETURN_DATUM(run_procedure(fcinfo, wait_request_args));
 }
 
 Datum
 syrpc_wait_result(PG_FUNCTION_ARGS)
 {
+	check_writable("syrpc_wait_result");
 	PG_RETURN_DATUM(run_procedure(fcinfo, wait_result_args));
 }
 
@@ -240,6 +245,7 @@ syrpc_call(PG_FUNCTION_ARGS)
 	XLogRecPtr	put_end;
 	AsOwner		as;
 
+	check_writable("syrpc_call");
 	require_own_transaction(fcinfo, "syrpc_call",
 							"Its request must commit before a worker can take it.",
 							"Inside a transaction, use syrpc_put_request, and syrpc_get_result after the commit.");
@@ -290,6 +296,7 @@ syrpc_put_result_wait_request(PG_FUNCTION_ARGS)
 	bool		found;
 	AsOwner		as;
 
+	check_writable("syrpc_put_result_wait_request");
 	require_own_transaction(fcinfo, "syrpc_put_result_wait_request",
 							"It commits the answer before it waits.",
 							"Inside a transaction, use syrpc_put_result_get_request.");

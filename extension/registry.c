@@ -13,8 +13,18 @@
  * keys never contend with it.  Lists are in registration order, so the
  * worker that has waited longest is woken first.
  *
- * The registry also keeps one clock for the whole cluster: when expired
- * rows were last deleted (see maybe_cleanup).
+ * A put picks the request waiters it wakes by their woken flag: it sets
+ * the flag with a compare-and-swap, and only the put that set it wakes
+ * that waiter, so two puts committing at once never pick the same idle
+ * worker (the latch alone could not tell them apart: both would see it
+ * unset, and one request would wait for a worker's next look).  The
+ * waiter clears its flag just before each look at the table; a wake-up
+ * that comes after that look finds it clear again.
+ *
+ * Fields: next, prev and part of a linked slot are protected by the lock
+ * of the list it is in; dbid, kind, key and proc are written only by the
+ * slot's own backend while unlinked, and read under the list's lock;
+ * woken is atomic.
  *
  * A slot is unlinked when its wait ends, when the (sub)transaction that
  * registered it aborts (cancel, statement_timeout, any error), and when
@@ -48,6 +58,7 @@ typedef struct RegSlot
 	uint16		kind;			/* SyrpcWaitKind */
 	uint64		key;
 	PGPROC	   *proc;
+	pg_atomic_uint32 woken;		/* 1: a put picked it since its last look */
 } RegSlot;
 
 typedef struct RegList
@@ -58,7 +69,6 @@ typedef struct RegList
 
 typedef struct Registry
 {
-	pg_atomic_uint64 last_cleanup;	/* when a backend last started one */
 	int			nslots;
 	RegList		lists[SYRPC_REG_PARTS];
 	RegSlot		slots[FLEXIBLE_ARRAY_MEMBER];
@@ -101,11 +111,13 @@ registry_shmem_startup(void)
 	if (!found)
 	{
 		registry->nslots = MaxBackends;
-		pg_atomic_init_u64(&registry->last_cleanup, 0);
 		for (int i = 0; i < SYRPC_REG_PARTS; i++)
 			registry->lists[i].head = registry->lists[i].tail = -1;
 		for (int i = 0; i < MaxBackends; i++)
+		{
 			registry->slots[i].part = -1;
+			pg_atomic_init_u32(&registry->slots[i].woken, 0);
+		}
 	}
 	reg_locks = GetNamedLWLockTranche("syrpc");
 	LWLockRelease(AddinShmemInitLock);
@@ -216,6 +228,7 @@ registry_register(SyrpcWaitKind kind, uint64 key)
 	s->kind = kind;
 	s->key = key;
 	s->proc = MyProc;
+	pg_atomic_write_u32(&s->woken, 0);
 	s->next = -1;
 	s->prev = l->tail;
 	if (l->tail >= 0)
@@ -229,8 +242,31 @@ registry_register(SyrpcWaitKind kind, uint64 key)
 }
 
 /*
- * Set the latches of backends waiting on key in this database, longest
- * waiting first, as syrpc_wake_proc (wakeup.c) says.
+ * This backend is about to look at the table: a wake-up that picked it
+ * before now is used up by that look.
+ */
+void
+registry_rearm(void)
+{
+	if (registry != NULL && MyBackendId >= 1)
+		pg_atomic_write_u32(&my_slot()->woken, 0);
+}
+
+/* Was this backend picked by a put since its last look? */
+bool
+registry_was_picked(void)
+{
+	return registry != NULL && MyBackendId >= 1 &&
+		pg_atomic_read_u32(&my_slot()->woken) != 0;
+}
+
+/*
+ * Set the latches of backends waiting on key in this database: every
+ * waiter of a result; for requests, count of them, longest waiting first,
+ * each one whose woken flag this call sets.
+ *
+ * Called at commit, where an ERROR would be a PANIC: it allocates
+ * nothing, and LWLockAcquire, the atomics and SetLatch raise no error.
  */
 void
 registry_wake(SyrpcWaitKind kind, uint64 key, int count)
@@ -239,17 +275,22 @@ registry_wake(SyrpcWaitKind kind, uint64 key, int count)
 	int			woken = 0;
 
 	LWLockAcquire(&reg_locks[part].lock, LW_SHARED);
-	for (int pass = 0; pass < syrpc_wake_passes(kind) && woken < count; pass++)
+	for (int i = registry->lists[part].head; i >= 0 && woken < count;
+		 i = registry->slots[i].next)
 	{
-		for (int i = registry->lists[part].head; i >= 0 && woken < count;
-			 i = registry->slots[i].next)
-		{
-			RegSlot    *s = &registry->slots[i];
+		RegSlot    *s = &registry->slots[i];
+		uint32		idle = 0;
 
-			if (s->key == key && s->kind == kind && s->dbid == MyDatabaseId &&
-				s->proc != MyProc)
-				woken += syrpc_wake_proc(kind, s->proc, pass);
+		if (s->key != key || s->kind != kind || s->dbid != MyDatabaseId ||
+			s->proc == MyProc)
+			continue;
+		if (kind == SYRPC_WAIT_REQUEST)
+		{
+			if (!pg_atomic_compare_exchange_u32(&s->woken, &idle, 1))
+				continue;		/* another put picked it */
+			woken++;
 		}
+		SetLatch(&s->proc->procLatch);
 	}
 	LWLockRelease(&reg_locks[part].lock);
 }
@@ -291,16 +332,3 @@ registry_list(syrpc_waiter_fn fn, void *arg)
 	}
 }
 
-/*
- * Is a cleanup due, interval_us after the last one any backend started?
- * If so, the caller is the one backend that runs it (compare-and-swap).
- */
-bool
-registry_cleanup_due(TimestampTz now, int64 interval_us)
-{
-	uint64		last = pg_atomic_read_u64(&registry->last_cleanup);
-
-	if (now - (TimestampTz) last < interval_us)
-		return false;
-	return pg_atomic_compare_exchange_u64(&registry->last_cleanup, &last, (uint64) now);
-}

@@ -64,6 +64,25 @@ subxact_end(Subxact *sx, bool keep)
 }
 
 /*
+ * An error inside the subtransaction (a read-only transaction, a lock
+ * timeout, a cancel while the claim waits for a lock): roll it back before
+ * the error leaves, as PL/pgSQL's exception blocks do.  Left open, the
+ * aborted subtransaction would be taken for a transaction block of the
+ * user's, and the next ROLLBACK would end the session with a FATAL error.
+ */
+static void
+subxact_abort_rethrow(Subxact *sx)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(sx->context);
+	edata = CopyErrorData();
+	FlushErrorState();
+	subxact_end(sx, false);
+	ReThrowError(edata);
+}
+
+/*
  * Per-backend cache of app settings, so that a call need not read
  * syrpc.app.  syrpc_configure sends a relcache invalidation for syrpc.app
  * at commit, which empties the cache of every backend; so does dropping
@@ -77,6 +96,8 @@ typedef struct AppCacheEntry
 
 static HTAB *app_cache = NULL;
 static Oid	app_relid = InvalidOid;
+static Oid	request_relid = InvalidOid;
+static bool request_schema_dirty = true;
 
 /* store_next_look's answer for one app, valid until it has passed. */
 static char next_look_app[NAMEDATALEN];
@@ -85,9 +106,29 @@ static TimestampTz next_look_at = 0;
 /* Did this transaction create an app?  Then an abort empties the cache. */
 static bool app_created = false;
 
+/*
+ * Which version of syrpc.request this database has: 1.3 added the column
+ * failure.  The library serves every version of the SQL objects (a
+ * database is updated by ALTER EXTENSION, maybe long after the library),
+ * so the statements on syrpc.request come in two forms.  Looked up again
+ * after any change to a relation of the extension, and the plans of the
+ * other form are dropped.
+ */
+typedef enum RequestSchema
+{
+	SCHEMA_UNKNOWN,
+	SCHEMA_NO_FAILURE,			/* 1.0 - 1.2 */
+	SCHEMA_FAILURE				/* 1.3 - */
+} RequestSchema;
+
+static RequestSchema request_schema = SCHEMA_UNKNOWN;
+
 static void
 app_cache_invalidate(Datum arg, Oid relid)
 {
+	if (relid == InvalidOid || relid == app_relid || request_schema == SCHEMA_UNKNOWN ||
+		relid == request_relid)
+		request_schema_dirty = true;
 	if (relid == InvalidOid || relid == app_relid)
 		next_look_at = 0;		/* a lease_time may have changed */
 	if (app_cache != NULL && (relid == InvalidOid || relid == app_relid))
@@ -151,6 +192,7 @@ static SPIPlanPtr plan_put_request;
 static SPIPlanPtr plan_claim;
 static SPIPlanPtr plan_next_look;
 static SPIPlanPtr plan_finish_request;
+static SPIPlanPtr plan_fail_request;
 static SPIPlanPtr plan_request_state;
 static SPIPlanPtr plan_cleanup_requests;
 static SPIPlanPtr plan_cleanup_results;
@@ -211,6 +253,45 @@ prepare_bucket(SPIPlanPtr *slots, int bucket, const char *sql,
 		pfree(text);
 	}
 	return slots[bucket];
+}
+
+/* The plans whose text depends on the version of syrpc.request. */
+static SPIPlanPtr *const variant_plans[] = {
+	&plan_claim, &plan_next_look, &plan_finish_request, &plan_request_state,
+	&plan_cleanup_requests
+};
+
+/*
+ * Prepare a statement on syrpc.request in the form that this database's
+ * version of the table takes: with_failure for 1.3 on, else without.
+ */
+static SPIPlanPtr
+prepare_variant(SPIPlanPtr *slot, const char *with_failure, const char *without,
+				int nargs, Oid *argtypes)
+{
+	if (request_schema_dirty)
+	{
+		Oid			nsp = get_namespace_oid("syrpc", false);
+		RequestSchema now;
+
+		request_relid = get_relname_relid("request", nsp);
+		now = OidIsValid(request_relid) &&
+			get_attnum(request_relid, "failure") != InvalidAttrNumber
+			? SCHEMA_FAILURE : SCHEMA_NO_FAILURE;
+		if (now != request_schema)
+		{
+			for (int i = 0; i < lengthof(variant_plans); i++)
+			{
+				if (*variant_plans[i] != NULL)
+					SPI_freeplan(*variant_plans[i]);
+				*variant_plans[i] = NULL;
+			}
+			request_schema = now;
+		}
+		request_schema_dirty = false;
+	}
+	return prepare_once(slot, request_schema == SCHEMA_FAILURE ? with_failure : without,
+						nargs, argtypes);
 }
 
 /*
@@ -330,10 +411,10 @@ store_load_app(text *app, bool create, SyrpcApp *settings)
 		}
 	}
 	prepare_once(&plan_load_app,
-				 "SELECT (extract(epoch FROM lease_time) * 1000000)::int8,"
+				 "SELECT (extract(epoch FROM least(lease_time, " SYRPC_INTERVAL_MAX_SQL ")) * 1000000)::int8,"
 				 "       max_attempts,"
-				 "       (extract(epoch FROM result_ttl) * 1000000)::int8,"
-				 "       (extract(epoch FROM request_ttl) * 1000000)::int8"
+				 "       (extract(epoch FROM least(result_ttl, " SYRPC_INTERVAL_MAX_SQL ")) * 1000000)::int8,"
+				 "       (extract(epoch FROM least(request_ttl, " SYRPC_INTERVAL_MAX_SQL ")) * 1000000)::int8"
 				 "  FROM syrpc.app WHERE app = $1",
 				 1, argtypes);
 	found = run(plan_load_app, values, NULL, 1) == 1;
@@ -449,25 +530,34 @@ store_claim(text *app, TimestampTz now, const SyrpcApp *settings, Datum *values)
 	args[1] = TimestampTzGetDatum(now);
 	args[2] = TimestampTzGetDatum(now + settings->lease_us);
 	args[3] = Int32GetDatum(settings->max_attempts);
-	prepare_once(&plan_claim,
-				 "UPDATE syrpc.request SET attempts = attempts + 1, ready_at = $3"
-				 " WHERE result_id = ("
-				 "       SELECT result_id FROM syrpc.request"
-				 "        WHERE app = $1 AND ready_at <= $2 AND expires_at > $2"
-				 "          AND attempts < $4"
-				 "        ORDER BY app, created_at"
-				 "        LIMIT 1 FOR UPDATE SKIP LOCKED)"
-				 " RETURNING type, result_id, data",
-				 4, argtypes);
+#define CLAIM_SQL(failure) \
+	"UPDATE syrpc.request SET attempts = attempts + 1, ready_at = $3" \
+	" WHERE result_id = (" \
+	"       SELECT result_id FROM syrpc.request" \
+	"        WHERE app = $1 AND ready_at <= $2 AND expires_at > $2" \
+	"          AND attempts < $4" failure \
+	"        ORDER BY app, created_at" \
+	"        LIMIT 1 FOR UPDATE SKIP LOCKED)" \
+	" RETURNING type, result_id, data"
+	prepare_variant(&plan_claim, CLAIM_SQL(" AND failure IS NULL"), CLAIM_SQL(""),
+					4, argtypes);
 	subxact_begin(&sx);
-	claimed = run_ordered(plan_claim, args) == 1;
-	if (claimed)
+	PG_TRY();
 	{
-		values[0] = col_out(1);
-		values[1] = SPI_datumTransfer(col_notnull(2), false, UUID_LEN);
-		values[2] = col_out(3);
+		claimed = run_ordered(plan_claim, args) == 1;
+		if (claimed)
+		{
+			values[0] = col_out(1);
+			values[1] = SPI_datumTransfer(col_notnull(2), false, UUID_LEN);
+			values[2] = col_out(3);
+		}
+		SPI_freetuptable(SPI_tuptable);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	PG_CATCH();
+	{
+		subxact_abort_rethrow(&sx);
+	}
+	PG_END_TRY();
 	subxact_end(&sx, claimed);
 	return claimed;
 }
@@ -499,11 +589,12 @@ store_next_look(text *app, TimestampTz now, const SyrpcApp *settings)
 	values[0] = PointerGetDatum(app);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = Int32GetDatum(settings->max_attempts);
-	prepare_once(&plan_next_look,
-				 "SELECT min(ready_at) FROM syrpc.request"
-				 " WHERE app = $1 AND ready_at > $2 AND expires_at > $2"
-				 "   AND attempts < $3",
-				 3, argtypes);
+#define NEXT_LOOK_SQL(failure) \
+	"SELECT min(ready_at) FROM syrpc.request" \
+	" WHERE app = $1 AND ready_at > $2 AND expires_at > $2" \
+	"   AND attempts < $3" failure
+	prepare_variant(&plan_next_look, NEXT_LOOK_SQL(" AND failure IS NULL"), NEXT_LOOK_SQL(""),
+					3, argtypes);
 	run(plan_next_look, values, NULL, 1);
 	d = col(1, &isnull);
 	SPI_freetuptable(SPI_tuptable);
@@ -518,29 +609,45 @@ store_next_look(text *app, TimestampTz now, const SyrpcApp *settings)
 /*
  * Delete the claimed request that result_id answers, or say why not.
  */
+static SyrpcFinishState why_not_in_flight(text *app, const pg_uuid_t *id,
+										  TimestampTz now);
+
 SyrpcFinishState
 store_finish_request(text *app, const pg_uuid_t *id, TimestampTz now)
 {
 	Oid			argtypes[2] = {UUIDOID, TEXTOID};
 	Datum		values[2];
-	SyrpcRequestState req;
-	TimestampTz until;
-	int32		attempts;
-	SyrpcApp	any = {0, PG_INT32_MAX, 0, 0};
 
 	values[0] = UUIDPGetDatum(id);
 	values[1] = PointerGetDatum(app);
-	prepare_once(&plan_finish_request,
-				 "DELETE FROM syrpc.request"
-				 " WHERE result_id = $1 AND app = $2 AND attempts > 0",
-				 2, argtypes);
+#define FINISH_SQL(failure) \
+	"DELETE FROM syrpc.request" \
+	" WHERE result_id = $1 AND app = $2 AND attempts > 0" failure
+	prepare_variant(&plan_finish_request, FINISH_SQL(" AND failure IS NULL"), FINISH_SQL(""),
+					2, argtypes);
 	if (run(plan_finish_request, values, NULL, 0) == 1)
 		return SYRPC_FIN_OK;
+	return why_not_in_flight(app, id, now);
+}
 
-	/* Not deleted: find out why, for a clear error. */
-	req = store_request_state(app, id, now, &any, &until, &attempts);
+/*
+ * Why a request that a worker answers or fails is not in flight, for a
+ * clear error.
+ */
+static SyrpcFinishState
+why_not_in_flight(text *app, const pg_uuid_t *id, TimestampTz now)
+{
+	SyrpcRequestState req;
+	TimestampTz until;
+	int32		attempts;
+	text	   *failure;
+	SyrpcApp	any = {0, PG_INT32_MAX, 0, 0};
+
+	req = store_request_state(app, id, now, &any, &until, &attempts, &failure);
 	if (req == SYRPC_REQ_WRONG_APP)
 		return SYRPC_FIN_WRONG_APP;
+	if (req == SYRPC_REQ_FAILED)
+		return SYRPC_FIN_FAILED;
 	if (req != SYRPC_REQ_NONE)
 		return attempts == 0 ? SYRPC_FIN_NOT_CLAIMED : SYRPC_FIN_UNKNOWN;
 	switch (store_result_state(app, id, now))
@@ -554,6 +661,30 @@ store_finish_request(text *app, const pg_uuid_t *id, TimestampTz now)
 			break;
 	}
 	return SYRPC_FIN_UNKNOWN;
+}
+
+/*
+ * Give up the claimed request id: keep the reason, end its lease, and
+ * never hand it out again.  SYRPC_FIN_OK if it was failed, else why not.
+ */
+SyrpcFinishState
+store_fail_request(text *app, const pg_uuid_t *id, text *reason, TimestampTz now)
+{
+	Oid			argtypes[4] = {UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[4];
+
+	values[0] = UUIDPGetDatum(id);
+	values[1] = PointerGetDatum(app);
+	values[2] = PointerGetDatum(reason);
+	values[3] = TimestampTzGetDatum(now);
+	prepare_once(&plan_fail_request,
+				 "UPDATE syrpc.request SET failure = $3, ready_at = $4"
+				 " WHERE result_id = $1 AND app = $2 AND attempts > 0"
+				 "   AND failure IS NULL",
+				 4, argtypes);
+	if (run(plan_fail_request, values, NULL, 0) == 1)
+		return SYRPC_FIN_OK;
+	return why_not_in_flight(app, id, now);
 }
 
 /*
@@ -643,23 +774,27 @@ store_result_state(text *app, const pg_uuid_t *id, TimestampTz now)
 /*
  * Where request id stands, for a caller waiting on its result.  *until
  * is set for SYRPC_REQ_WAITING: when the state can change without a put
- * (lease end or expiry).  *attempts is set whenever the request exists.
+ * (lease end or expiry).  *attempts is set whenever the request exists;
+ * *failure to the reason when a worker failed it (else NULL).
  */
 SyrpcRequestState
 store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
 					const SyrpcApp *settings, TimestampTz *until,
-					int32 *attempts)
+					int32 *attempts, text **failure)
 {
 	Oid			argtypes[1] = {UUIDOID};
 	Datum		values[1] = {UUIDPGetDatum(id)};
 	SyrpcRequestState state;
 	TimestampTz ready_at;
 	TimestampTz expires_at;
+	bool		no_failure;
 
-	prepare_once(&plan_request_state,
-				 "SELECT app, attempts, ready_at, expires_at"
-				 "  FROM syrpc.request WHERE result_id = $1",
-				 1, argtypes);
+	*failure = NULL;
+#define REQUEST_STATE_SQL(failure) \
+	"SELECT app, attempts, ready_at, expires_at, " failure \
+	"  FROM syrpc.request WHERE result_id = $1"
+	prepare_variant(&plan_request_state, REQUEST_STATE_SQL("failure"),
+					REQUEST_STATE_SQL("NULL::text"), 1, argtypes);
 	if (run(plan_request_state, values, NULL, 1) == 0)
 	{
 		SPI_freetuptable(SPI_tuptable);
@@ -668,8 +803,15 @@ store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
 	*attempts = DatumGetInt32(col_notnull(2));
 	ready_at = DatumGetTimestampTz(col_notnull(3));
 	expires_at = DatumGetTimestampTz(col_notnull(4));
+	(void) col(5, &no_failure);
 	if (!same_text(app, DatumGetTextPP(col_notnull(1))))
 		state = SYRPC_REQ_WRONG_APP;
+	else if (!no_failure)
+	{
+		/* a worker gave it up (syrpc_fail_request) */
+		*failure = DatumGetTextPP(col_out(5));
+		state = SYRPC_REQ_FAILED;
+	}
 	else if (ready_at > now)
 	{
 		/* leased: look again when the lease runs out */
@@ -700,6 +842,9 @@ store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
  * A request goes when its request_ttl has passed and no lease is running,
  * or, once failed, when a result would have expired (result_ttl after its
  * last lease ended), so that its caller can still learn that it failed.
+ * Settings are clamped, and the arithmetic is on $1 (now), so that no
+ * app's settings, nor a row from before they were checked, can make the
+ * statement overflow a timestamp and stop cleanup for every app.
  */
 int64
 store_cleanup(TimestampTz now)
@@ -708,13 +853,14 @@ store_cleanup(TimestampTz now)
 	Datum		values[1] = {TimestampTzGetDatum(now)};
 	int64		n;
 
-	prepare_once(&plan_cleanup_requests,
-				 "DELETE FROM syrpc.request r USING syrpc.app a"
-				 " WHERE a.app = r.app"
-				 "   AND ((r.expires_at <= $1 AND r.ready_at <= $1)"
-				 "        OR (r.attempts >= a.max_attempts"
-				 "            AND r.ready_at + a.result_ttl <= $1))",
-				 1, argtypes);
+#define CLEANUP_SQL(failure) \
+	"DELETE FROM syrpc.request r USING syrpc.app a" \
+	" WHERE a.app = r.app" \
+	"   AND ((r.expires_at <= $1 AND r.ready_at <= $1)" \
+	"        OR ((r.attempts >= a.max_attempts" failure ")" \
+	"            AND r.ready_at <= $1 - least(a.result_ttl, " SYRPC_INTERVAL_MAX_SQL ")))"
+	prepare_variant(&plan_cleanup_requests, CLEANUP_SQL(" OR r.failure IS NOT NULL"),
+					CLEANUP_SQL(""), 1, argtypes);
 	prepare_once(&plan_cleanup_results,
 				 "DELETE FROM syrpc.result WHERE expires_at <= $1",
 				 1, argtypes);

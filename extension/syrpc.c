@@ -13,11 +13,14 @@
 
 #include "access/detoast.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "commands/async.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "common/int.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -42,6 +45,7 @@ PG_FUNCTION_INFO_V1(syrpc_put_request);
 PG_FUNCTION_INFO_V1(syrpc_get_request);
 PG_FUNCTION_INFO_V1(syrpc_put_result);
 PG_FUNCTION_INFO_V1(syrpc_put_result_get_request);
+PG_FUNCTION_INFO_V1(syrpc_fail_request);
 PG_FUNCTION_INFO_V1(syrpc_get_result);
 PG_FUNCTION_INFO_V1(syrpc_workers_waiting);
 PG_FUNCTION_INFO_V1(syrpc_waiters);
@@ -115,6 +119,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 		registry_install_hooks();
 	syrpc_wakeup_init();
+	syrpc_wait_init();
 	store_init();
 }
 
@@ -194,6 +199,8 @@ arg_uuid(FunctionCallInfo fcinfo, int n)
 	return PG_GETARG_UUID_P(n);
 }
 
+static TimestampTz within_statement_timeout(TimestampTz deadline);
+
 /*
  * A timeout in seconds, as the deadline it gives from now: 0 for none
  * (SQL NULL), now itself for a timeout of 0 (check once, do not wait).
@@ -211,15 +218,59 @@ arg_deadline(FunctionCallInfo fcinfo, int n, const char *func)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("timeout must be a finite number of seconds, 0 or more"),
 				 errhint("Use NULL to wait until cancelled.")));
-	if (t >= SYRPC_TIMEOUT_FOREVER)
-		return 0;
 	if (t > 0 && IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s cannot wait in a REPEATABLE READ or SERIALIZABLE transaction", func),
 				 errdetail("Its snapshot would never show a new row."),
 				 errhint("Call it in READ COMMITTED, or with timeout 0.")));
-	return GetCurrentTimestamp() + (int64) (t * USECS_PER_SEC);
+	return within_statement_timeout(t >= SYRPC_TIMEOUT_FOREVER ? 0 :
+									GetCurrentTimestamp() + (int64) (t * USECS_PER_SEC));
+}
+
+/*
+ * A wait ends before statement_timeout would cancel it, as a timeout
+ * (no row, NULL): a wait longer than the statement may run is a wait that
+ * times out, and a worker or caller whose statement_timeout (of its role,
+ * say) is shorter than its client's wait slice must not see an error
+ * where nothing went wrong.  The margin leaves time for the last look and
+ * the commit.  The timer started when the statement did.
+ */
+static TimestampTz
+within_statement_timeout(TimestampTz deadline)
+{
+	int64		timeout_us = (int64) StatementTimeout * 1000;
+	int64		margin_us;
+	TimestampTz limit;
+
+	if (StatementTimeout <= 0)
+		return deadline;
+	margin_us = Min(Max(timeout_us / 10, 5000), 1000000);
+	limit = GetCurrentStatementStartTimestamp() + timeout_us - margin_us;
+	if (deadline == 0 || limit < deadline)
+		return limit;
+	return deadline;
+}
+
+/*
+ * Every call writes (a put, a claim, a taken result), so none can run in a
+ * read-only transaction or on a standby: say so before anything is done.
+ */
+void
+check_writable(const char *func)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("%s cannot run on a standby", func),
+				 errdetail("Every syrpc call writes to the queue tables, and a standby is read-only."),
+				 errhint("Connect to the primary, for example with target_session_attrs=read-write in the connection string.")));
+	if (XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("%s cannot run in a read-only transaction", func),
+				 errdetail("Every syrpc call writes to the queue tables."),
+				 errhint("Call it in a read-write transaction (see default_transaction_read_only).")));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -256,6 +307,7 @@ syrpc_put_request(PG_FUNCTION_ARGS)
 	Datum		data = arg_data(fcinfo, 2);
 	pg_uuid_t  *id;
 
+	check_writable("syrpc_put_request");
 	SPI_connect();
 	id = put_request(app, type, data);
 	SPI_finish();
@@ -276,6 +328,7 @@ syrpc_get_request(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
+	check_writable("syrpc_get_request");
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	if (wait_for_request(app, deadline, owned, values))
@@ -295,10 +348,43 @@ syrpc_put_result(PG_FUNCTION_ARGS)
 	Datum		data = arg_data(fcinfo, 2);
 	bool		owned = owns_transaction();
 
+	check_writable("syrpc_put_result");
 	SPI_connect();
 	answer_request(app, id, data, GetCurrentTimestamp());
 	SPI_finish();
 	relax_result_commit(owned);
+	PG_RETURN_VOID();
+}
+
+/*
+ * syrpc_fail_request(app, result_id, reason): give up a claimed request
+ * (1.3).  Its caller gets SY001 with the reason; no worker gets it again.
+ */
+Datum
+syrpc_fail_request(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
+	text	   *reason;
+	int			len;
+
+	check_not_null(fcinfo, 2, "reason");
+	reason = PG_GETARG_TEXT_PP(2);
+	len = VARSIZE_ANY_EXHDR(reason);
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reason must not be empty"),
+				 errhint("Say why the request cannot be handled; its caller gets the reason.")));
+	if (len > SYRPC_REASON_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("reason is too long"),
+				 errdetail("It is %d bytes long; the limit is %d.", len, SYRPC_REASON_MAX)));
+	check_writable("syrpc_fail_request");
+	SPI_connect();
+	fail_request(app, id, reason, GetCurrentTimestamp());
+	SPI_finish();
 	PG_RETURN_VOID();
 }
 
@@ -321,6 +407,7 @@ syrpc_put_result_get_request(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
+	check_writable("syrpc_put_result_get_request");
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	answer_request(app, id, data, now);
@@ -345,6 +432,7 @@ syrpc_get_result(PG_FUNCTION_ARGS)
 	Datum		data;
 	bool		found;
 
+	check_writable("syrpc_get_result");
 	SPI_connect();
 	found = wait_for_result(app, id, deadline, owned, &data);
 	SPI_finish();
@@ -357,18 +445,35 @@ syrpc_get_result(PG_FUNCTION_ARGS)
 /* Administration                                                         */
 /* ---------------------------------------------------------------------- */
 
+/*
+ * A lease_time or TTL: from 1 millisecond to 100 years (a month counted as
+ * 30 days, as extract(epoch) does).  The upper bound keeps now + the
+ * interval a valid timestamp; the sum is computed without overflow so
+ * that no interval, however large, slips through.
+ */
 static void
-check_positive_interval(FunctionCallInfo fcinfo, int n, const char *what)
+check_interval_range(FunctionCallInfo fcinfo, int n, const char *what)
 {
 	Interval   *iv;
+	int64		us;
+	int64		days_us;
+	int64		months_us;
+	bool		overflow;
 
 	if (PG_ARGISNULL(n))
 		return;
 	iv = PG_GETARG_INTERVAL_P(n);
-	if (iv->time + (iv->day * USECS_PER_DAY) + (int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY < 1000)
+	overflow = pg_mul_s64_overflow((int64) iv->day, USECS_PER_DAY, &days_us) ||
+		pg_mul_s64_overflow((int64) iv->month, (int64) DAYS_PER_MONTH * USECS_PER_DAY, &months_us) ||
+		pg_add_s64_overflow(iv->time, days_us, &us) ||
+		pg_add_s64_overflow(us, months_us, &us);
+	if (overflow || us < 1000 || us > SYRPC_INTERVAL_MAX_US)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be at least 1 millisecond", what)));
+				 errmsg("%s must be between 1 millisecond and 100 years", what),
+				 errdetail("It is %s.",
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   IntervalPGetDatum(iv))))));
 }
 
 /*
@@ -381,18 +486,19 @@ syrpc_configure(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	bool		isnull[4];
 
-	check_positive_interval(fcinfo, 1, "lease_time");
+	check_interval_range(fcinfo, 1, "lease_time");
 	if (!PG_ARGISNULL(2) && PG_GETARG_INT32(2) < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_attempts must be at least 1")));
-	check_positive_interval(fcinfo, 3, "result_ttl");
-	check_positive_interval(fcinfo, 4, "request_ttl");
+	check_interval_range(fcinfo, 3, "result_ttl");
+	check_interval_range(fcinfo, 4, "request_ttl");
 	for (int i = 0; i < 4; i++)
 	{
 		isnull[i] = PG_ARGISNULL(i + 1);
 		values[i] = isnull[i] ? (Datum) 0 : PG_GETARG_DATUM(i + 1);
 	}
+	check_writable("syrpc_configure");
 	SPI_connect();
 	store_configure(app, values, isnull);
 	SPI_finish();
@@ -407,6 +513,7 @@ syrpc_cleanup(PG_FUNCTION_ARGS)
 {
 	int64		n;
 
+	check_writable("syrpc_cleanup");
 	SPI_connect();
 	n = store_cleanup(GetCurrentTimestamp());
 	SPI_finish();

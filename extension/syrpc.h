@@ -33,6 +33,19 @@
 #define ERRCODE_SYRPC_RESULT_CONSUMED	MAKE_SQLSTATE('S','Y','0','0','3')
 #define ERRCODE_SYRPC_NOT_IN_FLIGHT		MAKE_SQLSTATE('S','Y','0','0','4')
 #define ERRCODE_SYRPC_WRONG_APP			MAKE_SQLSTATE('S','Y','0','0','5')
+/* SY006 and SY007 are kept for remote errors and cancellation. */
+#define ERRCODE_SYRPC_UNKNOWN_RESULT	MAKE_SQLSTATE('S','Y','0','0','8')
+
+/* Longest reason a worker may give for failing a request, in bytes. */
+#define SYRPC_REASON_MAX	1024
+
+/*
+ * Longest lease_time, result_ttl and request_ttl: far from what a
+ * timestamp can take (now + 100 years cannot overflow), far beyond any
+ * use.  The C and SQL forms must agree.
+ */
+#define SYRPC_INTERVAL_MAX_US	INT64CONST(3155760000000000)
+#define SYRPC_INTERVAL_MAX_SQL	"interval '100 years'"
 
 /* An app's settings, in microseconds where they are times. */
 typedef struct SyrpcApp
@@ -69,6 +82,7 @@ typedef enum SyrpcFinishState
 	SYRPC_FIN_WRONG_APP,		/* the request belongs to another app */
 	SYRPC_FIN_NOT_CLAIMED,		/* queued, never handed to a worker */
 	SYRPC_FIN_ANSWERED,			/* a result is already there */
+	SYRPC_FIN_FAILED,			/* a worker failed it (syrpc_fail_request) */
 	SYRPC_FIN_UNKNOWN			/* no such request: never put, or expired */
 } SyrpcFinishState;
 
@@ -84,6 +98,7 @@ extern text *arg_name(FunctionCallInfo fcinfo, int n, const char *what);
 extern Datum arg_data(FunctionCallInfo fcinfo, int n);
 extern pg_uuid_t *arg_uuid(FunctionCallInfo fcinfo, int n);
 extern TimestampTz arg_deadline(FunctionCallInfo fcinfo, int n, const char *func);
+extern void check_writable(const char *func);
 extern pg_uuid_t *put_request(text *app, text *type, Datum data);
 
 /* store.c: all of these run inside an SPI connection of the caller's */
@@ -99,6 +114,8 @@ extern TimestampTz store_next_look(text *app, TimestampTz now,
 										const SyrpcApp *settings);
 extern SyrpcFinishState store_finish_request(text *app, const pg_uuid_t *id,
 											   TimestampTz now);
+extern SyrpcFinishState store_fail_request(text *app, const pg_uuid_t *id,
+											 text *reason, TimestampTz now);
 extern void store_put_result(text *app, const pg_uuid_t *id, Datum data,
 							 TimestampTz now, const SyrpcApp *settings);
 extern bool store_consume_result(text *app, const pg_uuid_t *id,
@@ -109,7 +126,8 @@ extern SyrpcRequestState store_request_state(text *app, const pg_uuid_t *id,
 											 TimestampTz now,
 											 const SyrpcApp *settings,
 											 TimestampTz *until,
-											 int32 *attempts);
+											 int32 *attempts,
+											 text **failure);
 extern int64 store_cleanup(TimestampTz now);
 
 /* wait.c */
@@ -121,6 +139,9 @@ extern void relax_result_commit(bool owned);
 extern void maybe_cleanup(TimestampTz now);
 extern bool wait_for_request(text *app, TimestampTz deadline, bool owned, Datum *values);
 extern void answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now);
+extern void fail_request(text *app, pg_uuid_t *id, text *reason, TimestampTz now);
+extern void check_client(void);
+extern void syrpc_wait_init(void);
 extern bool wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned,
 							Datum *data);
 
@@ -141,9 +162,7 @@ extern void syrpc_list_waiters(syrpc_waiter_fn fn, void *arg);
 extern void syrpc_wake_at_commit(SyrpcWaitKind kind, uint64 key);
 extern void syrpc_wake_on_abort(SyrpcWaitKind kind, uint64 key);
 extern void syrpc_pass_on_wake(SyrpcWaitKind kind, uint64 key);
-struct PGPROC;
-extern int	syrpc_wake_passes(SyrpcWaitKind kind);
-extern int	syrpc_wake_proc(SyrpcWaitKind kind, struct PGPROC *proc, int pass);
+extern void syrpc_waiter_rearm(void);
 extern bool syrpc_cleanup_trylock(void);
 extern bool syrpc_cleanup_window_claim(TimestampTz now, int64 interval_us);
 extern void syrpc_wakeup_init(void);
@@ -155,8 +174,9 @@ extern void registry_register(SyrpcWaitKind kind, uint64 key);
 extern void registry_forget(void);
 extern void registry_forget_sub(SubTransactionId sub);
 extern void registry_wake(SyrpcWaitKind kind, uint64 key, int count);
+extern void registry_rearm(void);
+extern bool registry_was_picked(void);
 extern int	registry_count(SyrpcWaitKind kind, uint64 key);
 extern void registry_list(syrpc_waiter_fn fn, void *arg);
-extern bool registry_cleanup_due(TimestampTz now, int64 interval_us);
 
 #endif							/* SYRPC_H */

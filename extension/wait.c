@@ -23,13 +23,17 @@
 
 #include "access/transam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "commands/async.h"
 #include "executor/spi.h"
+#include "libpq/libpq.h"
+#include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/portal.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -55,13 +59,50 @@ owns_transaction(void)
 		!TransactionIdIsValid(GetTopTransactionIdIfAny());
 }
 
-/* Let the current transaction commit without waiting for the WAL flush. */
+/*
+ * Commit without the flush, decided at pre-commit.  Setting
+ * synchronous_commit at once would leak into user code that runs later in
+ * the same statement or transaction (SELECT audit() FROM
+ * syrpc_get_request(...)), and commit its writes without the flush too.
+ * So a call only notes how far the WAL of this transaction reached when
+ * its own writes were done; at pre-commit, if nothing has been written
+ * since, the commit may skip the flush, and synchronous_commit is set for
+ * the commit alone.  Any later write (one of the user's) keeps the
+ * session's setting.
+ */
+static bool relax_wanted = false;
+static XLogRecPtr relax_upto = InvalidXLogRecPtr;
+
+/* Let the current transaction commit without the WAL flush, if nothing else writes. */
 void
 commit_without_flush(void)
 {
-	(void) set_config_option("synchronous_commit", "off",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
+	relax_wanted = true;
+	relax_upto = XactLastRecEnd;
+}
+
+static void
+commit_mode_callback(XactEvent event, void *arg)
+{
+	if (!relax_wanted)
+		return;
+	if (event == XACT_EVENT_PRE_COMMIT)
+	{
+		if (XactLastRecEnd == relax_upto)
+			(void) set_config_option("synchronous_commit", "off",
+									 PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_LOCAL, true, 0, false);
+		relax_wanted = false;
+	}
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
+			 event == XACT_EVENT_PREPARE || event == XACT_EVENT_PRE_PREPARE)
+		relax_wanted = false;
+}
+
+void
+syrpc_wait_init(void)
+{
+	RegisterXactCallback(commit_mode_callback, NULL);
 }
 
 /*
@@ -91,16 +132,67 @@ relax_result_commit(bool owned)
 }
 
 /*
- * Sleep until the latch is set or the earlier of deadline and until
- * (0 = not set) is reached.  Returns false if the deadline has passed.
+ * The client has gone (its socket is closed): end the session the way
+ * PostgreSQL does when it finds that out (client_connection_check_interval),
+ * which rolls back whatever this call has done, a claim included, and
+ * passes its wake-up on.  A backend whose client was killed must not sleep
+ * on and then take a request, or a result, that nobody will receive.
+ */
+static void
+client_gone(void)
+{
+	ClientConnectionLost = true;
+	InterruptPending = true;
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Before handing a request or result out: is the client still there?
+ * One poll of the socket, when the platform can tell.
+ */
+void
+check_client(void)
+{
+	if (MyProcPort != NULL && WaitEventSetCanReportClosed() && !pq_check_connection())
+		client_gone();
+}
+
+/*
+ * What a sleep waits for: the latch, postmaster death, and (where the
+ * platform can report it, and for a backend with a client) the client's
+ * socket closing.  Made once per backend.
+ */
+static WaitEventSet *
+sleep_events(void)
+{
+	static WaitEventSet *set = NULL;
+
+	if (set == NULL)
+	{
+		bool		watch_client = MyProcPort != NULL && WaitEventSetCanReportClosed();
+		WaitEventSet *s = CreateWaitEventSet(TopMemoryContext, watch_client ? 3 : 2);
+
+		AddWaitEventToSet(s, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(s, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		if (watch_client)
+			AddWaitEventToSet(s, WL_SOCKET_CLOSED, MyProcPort->sock, NULL, NULL);
+		set = s;
+	}
+	return set;
+}
+
+/*
+ * Sleep until the latch is set, the client goes away, or the earlier of
+ * deadline and until (0 = not set) is reached.  Returns false if the
+ * deadline has passed.
  */
 static bool
 sleep_until(TimestampTz deadline, TimestampTz until)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz wake = deadline;
-	int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH;
 	long		ms = -1;
+	WaitEvent	event;
 
 	if (deadline != 0 && now >= deadline)
 		return false;
@@ -111,24 +203,27 @@ sleep_until(TimestampTz deadline, TimestampTz until)
 		int64		us = Max(wake - now, 0);
 
 		ms = Min((us + 999) / 1000, INT_MAX);
-		events |= WL_TIMEOUT;
 	}
 	/* the catalog snapshot would hold back the xmin horizon too */
 	InvalidateCatalogSnapshot();
 	if (syrpc_sleep_without_snapshot)
 		ForgetPortalSnapshots();
-	(void) WaitLatch(MyLatch, events, ms, PG_WAIT_EXTENSION);
+	if (WaitEventSetWait(sleep_events(), ms, &event, 1, PG_WAIT_EXTENSION) == 1 &&
+		(event.events & WL_SOCKET_CLOSED))
+		client_gone();
 	CHECK_FOR_INTERRUPTS();
 	return true;
 }
 
 /*
- * Delete expired rows once per syrpc.cleanup_interval for the whole
- * cluster: the registry's clock when preloaded, else a window lock in the
- * lock manager (wakeup.c).  Without that each busy backend would run the
- * 64-partition DELETE, about 5 ms even when it deletes nothing, once per
- * interval.  And only if no other backend is running one now.  Runs in the
- * caller's transaction.
+ * Delete expired rows once per syrpc.cleanup_interval in each database:
+ * the first backend of the database to try in an interval's window runs
+ * it (a window lock in the lock manager, wakeup.c).  Without that each
+ * busy backend would run the 64-partition DELETE, about 5 ms even when it
+ * deletes nothing, once per interval.  The election is per database,
+ * preloaded or not: one clock for the cluster let a busy database starve
+ * a quiet one.  And only if no other backend is running one now.  Runs in
+ * the caller's transaction.
  */
 void
 maybe_cleanup(TimestampTz now)
@@ -137,8 +232,7 @@ maybe_cleanup(TimestampTz now)
 
 	if (interval <= 0)
 		return;
-	if (registry_in_use() ? !registry_cleanup_due(now, interval)
-		: !syrpc_cleanup_window_claim(now, interval))
+	if (!syrpc_cleanup_window_claim(now, interval))
 		return;
 	if (syrpc_cleanup_trylock())
 		(void) store_cleanup(now);
@@ -175,6 +269,7 @@ wait_for_request(text *app, TimestampTz deadline, bool owned, Datum *values)
 		TimestampTz now;
 
 		ResetLatch(MyLatch);
+		syrpc_waiter_rearm();
 		now = GetCurrentTimestamp();
 		if (!known && !(known = store_load_app(app, false, &settings)))
 		{
@@ -184,6 +279,7 @@ wait_for_request(text *app, TimestampTz deadline, bool owned, Datum *values)
 		{
 			claimed = true;
 			syrpc_wake_on_abort(SYRPC_WAIT_REQUEST, key);
+			check_client();
 			relax_commit(owned);
 			break;
 		}
@@ -211,7 +307,8 @@ id_text(const pg_uuid_t *id)
  */
 static void
 report_request_state(SyrpcRequestState state, const pg_uuid_t *id,
-					 text *app, int32 attempts, const SyrpcApp *settings)
+					 text *app, int32 attempts, const SyrpcApp *settings,
+					 text *failure)
 {
 	char	   *idstr;
 
@@ -228,6 +325,12 @@ report_request_state(SyrpcRequestState state, const pg_uuid_t *id,
 							idstr, text_to_cstring(app))));
 			break;
 		case SYRPC_REQ_FAILED:
+			if (failure != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_SYRPC_REQUEST_FAILED),
+						 errmsg("request %s failed: %s", idstr, text_to_cstring(failure)),
+						 errdetail("A worker of app \"%s\" gave it up (syrpc_fail_request).",
+								   text_to_cstring(app))));
 			ereport(ERROR,
 					(errcode(ERRCODE_SYRPC_REQUEST_FAILED),
 					 errmsg("request %s failed after %d attempts", idstr, attempts),
@@ -249,20 +352,24 @@ report_request_state(SyrpcRequestState state, const pg_uuid_t *id,
 }
 
 /*
- * Store the result of request id of app, or raise the error that says why
- * it cannot be stored.  Wakes its caller at commit.
+ * Raise the error that says why a worker cannot answer or fail request id:
+ * it is not in flight.
  */
-void
-answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
+static void
+report_not_in_flight(SyrpcFinishState state, text *app, const pg_uuid_t *id)
 {
-	SyrpcApp	settings;
-
-	switch (store_finish_request(app, id, now))
+	switch (state)
 	{
 		case SYRPC_FIN_OK:
 			break;
 		case SYRPC_FIN_WRONG_APP:
-			report_request_state(SYRPC_REQ_WRONG_APP, id, app, 0, NULL);
+			report_request_state(SYRPC_REQ_WRONG_APP, id, app, 0, NULL, NULL);
+			break;
+		case SYRPC_FIN_FAILED:
+			ereport(ERROR,
+					(errcode(ERRCODE_SYRPC_NOT_IN_FLIGHT),
+					 errmsg("request %s has been failed", id_text(id)),
+					 errdetail("A worker gave it up with syrpc_fail_request; its caller has been told.")));
 			break;
 		case SYRPC_FIN_NOT_CLAIMED:
 			ereport(ERROR,
@@ -283,6 +390,18 @@ answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
 					 errdetail("The result_id is unknown, its request expired, or its result expired.")));
 			break;
 	}
+}
+
+/*
+ * Store the result of request id of app, or raise the error that says why
+ * it cannot be stored.  Wakes its caller at commit.
+ */
+void
+answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
+{
+	SyrpcApp	settings;
+
+	report_not_in_flight(store_finish_request(app, id, now), app, id);
 	store_load_app(app, true, &settings);
 	store_put_result(app, id, data, now, &settings);
 	maybe_cleanup(now);
@@ -291,12 +410,25 @@ answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
 		Async_Notify("syrpc_result", id_text(id));
 }
 
+/*
+ * Give up request id of app with reason, or raise the error that says why
+ * it cannot be.  Wakes its caller at commit, who then gets SY001.
+ */
+void
+fail_request(text *app, pg_uuid_t *id, text *reason, TimestampTz now)
+{
+	report_not_in_flight(store_fail_request(app, id, reason, now), app, id);
+	maybe_cleanup(now);
+	syrpc_wake_at_commit(SYRPC_WAIT_RESULT, syrpc_result_key(id));
+}
+
 /* Take the result of id if it is there. */
 static bool
 take_result(text *app, pg_uuid_t *id, TimestampTz now, bool owned, Datum *data)
 {
 	if (!store_consume_result(app, id, now, data))
 		return false;
+	check_client();
 	relax_commit(owned);
 	return true;
 }
@@ -334,6 +466,7 @@ wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned, Datu
 	{
 		TimestampTz now;
 		int32		attempts = 0;
+		text	   *failure;
 		SyrpcRequestState req;
 
 		ResetLatch(MyLatch);
@@ -344,8 +477,8 @@ wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned, Datu
 		if (!known)
 			known = store_load_app(app, false, &settings);
 		until = 0;
-		req = store_request_state(app, id, now, &settings, &until, &attempts);
-		report_request_state(req, id, app, attempts, &settings);
+		req = store_request_state(app, id, now, &settings, &until, &attempts, &failure);
+		report_request_state(req, id, app, attempts, &settings, failure);
 		if (req == SYRPC_REQ_NONE)
 		{
 			if (first && (found = take_result(app, id, now, owned, data)))
@@ -353,7 +486,7 @@ wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned, Datu
 			switch (store_result_state(app, id, now))
 			{
 				case SYRPC_RES_WRONG_APP:
-					report_request_state(SYRPC_REQ_WRONG_APP, id, app, 0, &settings);
+					report_request_state(SYRPC_REQ_WRONG_APP, id, app, 0, &settings, NULL);
 					break;
 				case SYRPC_RES_CONSUMED:
 					ereport(ERROR,
@@ -366,6 +499,20 @@ wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned, Datu
 					/* it arrived after our look: take it */
 					continue;
 				case SYRPC_RES_NONE:
+
+					/*
+					 * Neither request nor result: the put that made the
+					 * result_id committed before anyone could know it, and
+					 * a result replaces its request in one transaction.
+					 * So nothing will come: waiting would only use up the
+					 * caller's timeout.
+					 */
+					ereport(ERROR,
+							(errcode(ERRCODE_SYRPC_UNKNOWN_RESULT),
+							 errmsg("no request or result %s in app \"%s\"",
+									id_text(id), text_to_cstring(app)),
+							 errdetail("The result_id is unknown, or its result expired (result_ttl) before it was taken."),
+							 errhint("Take results within the app's result_ttl, or raise it with syrpc_configure.")));
 					break;
 			}
 		}

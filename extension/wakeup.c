@@ -26,15 +26,27 @@
  * cause a spurious wake-up and a re-check.
  *
  * A result wakes all its waiters (normally one).  A request wakes one
- * waiting worker: the first registered one whose latch is not set yet.
- * So that no request is left with nobody awake for it, a worker that stops
- * waiting and finds its latch set passes the wake-up on to another
+ * waiting worker: the first registered one not picked by another put since
+ * its last look (in the lock manager: whose latch is not set yet; the
+ * puts of a key pick one at a time, under a session lock on a key of
+ * their own, so that two puts committing at once never pick the same
+ * worker; the registry does it with an atomic flag per waiter).  So that
+ * no request is left with nobody awake for it, a worker that stops waiting
+ * after it was picked passes the wake-up on to another
  * (syrpc_pass_on_wake), and a wait that ends in an error does the same
  * from the abort callback.
  *
  * On abort nothing else is woken, except for claims: a claim rolled back
  * makes a request claimable again, and a waiter that skipped it while it
- * was locked must look again.
+ * was locked must look again.  That holds for a subtransaction too
+ * (ROLLBACK TO SAVEPOINT, a PL/pgSQL exception block): its claims' wake-ups
+ * are passed on when it aborts, and its puts' wake-ups are dropped.
+ *
+ * Wake-ups run after the commit, where an ERROR would be a PANIC.  The
+ * registry's wake allocates nothing and cannot fail; the lock manager's
+ * can (GetLockConflicts allocates; the pick lock needs lock table space),
+ * so an error there is caught and reported as a WARNING: a wake-up is only
+ * a hint, and a waiter that misses one looks again at its next look time.
  *
  * A prepared transaction (PREPARE TRANSACTION) wakes nobody when it is
  * committed later; waiters then see its rows at their next re-check.
@@ -57,8 +69,10 @@
 
 /* field4 of the lock that serialises cleanup runs */
 #define SYRPC_LOCK_CLEANUP	0x5343
-/* field4 of the locks that elect one cleanup per interval (no preload) */
+/* field4 of the locks that elect one cleanup per interval and database */
 #define SYRPC_LOCK_CLEANUP_WINDOW	0x5357
+/* field4 of the lock under which puts pick request waiters (lock manager) */
+#define SYRPC_LOCK_PICK		0x5350
 
 /* A key to wake at the end of the current transaction. */
 typedef struct PendingWake
@@ -67,6 +81,7 @@ typedef struct PendingWake
 	uint64		key;
 	bool		on_abort;		/* wake on abort (claims), else on commit */
 	int			count;			/* how many request waiters to wake */
+	SubTransactionId subid;		/* the subtransaction that asked for it */
 } PendingWake;
 
 /* Keys to wake, in TopTransactionContext; NIL between transactions. */
@@ -176,26 +191,29 @@ syrpc_list_waiters(syrpc_waiter_fn fn, void *arg)
 }
 
 /*
- * Without preloading there is no shared clock for cleanups; the lock
- * manager elects one backend per interval instead.  Time is cut into
- * windows of interval_us; the first backend to try in a window takes a
- * session lock on that window's key and runs the cleanup; the others find
- * it taken.  The lock is kept until its holder wins a later window (or
- * exits, or calls pg_advisory_unlock_all), when nobody asks for the old
- * window any more: each backend holds at most one such lock (pg_locks:
- * advisory, objsubid 22359).  Each backend tries at most once per interval.
+ * The lock manager elects one backend per interval and database to run
+ * the cleanup.  Time is cut into windows of interval_us; the first backend
+ * of the database to try in a window takes a session lock on that
+ * window's key (which holds the database's oid) and runs the cleanup; the
+ * others find it taken.  The lock is kept until its holder wins a later
+ * window (or exits, or calls pg_advisory_unlock_all), when nobody asks for
+ * the old window any more: each backend holds at most one such lock
+ * (pg_locks: advisory, objsubid 22359).  Each backend tries at most once
+ * per window, so every window in which a database is busy has a cleanup.
  */
 bool
 syrpc_cleanup_window_claim(TimestampTz now, int64 interval_us)
 {
 	static uint64 held = 0;		/* the window whose lock we hold, 0: none */
-	static TimestampTz last_try = 0;
+	static uint64 tried = 0;	/* the last window we tried */
+	static Oid	tried_db = InvalidOid;
 	uint64		window = (uint64) (now / interval_us);
 	LOCKTAG		tag;
 
-	if (window == held || now - last_try < interval_us)
+	if ((window == tried && tried_db == MyDatabaseId) || window == held)
 		return false;
-	last_try = now;
+	tried = window;
+	tried_db = MyDatabaseId;
 	make_tag(&tag, SYRPC_LOCK_CLEANUP_WINDOW, window);
 	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
 		return false;
@@ -229,10 +247,13 @@ remember(SyrpcWaitKind kind, uint64 key, bool on_abort)
 	PendingWake *w;
 	MemoryContext old;
 
+	SubTransactionId sub = GetCurrentSubTransactionId();
+
 	foreach(lc, pending)
 	{
 		w = lfirst(lc);
-		if (w->kind == kind && w->key == key && w->on_abort == on_abort)
+		if (w->kind == kind && w->key == key && w->on_abort == on_abort &&
+			w->subid == sub)
 		{
 			w->count++;
 			return;
@@ -244,6 +265,7 @@ remember(SyrpcWaitKind kind, uint64 key, bool on_abort)
 	w->key = key;
 	w->on_abort = on_abort;
 	w->count = 1;
+	w->subid = sub;
 	pending = lappend(pending, w);
 	MemoryContextSwitchTo(old);
 }
@@ -266,80 +288,134 @@ syrpc_wake_on_abort(SyrpcWaitKind kind, uint64 key)
 }
 
 /*
- * Whom a put wakes, the same in both registries: every waiter of a
- * result, in one pass; for requests, count of them, taking first (pass 0)
- * those whose latch is not set yet (a set latch is a wake-up that backend
- * has not acted on) and then (pass 1) set ones if there were too few.
- * Called for each registered backend in registration order; returns how
- * many it woke toward count.
+ * Set the latches of backends registered on key in the lock manager: every
+ * waiter of a result; for requests, count of them whose latch is not set
+ * (a set latch is a wake-up that backend has not acted on yet), in
+ * registration order.  Puts of one key pick under a session lock of their
+ * own, so that two never both see the same latch unset and pick it.
  */
-int
-syrpc_wake_passes(SyrpcWaitKind kind)
-{
-	return kind == SYRPC_WAIT_REQUEST ? 2 : 1;
-}
-
-int
-syrpc_wake_proc(SyrpcWaitKind kind, PGPROC *proc, int pass)
-{
-	if (kind == SYRPC_WAIT_REQUEST && proc->procLatch.is_set != (pass == 1))
-		return 0;
-	SetLatch(&proc->procLatch);
-	return kind == SYRPC_WAIT_REQUEST ? 1 : 0;
-}
-
-/* Set the latches of backends registered on key, as syrpc_wake_proc says. */
 static void
-wake(SyrpcWaitKind kind, uint64 key, int count)
+lockmgr_wake(SyrpcWaitKind kind, uint64 key, int count)
 {
 	LOCKTAG		tag;
+	LOCKTAG		pick;
 	VirtualTransactionId *vxids;
 	int			n;
 	int			woken = 0;
 
-	if (registry_in_use())
-	{
-		registry_wake(kind, key, count);
-		return;
-	}
 	make_tag(&tag, kind, key);
+	make_tag(&pick, SYRPC_LOCK_PICK, key);
+	if (kind == SYRPC_WAIT_REQUEST)
+		(void) LockAcquire(&pick, ExclusiveLock, true, false);
 	vxids = GetLockConflicts(&tag, ExclusiveLock, &n);
-	for (int pass = 0; pass < syrpc_wake_passes(kind) && woken < count; pass++)
+	for (int i = 0; i < n && woken < count; i++)
 	{
-		for (int i = 0; i < n && woken < count; i++)
-		{
-			PGPROC	   *proc = BackendIdGetProc(vxids[i].backendId);
+		PGPROC	   *proc = BackendIdGetProc(vxids[i].backendId);
 
-			if (proc != NULL)
-				woken += syrpc_wake_proc(kind, proc, pass);
+		if (proc == NULL || proc == MyProc)
+			continue;
+		if (kind == SYRPC_WAIT_REQUEST)
+		{
+			if (proc->procLatch.is_set)
+				continue;
+			woken++;
 		}
+		SetLatch(&proc->procLatch);
 	}
+	if (kind == SYRPC_WAIT_REQUEST)
+		LockRelease(&pick, ExclusiveLock, true);
 	pfree(vxids);
 }
 
+/* Wake waiters on key from whichever registry is in use. */
+static void
+wake(SyrpcWaitKind kind, uint64 key, int count)
+{
+	if (registry_in_use())
+		registry_wake(kind, key, count);
+	else
+		lockmgr_wake(kind, key, count);
+}
+
 /*
- * A request waiter that stops waiting (unregistered already) and finds its
- * latch set may have been chosen for a request it did not take: it passes
- * the wake-up on to another waiter.
+ * Wake waiters where an error must not escape (after commit, during
+ * abort): see the top of the file.
+ */
+static void
+wake_safely(SyrpcWaitKind kind, uint64 key, int count)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (registry_in_use())
+	{
+		registry_wake(kind, key, count);	/* cannot fail */
+		return;
+	}
+	PG_TRY();
+	{
+		lockmgr_wake(kind, key, count);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		ereport(WARNING,
+				(errmsg("syrpc could not wake waiters at commit"),
+				 errdetail("They look again at their next look time.")));
+	}
+	PG_END_TRY();
+}
+
+/*
+ * This backend is about to look at the table for what it waits for: any
+ * wake-up it was picked for so far is used up by that look.
+ */
+void
+syrpc_waiter_rearm(void)
+{
+	registry_rearm();
+}
+
+/*
+ * A request waiter that stops waiting (unregistered already) and was
+ * picked by a put since its last look may have been chosen for a request
+ * it did not take: it passes the wake-up on to another waiter.
  */
 void
 syrpc_pass_on_wake(SyrpcWaitKind kind, uint64 key)
 {
-	if (MyLatch->is_set)
+	if (registry_in_use() ? registry_was_picked() : MyLatch->is_set)
 		wake(kind, key, 1);
 }
 
+/*
+ * Wake what the transaction asked for at its end: on commit the puts'
+ * wake-ups, on abort the claims'.  Entries of subid and its children only
+ * (a subtransaction's abort), or all (InvalidSubTransactionId); those done
+ * or dropped are removed from the list.
+ */
 static void
-wake_pending(bool committed)
+wake_pending(bool committed, SubTransactionId subid)
 {
+	List	   *keep = NIL;
 	ListCell   *lc;
 
 	foreach(lc, pending)
 	{
 		PendingWake *w = lfirst(lc);
 
+		if (subid != InvalidSubTransactionId && w->subid < subid)
+		{
+			keep = lappend(keep, w);	/* an outer level's: stays */
+			continue;
+		}
 		if (w->on_abort != committed)
-			wake(w->kind, w->key, w->count);
+			wake_safely(w->kind, w->key, w->count);
+	}
+	if (subid != InvalidSubTransactionId)
+	{
+		list_free(pending);
+		pending = keep;
 	}
 }
 
@@ -359,12 +435,12 @@ xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			wake_pending(true);
+			wake_pending(true, InvalidSubTransactionId);
 			pending = NIL;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			wake_pending(false);
+			wake_pending(false, InvalidSubTransactionId);
 			pending = NIL;
 			break;
 		case XACT_EVENT_PREPARE:
@@ -379,8 +455,38 @@ static void
 subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				 SubTransactionId parentSubid, void *arg)
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		registry_forget_sub(mySubid);
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case SUBXACT_EVENT_ABORT_SUB:
+			registry_forget_sub(mySubid);
+
+			/*
+			 * Its claims are undone (the abort is already visible: the
+			 * subtransaction left the proc array before this callback):
+			 * pass their wake-ups on now; its puts will never be seen.
+			 */
+			if (pending != NIL)
+			{
+				MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+				wake_pending(false, mySubid);
+				MemoryContextSwitchTo(old);
+			}
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+			foreach(lc, pending)
+			{
+				PendingWake *w = lfirst(lc);
+
+				if (w->subid >= mySubid)
+					w->subid = parentSubid;
+			}
+			break;
+		default:
+			break;
+	}
 }
 
 void

@@ -43,25 +43,38 @@ UNION ALL SELECT data FROM syrpc_get_request('fifo', 0);
 -- Apps are separate queues.
 SELECT count(*) AS other_app_sees_nothing FROM syrpc_get_request('echo_app', 0);
 
--- A timeout is honoured: an unknown result_id with timeout 0.2 returns NULL.
+-- A timeout is honoured: the result of a request nobody answers, with
+-- timeout 0.2, is NULL.
+SELECT syrpc_put_request('no_worker', 't', '{}') AS pending \gset
 SELECT clock_timestamp() AS t0 \gset
-SELECT syrpc_get_result('echo_app', gen_random_uuid(), 0.2) IS NULL AS timed_out;
+SELECT syrpc_get_result('no_worker', :'pending', 0.2) IS NULL AS timed_out;
 SELECT clock_timestamp() - :'t0'::timestamptz >= '0.2 s' AS waited_whole_timeout;
 SELECT clock_timestamp() AS t0 \gset
 SELECT count(*) FROM syrpc_get_request('nobody_puts_here', 0.2);
 SELECT clock_timestamp() - :'t0'::timestamptz >= '0.2 s' AS waited_whole_timeout;
 
--- statement_timeout interrupts an endless wait with its usual error.
-SET statement_timeout = '200ms';
-SELECT syrpc_get_result('echo_app', gen_random_uuid(), NULL);
-SELECT * FROM syrpc_get_request('nobody_puts_here', NULL);
+-- A wait longer than statement_timeout allows ends just before it, as a
+-- timeout (NULL, no row), not with an error: endless waits, and waits
+-- longer than the statement may take.
+SET statement_timeout = '300ms';
+SELECT clock_timestamp() AS t0 \gset
+SELECT syrpc_get_result('no_worker', :'pending', NULL) IS NULL AS timed_out;
+SELECT count(*) FROM syrpc_get_request('nobody_puts_here', NULL);
+SELECT count(*) FROM syrpc_get_request('nobody_puts_here', 60);
+SELECT clock_timestamp() - :'t0'::timestamptz < '0.9 s' AS within_statement_timeouts;
 RESET statement_timeout;
+
+-- A result_id that is neither a request nor a result (unknown, or its
+-- result expired) is an error at once, not a wait for nothing.
+SELECT clock_timestamp() AS t0 \gset
+SELECT syrpc_get_result('echo_app', '00000000-0000-0000-0000-000000000001', 5);
+SELECT clock_timestamp() - :'t0'::timestamptz < '1 s' AS did_not_wait;
 
 -- Waiting needs a fresh snapshot per look, so not in REPEATABLE READ;
 -- timeout 0 is fine there.
 BEGIN ISOLATION LEVEL REPEATABLE READ;
-SELECT syrpc_get_result('echo_app', gen_random_uuid(), 0) IS NULL AS ok;
-SELECT syrpc_get_result('echo_app', gen_random_uuid(), 1);
+SELECT syrpc_get_result('no_worker', :'pending', 0) IS NULL AS ok;
+SELECT syrpc_get_result('no_worker', :'pending', 1);
 ROLLBACK;
 
 -- A put inside a transaction that rolls back leaves nothing.

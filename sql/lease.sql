@@ -54,7 +54,9 @@ SELECT count(*) FROM syrpc_get_request('lease', 0);
 SELECT syrpc_put_result('lease', :'rid3', '{"r": 3}');
 UPDATE syrpc.result SET expires_at = clock_timestamp() - interval '1 s'
  WHERE result_id = :'rid3';
-SELECT syrpc_get_result('lease', :'rid3', 0) IS NULL AS expired_result_gone;
+\set VERBOSITY sqlstate
+SELECT syrpc_get_result('lease', :'rid3', 5) AS expired_result_gone;
+\set VERBOSITY default
 SELECT results_waiting FROM syrpc_stats WHERE app = 'lease';
 
 -- Cleanup removes what expired: the expired request, the expired result,

@@ -13,7 +13,8 @@ CALL syrpc_wait_result('proc', :'rid', 1);
 \set VERBOSITY sqlstate
 CALL syrpc_wait_result('proc', :'rid', 0);
 \set VERBOSITY default
-CALL syrpc_wait_result('proc', gen_random_uuid(), 0.1);
+SELECT syrpc_put_request('proc_no_worker', 't', '{}') AS pending \gset
+CALL syrpc_wait_result('proc_no_worker', :'pending', 0.1);
 
 -- Inside a transaction block they cannot drop their snapshot, but work.
 BEGIN;
@@ -28,9 +29,11 @@ CALL syrpc_wait_request('bad app', 0);
 CALL syrpc_wait_result('proc', NULL, 0);
 CALL syrpc_wait_result('proc', gen_random_uuid(), -1);
 
--- statement_timeout and cancel work as for the functions.
+-- statement_timeout and cancel work as for the functions: a wait ends
+-- before statement_timeout, as a timeout.
 SET statement_timeout = '200ms';
-CALL syrpc_wait_result('proc', gen_random_uuid(), NULL);
+CALL syrpc_wait_result('proc_no_worker', :'pending', NULL);
+CALL syrpc_wait_request('proc_nobody', 30);
 RESET statement_timeout;
 
 -- While it waits, a CALL holds no snapshot (backend_xmin is NULL), unlike

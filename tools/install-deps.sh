@@ -2,7 +2,9 @@
 # Install what syrpc needs to build and test, if it is missing (Debian 12).
 set -euo pipefail
 
-pkgs=(postgresql-15 postgresql-server-dev-15 libpq-dev libjansson-dev
+# libkrb5-dev: libpq-be.h (the client socket, for noticing a client that has
+# gone) includes gssapi.h, which postgresql-server-dev-15 does not bring.
+pkgs=(postgresql-15 postgresql-server-dev-15 libpq-dev libjansson-dev libkrb5-dev
       pkg-config gcc make valgrind pgbouncer)
 missing=()
 for p in "${pkgs[@]}"; do
