@@ -211,7 +211,7 @@ arg_deadline(FunctionCallInfo fcinfo, int n, const char *func)
 	float8		t;
 
 	if (PG_ARGISNULL(n))
-		return 0;
+		return within_statement_timeout(0);
 	t = PG_GETARG_FLOAT8(n);
 	if (isnan(t) || isinf(t) || t < 0)
 		ereport(ERROR,
@@ -446,9 +446,10 @@ syrpc_get_result(PG_FUNCTION_ARGS)
 /* ---------------------------------------------------------------------- */
 
 /*
- * A lease_time or TTL: from 1 millisecond to 100 years (a month counted as
- * 30 days, as extract(epoch) does).  The upper bound keeps now + the
- * interval a valid timestamp; the sum is computed without overflow so
+ * A lease_time or TTL: from 1 millisecond to 100 years, counted as
+ * extract(epoch) counts them (which is how the settings are read: a year
+ * is 365.25 days, a month left over 30 days).  The upper bound keeps now +
+ * the interval a valid timestamp; the sum is computed without overflow so
  * that no interval, however large, slips through.
  */
 static void
@@ -464,9 +465,11 @@ check_interval_range(FunctionCallInfo fcinfo, int n, const char *what)
 		return;
 	iv = PG_GETARG_INTERVAL_P(n);
 	overflow = pg_mul_s64_overflow((int64) iv->day, USECS_PER_DAY, &days_us) ||
-		pg_mul_s64_overflow((int64) iv->month, (int64) DAYS_PER_MONTH * USECS_PER_DAY, &months_us) ||
+		pg_mul_s64_overflow((int64) (iv->month / MONTHS_PER_YEAR),
+							(int64) (DAYS_PER_YEAR * USECS_PER_DAY), &months_us) ||
 		pg_add_s64_overflow(iv->time, days_us, &us) ||
-		pg_add_s64_overflow(us, months_us, &us);
+		pg_add_s64_overflow(us, months_us, &us) ||
+		pg_add_s64_overflow(us, (int64) (iv->month % MONTHS_PER_YEAR) * DAYS_PER_MONTH * USECS_PER_DAY, &us);
 	if (overflow || us < 1000 || us > SYRPC_INTERVAL_MAX_US)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
