@@ -13,6 +13,7 @@
 #include "testlib.h"
 
 static int passed, failed, numbered;
+static int planned = -1;      /* the plan run_tests printed, or -1 */
 
 double
 now_s(void)
@@ -117,8 +118,26 @@ run_test(const char *name, int (*fn)(void))
 }
 
 int
+run_tests(const test_case *tests, int n)
+{
+    planned = n;
+    printf("1..%d\n", n);
+    fflush(stdout);
+    for (int i = 0; i < n; i++)
+        run_test(tests[i].name, tests[i].fn);
+    return test_summary();
+}
+
+int
 test_summary(void)
 {
+    int wrong_count = planned >= 0 && planned != numbered;
+
+    if (planned < 0)
+        printf("1..%d\n", numbered);
+    else if (wrong_count)
+        printf("# planned %d tests, ran %d\n", planned, numbered);
     printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    fflush(stdout);
+    return failed || wrong_count ? 1 : 0;
 }

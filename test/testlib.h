@@ -40,10 +40,30 @@ syrpc_conn *connect_app_with(const char *conninfo, const char *app);
 /* A worker's conninfo for syrpc.async_results = on. */
 #define ASYNC_RESULTS_CONNINFO "options='-c syrpc.async_results=on'"
 
+/*
+ * The runner prints TAP: a plan "1..N" (first when the tests are run with
+ * run_tests, else last, from test_summary), one "ok N - name" or
+ * "not ok N - name" per test, and "N passed, N failed" last.  A program
+ * that stops early prints fewer test lines than its plan, or no plan: the
+ * suite (tools/tap.sh) counts that as a failure.
+ */
+typedef struct test_case {
+    const char *name;
+    int (*fn)(void);
+} test_case;
+
+/* Print the plan, run the n tests in order; test_summary()'s exit code. */
+int run_tests(const test_case *tests, int n);
+#define RUN_TESTS(tests) run_tests((tests), (int) (sizeof(tests) / sizeof((tests)[0])))
+
 /* Run one test and print "ok N - name" or "not ok N - name". */
 void run_test(const char *name, int (*fn)(void));
 
-/* Print "N passed, N failed"; the exit code for main. */
+/*
+ * Print the plan (unless run_tests printed it) and "N passed, N failed";
+ * the exit code for main: 1 if a test failed or the number run differs
+ * from the plan.
+ */
 int test_summary(void);
 
 #endif
