@@ -346,8 +346,8 @@ test_terminate_backend(void)
     free(sql_value("SELECT pg_terminate_backend(%d)", PQbackendPID(syrpc_pgconn(b.c))));
     pthread_join(t, NULL);
     CHECK(b.st == SYRPC_CONNECTION, "status %s: %s", syrpc_status_name(b.st), syrpc_error_message(b.c));
-    fprintf(stdout, "# terminated caller returned %.1f ms after pg_terminate_backend: %s\n",
-            (b.returned - terminated) * 1000, syrpc_error_message(b.c));
+    diag("terminated caller returned %.1f ms after pg_terminate_backend: %s",
+         (b.returned - terminated) * 1000, syrpc_error_message(b.c));
     CHECK(b.returned - terminated < 2, "returned %.3f s after pg_terminate_backend", b.returned - terminated);
     CHECK(syrpc_reconnect(b.c) == SYRPC_OK, "%s", syrpc_error_message(b.c));
     server_start(&s, "t_term");

@@ -65,7 +65,7 @@ call_loop(syrpc_conn *c)
             if (!reconnect(c))
                 break;
         } else {
-            printf("# syrpc_call: %s: %s\n", syrpc_status_name(st), syrpc_error_message(c));
+            diag("syrpc_call: %s: %s", syrpc_status_name(st), syrpc_error_message(c));
             add(&n_lost);
         }
         json_decref(result);
@@ -116,7 +116,7 @@ caller(void *arg)
                 char *row = sql_value("SELECT coalesce((SELECT to_jsonb(r)::text FROM syrpc.request r WHERE result_id = '%s'), 'no request')"
                                       " || ' / ' || coalesce((SELECT to_jsonb(s)::text FROM syrpc.result s WHERE result_id = '%s'), 'no result')", id, id);
 
-                printf("# lost %s: %s: %s; %s\n", id, syrpc_status_name(st), syrpc_error_message(c), row ? row : "?");
+                diag("lost %s: %s: %s; %s", id, syrpc_status_name(st), syrpc_error_message(c), row ? row : "?");
                 free(row);
                 add(&n_lost);
             }

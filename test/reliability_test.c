@@ -278,7 +278,7 @@ t_max_attempts(void)
     CHECK(result == NULL, "result on failure");
     CHECK(strcmp(syrpc_error_sqlstate(caller), "SY001") == 0, "%s", syrpc_error_sqlstate(caller));
     CHECK(now_s() - t0 < 10, "waited for the whole timeout instead of the lease");
-    printf("#   %s\n", syrpc_error_message(caller));
+    diag("  %s", syrpc_error_message(caller));
     CHECK(syrpc_get_request(w, 300, &req) == SYRPC_TIMEOUT, "handed out after the last attempt");
     json_decref(data);
     syrpc_finish(caller);
@@ -407,13 +407,13 @@ t_bad_input_table(void)
         json_decref(data);
         json_decref(result);
         if (st != k->expect || strcmp(syrpc_error_sqlstate(x), k->sqlstate) != 0) {
-            printf("#   case '%s': got %s (%s) \"%s\", expected %s (%s)\n", k->label, syrpc_status_name(st),
+            diag("  case '%s': got %s (%s) \"%s\", expected %s (%s)", k->label, syrpc_status_name(st),
                    syrpc_error_sqlstate(x), syrpc_error_message(x), syrpc_status_name(k->expect), k->sqlstate);
             if (x != c)
                 syrpc_finish(x);
             return 0;
         }
-        printf("#   %-40s %-10s %-5s %s\n", k->label, syrpc_status_name(st), syrpc_error_sqlstate(x), syrpc_error_message(x));
+        diag("  %-40s %-10s %-5s %s", k->label, syrpc_status_name(st), syrpc_error_sqlstate(x), syrpc_error_message(x));
         if (x != c)
             syrpc_finish(x);
         n++;

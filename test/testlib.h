@@ -11,12 +11,17 @@
 /* Fail the current test (return 0) with a message unless cond holds. */
 #define CHECK(cond, ...) do { \
         if (!(cond)) { \
-            fprintf(stdout, "#   check failed at %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stdout, __VA_ARGS__); \
-            fputc('\n', stdout); \
+            check_failed(__FILE__, __LINE__, #cond, __VA_ARGS__); \
             return 0; \
         } \
     } while (0)
+
+/* Print why a check failed as TAP comments ("#   ..."), one per line. */
+void check_failed(const char *file, int line, const char *cond, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Print a message as TAP comments, one "# " line per line of it. */
+void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 double now_s(void);
 
