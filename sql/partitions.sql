@@ -20,13 +20,59 @@ DELETE FROM syrpc.result WHERE app = 'routing';
 
 SELECT syrpc_bucket('00000000-0000-0000-0000-000000000001') AS bucket;
 
--- A put_result lands in its bucket's partition.
+-- syrpc's own statements on one result go straight to its partition, not
+-- through the parent: inside the transaction of a call, the only
+-- partition of syrpc.result this backend has locked is the one
+-- syrpc_bucket names.  The parent is locked only in AccessShareLock, as
+-- PostgreSQL does for a partition's constraint when a statement names the
+-- partition; a write through the parent would take RowExclusiveLock.
+-- (Cleanup, a DELETE through the parent, would lock all 64: it is turned
+-- off here.)
+SET syrpc.cleanup_interval = 0;
+PREPARE result_locks(uuid) AS
+SELECT count(DISTINCT relation) FILTER (WHERE relation <> 'syrpc.result'::regclass) AS partitions_locked,
+       coalesce(bool_and(relation::regclass::text = 'syrpc.result_' || lpad(syrpc_bucket($1)::text, 2, '0'))
+                FILTER (WHERE relation <> 'syrpc.result'::regclass), false) AS its_bucket,
+       coalesce(string_agg(DISTINCT mode, ', ') FILTER (WHERE relation = 'syrpc.result'::regclass), 'none') AS parent_locked
+  FROM pg_locks
+ WHERE pid = pg_backend_pid() AND locktype = 'relation'
+   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND (relation = 'syrpc.result'::regclass
+        OR relation IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'syrpc.result'::regclass));
+
+-- A put_result lands in its bucket's partition, and touches no other.
 SELECT syrpc_put_request('part', 't', '{}') AS rid \gset
 SELECT count(*) FROM syrpc_get_request('part', 0);
-SELECT syrpc_put_result('part', :'rid', '{}');
+BEGIN;
+SELECT syrpc_put_result('part', :'rid', '{"n": 1}');
+EXECUTE result_locks(:'rid');
+COMMIT;
 SELECT tableoid::regclass::text = 'syrpc.result_' || lpad(syrpc_bucket(:'rid')::text, 2, '0')
        AS in_its_partition
   FROM syrpc.result WHERE result_id = :'rid';
+
+-- A get_result that takes a present result touches its partition only.
+BEGIN;
+SELECT syrpc_get_result('part', :'rid', 0);
+EXECUTE result_locks(:'rid');
+COMMIT;
+
+-- The check would see a statement through the parent: a generic plan on
+-- syrpc.result locks the parent and all 64 partitions before it prunes,
+-- a write through it the parent in RowExclusiveLock.
+PREPARE through_parent(uuid) AS SELECT count(*) FROM syrpc.result WHERE result_id = $1;
+BEGIN;
+SET LOCAL plan_cache_mode = force_generic_plan;
+EXECUTE through_parent(:'rid');
+EXECUTE result_locks(:'rid');
+ROLLBACK;
+BEGIN;
+UPDATE syrpc.result SET data = data WHERE result_id = :'rid';
+EXECUTE result_locks(:'rid');
+ROLLBACK;
+DEALLOCATE through_parent;
+DEALLOCATE result_locks;
+RESET syrpc.cleanup_interval;
 
 -- A lookup by result_id on the parent prunes to one partition, at plan
 -- time with a constant ...
@@ -41,11 +87,3 @@ SET plan_cache_mode = force_generic_plan;
 EXPLAIN (COSTS OFF) EXECUTE lookup('00000000-0000-0000-0000-000000000001');
 RESET plan_cache_mode;
 DEALLOCATE lookup;
-
--- syrpc's own statements address the partition directly: this is the
--- statement syrpc_get_result runs to take a result (bucket 45 shown).
-EXPLAIN (COSTS OFF)
-UPDATE syrpc.result_45 SET consumed_at = now()
- WHERE result_id = '00000000-0000-0000-0000-000000000001' AND app = 'part'
-   AND consumed_at IS NULL AND expires_at > now()
-RETURNING data;

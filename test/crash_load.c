@@ -65,7 +65,7 @@ call_loop(syrpc_conn *c)
             if (!reconnect(c))
                 break;
         } else {
-            printf("# syrpc_call: %s: %s\n", syrpc_status_name(st), syrpc_error_message(c));
+            diag("syrpc_call: %s: %s", syrpc_status_name(st), syrpc_error_message(c));
             add(&n_lost);
         }
         json_decref(result);
@@ -116,7 +116,7 @@ caller(void *arg)
                 char *row = sql_value("SELECT coalesce((SELECT to_jsonb(r)::text FROM syrpc.request r WHERE result_id = '%s'), 'no request')"
                                       " || ' / ' || coalesce((SELECT to_jsonb(s)::text FROM syrpc.result s WHERE result_id = '%s'), 'no result')", id, id);
 
-                printf("# lost %s: %s: %s; %s\n", id, syrpc_status_name(st), syrpc_error_message(c), row ? row : "?");
+                diag("lost %s: %s: %s; %s", id, syrpc_status_name(st), syrpc_error_message(c), row ? row : "?");
                 free(row);
                 add(&n_lost);
             }
@@ -167,13 +167,15 @@ main(int argc, char **argv)
     const char *crash = getenv("SYRPC_CRASH_CMD");
     pthread_t *ct, *wt;
     char *v;
-    int ok;
+    int ok, restarted;
+    long answered_before;
 
     if (argc != 5 || crash == NULL) {
         fprintf(stderr, "usage: SYRPC_CRASH_CMD=... crash_load APP CALLERS WORKERS SECONDS\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("1..2\n");         /* the TAP plan: a run that stops early prints fewer */
     app = argv[1];
     ncallers = atoi(argv[2]);
     nworkers = atoi(argv[3]);
@@ -190,6 +192,7 @@ main(int argc, char **argv)
     printf("# crash after %ld requests put and %ld answered: %s\n", n_put, n_answered, crash);
     if (system(crash) != 0)
         printf("# the crash command failed\n");
+    answered_before = __atomic_load_n(&n_answered, __ATOMIC_SEQ_CST);
     usleep((useconds_t) (seconds / 2 * 1e6));
     stop_putting = 1;
     for (int i = 0; i < ncallers; i++)
@@ -206,9 +209,10 @@ main(int argc, char **argv)
         n_answered + n_failed == n_put + n_calls;
     printf("%s 1 - server crash under load: every request put is answered or failed, none lost\n",
            ok ? "ok" : "not ok");
-    printf("%s 2 - requests were answered after the restart too\n", n_answered > 0 ? "ok" : "not ok");
-    printf("%d passed, %d failed\n", ok + (n_answered > 0), !ok + !(n_answered > 0));
+    restarted = n_answered > answered_before;     /* answered once the server was back */
+    printf("%s 2 - requests were answered after the restart too\n", restarted ? "ok" : "not ok");
+    printf("%d passed, %d failed\n", ok + restarted, !ok + !restarted);
     free(ct);
     free(wt);
-    return ok ? 0 : 1;
+    return ok && restarted ? 0 : 1;
 }

@@ -3,7 +3,8 @@
 # (the C library, the CLI and plain SQL, using the blocking SQL calls)
 # complete round trips.  A blocked call holds its server connection while
 # it waits, so the pool is sized for the clients that wait at once.  Needs PGHOST etc. of
-# a cluster with a database syrpc_client_test that has the extension.
+# a cluster with a database syrpc_client_test that has the extension.  Prints TAP
+# (a plan last) and "N passed, N failed"; exits non-zero if a test failed.
 set -uo pipefail
 n=0; passed=0; failed=0
 ok()   { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $1"; }
@@ -30,12 +31,17 @@ admin_users = postgres
 INI
 echo '"postgres" ""' >"$DIR/users.txt"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$DIR"
-as_pg pgbouncer -d "$DIR/pgbouncer.ini" || { echo "not ok 1 - pgbouncer did not start"; echo "0 passed, 1 failed"; exit 1; }
+as_pg pgbouncer -d "$DIR/pgbouncer.ini" || { echo "not ok 1 - pgbouncer did not start"; echo "1..1"; echo "0 passed, 1 failed"; exit 1; }
 pids=()
 cleanup() {
     kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null
-    [ -f "$DIR/pgbouncer.pid" ] && kill "$(cat "$DIR/pgbouncer.pid")" 2>/dev/null
-    sleep 0.2; rm -rf "$DIR"
+    if [ -f "$DIR/pgbouncer.pid" ]; then
+        local pid; pid=$(cat "$DIR/pgbouncer.pid")
+        kill "$pid" 2>/dev/null
+        # let it exit (up to 5 s) before its directory goes
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    fi
+    rm -rf "$DIR"
 }
 trap cleanup EXIT
 BOUNCER="host=$DIR port=6432 dbname=syrpc_client_test user=postgres"
@@ -69,5 +75,6 @@ got=$(psql -XAt -d "$BOUNCER" -c "SELECT syrpc_get_result('pgb_app', '$rid', 10)
 got=$(psql -XAt -d "$BOUNCER" -c "CALL syrpc_call('pgb_app', 'echo', '{\"sql\": 2}', 10)")
 [ "${got#*|}" = '{"sql": 2}' ] && ok "CALL syrpc_call through pgbouncer" || fail "CALL syrpc_call through pgbouncer" "$got"
 
+echo "1..$n"
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

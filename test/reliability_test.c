@@ -31,24 +31,35 @@ no_registration(int pid)
     return none;
 }
 
+/* The longest a blocked call may take to return once it is stopped. */
+#define STOP_LIMIT_MS 2000
+/* The statement_timeout of the BY_STATEMENT_TIMEOUT cases. */
+#define STATEMENT_TIMEOUT_MS 300
+
 /*
- * Block a call (sql) in a session, stop it the given way, and check the
- * SQLSTATE, the time it took to return, and that nothing is left behind.
+ * Block a call (sql) in a session, stop it the given way, and check how
+ * it ends, the time it took to return, and that nothing is left behind.
+ * A cancel is 57014 and a terminate 57P01, each within STOP_LIMIT_MS; a
+ * wait that statement_timeout would cut ends just before it, as a
+ * timeout: one row whose last column is on_timeout (NULL: SQL NULL).
  */
 static int
-stop_blocked(const char *sql, stop_how how, const char *app)
+stop_blocked(const char *sql, stop_how how, const char *app, const char *on_timeout)
 {
     PGconn *pg = PQconnectdb("");
     PGresult *res;
     const char *state;
     double t0, ms;
     int pid = PQbackendPID(pg);
-    const char *expect = how == BY_TERMINATE ? "57P01" : "57014";
     char *left;
 
     CHECK(PQstatus(pg) == CONNECTION_OK, "connect");
-    if (how == BY_STATEMENT_TIMEOUT)
-        PQclear(PQexec(pg, "SET statement_timeout = '300ms'"));
+    if (how == BY_STATEMENT_TIMEOUT) {
+        char set[64];
+
+        snprintf(set, sizeof(set), "SET statement_timeout = %d", STATEMENT_TIMEOUT_MS);
+        PQclear(PQexec(pg, set));
+    }
     t0 = now_s();
     CHECK(PQsendQuery(pg, sql), "send");
     CHECK(wait_blocked(pg), "never blocked");
@@ -60,14 +71,32 @@ stop_blocked(const char *sql, stop_how how, const char *app)
         t0 = now_s();
         free(sql_value("SELECT pg_terminate_backend(%d)", pid));
     } else
-        t0 += 0.3;              /* when the timeout was due */
+        t0 += STATEMENT_TIMEOUT_MS / 1000.0;    /* when the timeout was due */
     res = PQgetResult(pg);
     ms = (now_s() - t0) * 1000;
     state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    CHECK(state && strcmp(state, expect) == 0, "SQLSTATE %s, expected %s: %s",
-          state ? state : "(none)", expect, PQresultErrorMessage(res));
-    printf("#   returned %.1f ms after the %s, with %s\n", ms,
-           how == BY_CANCEL ? "cancel" : how == BY_TERMINATE ? "terminate" : "timeout was due", state);
+    if (how == BY_STATEMENT_TIMEOUT) {
+        int last = PQnfields(res) - 1;
+
+        CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "an error instead of a timeout: %s %s",
+              state ? state : "", PQresultErrorMessage(res));
+        CHECK(PQntuples(res) == 1 && last >= 0, "%d rows", PQntuples(res));
+        CHECK(on_timeout ? !PQgetisnull(res, 0, last) && strcmp(PQgetvalue(res, 0, last), on_timeout) == 0
+              : PQgetisnull(res, 0, last), "got %s, expected %s on timeout",
+              PQgetisnull(res, 0, last) ? "NULL" : PQgetvalue(res, 0, last), on_timeout ? on_timeout : "NULL");
+        printf("#   returned %.1f ms after the statement_timeout was due, as a timeout\n", ms);
+        /* it ends before the timeout (by a margin of a tenth), but not long before */
+        CHECK(ms > -STATEMENT_TIMEOUT_MS / 2, "returned %.0f ms before the statement_timeout was due", -ms);
+    } else {
+        const char *expect = how == BY_TERMINATE ? "57P01" : "57014";
+
+        CHECK(state && strcmp(state, expect) == 0, "SQLSTATE %s, expected %s: %s",
+              state ? state : "(none)", expect, PQresultErrorMessage(res));
+        printf("#   returned %.1f ms after the %s, with %s\n", ms, how == BY_CANCEL ? "cancel" : "terminate", state);
+    }
+    CHECK(ms < STOP_LIMIT_MS, "returned %.0f ms after the %s (limit %d ms)", ms,
+          how == BY_CANCEL ? "cancel" : how == BY_TERMINATE ? "terminate" : "statement_timeout was due",
+          STOP_LIMIT_MS);
     PQclear(res);
     while ((res = PQgetResult(pg)) != NULL)
         PQclear(res);
@@ -95,15 +124,34 @@ stop_blocked(const char *sql, stop_how how, const char *app)
     return 1;
 }
 
-static int t_cancel_get_request(void) { return stop_blocked("SELECT * FROM syrpc_get_request('r_cancel', 30)", BY_CANCEL, "r_cancel"); }
-static int t_timeout_get_request(void) { return stop_blocked("SELECT * FROM syrpc_get_request('r_cancel', 30)", BY_STATEMENT_TIMEOUT, "r_cancel"); }
-static int t_terminate_get_request(void) { return stop_blocked("SELECT * FROM syrpc_get_request('r_cancel', 30)", BY_TERMINATE, "r_cancel"); }
-static int t_cancel_get_result(void) { return stop_blocked("SELECT syrpc_get_result('r_cancel', gen_random_uuid(), 30)", BY_CANCEL, "r_cancel"); }
-static int t_timeout_get_result(void) { return stop_blocked("SELECT syrpc_get_result('r_cancel', gen_random_uuid(), 30)", BY_STATEMENT_TIMEOUT, "r_cancel"); }
-static int t_cancel_call(void) { return stop_blocked("CALL syrpc_call('r_call', 'job', '{}', 30)", BY_CANCEL, "r_call"); }
-static int t_timeout_call(void) { return stop_blocked("CALL syrpc_call('r_call', 'job', '{}', 30)", BY_STATEMENT_TIMEOUT, "r_call"); }
-static int t_terminate_call(void) { return stop_blocked("CALL syrpc_call('r_call', 'job', '{}', 30)", BY_TERMINATE, "r_call"); }
-static int t_terminate_get_result(void) { return stop_blocked("SELECT syrpc_get_result('r_cancel', gen_random_uuid(), 30)", BY_TERMINATE, "r_cancel"); }
+#define GET_REQUEST "SELECT count(*) FROM syrpc_get_request('r_cancel', 30)"
+#define CALL "CALL syrpc_call('r_call', 'job', '{}', 30)"
+
+static int t_cancel_get_request(void) { return stop_blocked(GET_REQUEST, BY_CANCEL, "r_cancel", NULL); }
+static int t_timeout_get_request(void) { return stop_blocked(GET_REQUEST, BY_STATEMENT_TIMEOUT, "r_cancel", "0"); }
+static int t_terminate_get_request(void) { return stop_blocked(GET_REQUEST, BY_TERMINATE, "r_cancel", NULL); }
+static int t_cancel_call(void) { return stop_blocked(CALL, BY_CANCEL, "r_call", NULL); }
+static int t_timeout_call(void) { return stop_blocked(CALL, BY_STATEMENT_TIMEOUT, "r_call", NULL); }
+static int t_terminate_call(void) { return stop_blocked(CALL, BY_TERMINATE, "r_call", NULL); }
+
+/*
+ * A blocked get_result waits on the result of a real request that nobody
+ * answers (an unknown result_id is an error at once, SY008).
+ */
+static int
+stop_blocked_get_result(stop_how how)
+{
+    char *id = sql_value("SELECT syrpc_put_request('r_cancel_res', 'job', '{}')"), sql[128];
+
+    CHECK(id, "put");
+    snprintf(sql, sizeof(sql), "SELECT syrpc_get_result('r_cancel_res', '%s', 30)", id);
+    free(id);
+    return stop_blocked(sql, how, "r_cancel_res", NULL);
+}
+
+static int t_cancel_get_result(void) { return stop_blocked_get_result(BY_CANCEL); }
+static int t_timeout_get_result(void) { return stop_blocked_get_result(BY_STATEMENT_TIMEOUT); }
+static int t_terminate_get_result(void) { return stop_blocked_get_result(BY_TERMINATE); }
 
 /* A worker that was woken for a request and then cancelled passes the wake-up on. */
 static int
@@ -137,12 +185,17 @@ static int
 t_procedure_holds_no_snapshot(void)
 {
     PGconn *a = PQconnectdb(""), *b = PQconnectdb("");
-    char *xa, *xb;
+    char *xa, *xb, *id, sql[128];
 
     CHECK(PQstatus(a) == CONNECTION_OK && PQstatus(b) == CONNECTION_OK, "connect");
-    free(sql_value("SELECT syrpc_put_request('r_xmin', 'job', '{}')"));
-    CHECK(PQsendQuery(a, "CALL syrpc_wait_result('r_xmin', gen_random_uuid(), 30)"), "send a");
-    CHECK(PQsendQuery(b, "SELECT syrpc_get_result('r_xmin', gen_random_uuid(), 30)"), "send b");
+    /* both wait on the result of a request nobody answers */
+    id = sql_value("SELECT syrpc_put_request('r_xmin', 'job', '{}')");
+    CHECK(id, "put");
+    snprintf(sql, sizeof(sql), "CALL syrpc_wait_result('r_xmin', '%s', 30)", id);
+    CHECK(PQsendQuery(a, sql), "send a");
+    snprintf(sql, sizeof(sql), "SELECT syrpc_get_result('r_xmin', '%s', 30)", id);
+    CHECK(PQsendQuery(b, sql), "send b");
+    free(id);
     CHECK(wait_blocked(a) && wait_blocked(b), "never blocked");
     xa = sql_value("SELECT coalesce(backend_xmin::text, 'none') FROM pg_stat_activity WHERE pid = %d", PQbackendPID(a));
     xb = sql_value("SELECT coalesce(backend_xmin::text, 'none') FROM pg_stat_activity WHERE pid = %d", PQbackendPID(b));
@@ -225,7 +278,7 @@ t_max_attempts(void)
     CHECK(result == NULL, "result on failure");
     CHECK(strcmp(syrpc_error_sqlstate(caller), "SY001") == 0, "%s", syrpc_error_sqlstate(caller));
     CHECK(now_s() - t0 < 10, "waited for the whole timeout instead of the lease");
-    printf("#   %s\n", syrpc_error_message(caller));
+    diag("  %s", syrpc_error_message(caller));
     CHECK(syrpc_get_request(w, 300, &req) == SYRPC_TIMEOUT, "handed out after the last attempt");
     json_decref(data);
     syrpc_finish(caller);
@@ -354,13 +407,13 @@ t_bad_input_table(void)
         json_decref(data);
         json_decref(result);
         if (st != k->expect || strcmp(syrpc_error_sqlstate(x), k->sqlstate) != 0) {
-            printf("#   case '%s': got %s (%s) \"%s\", expected %s (%s)\n", k->label, syrpc_status_name(st),
+            diag("  case '%s': got %s (%s) \"%s\", expected %s (%s)", k->label, syrpc_status_name(st),
                    syrpc_error_sqlstate(x), syrpc_error_message(x), syrpc_status_name(k->expect), k->sqlstate);
             if (x != c)
                 syrpc_finish(x);
             return 0;
         }
-        printf("#   %-40s %-10s %-5s %s\n", k->label, syrpc_status_name(st), syrpc_error_sqlstate(x), syrpc_error_message(x));
+        diag("  %-40s %-10s %-5s %s", k->label, syrpc_status_name(st), syrpc_error_sqlstate(x), syrpc_error_message(x));
         if (x != c)
             syrpc_finish(x);
         n++;
@@ -377,23 +430,26 @@ t_bad_input_table(void)
     return 1;
 }
 
+static const test_case tests[] = {
+    { "pg_cancel_backend on a blocked get_request", t_cancel_get_request },
+    { "statement_timeout on a blocked get_request: no row, just before it", t_timeout_get_request },
+    { "pg_terminate_backend on a blocked get_request", t_terminate_get_request },
+    { "pg_cancel_backend on a blocked get_result", t_cancel_get_result },
+    { "statement_timeout on a blocked get_result: NULL, just before it", t_timeout_get_result },
+    { "pg_terminate_backend on a blocked get_result", t_terminate_get_result },
+    { "pg_cancel_backend on a blocked syrpc_call", t_cancel_call },
+    { "statement_timeout on a blocked syrpc_call: result NULL, just before it", t_timeout_call },
+    { "pg_terminate_backend on a blocked syrpc_call", t_terminate_call },
+    { "a worker cancelled after being woken passes the request on", t_cancelled_worker_passes_on },
+    { "a waiting CALL holds no snapshot, a waiting SELECT does", t_procedure_holds_no_snapshot },
+    { "worker's backend terminated holding a request: redelivered, attempts 2, answered once", t_worker_backend_terminated },
+    { "after max_attempts the caller gets SYRPC_REQUEST_FAILED", t_max_attempts },
+    { "bad input through the C library (table)", t_bad_input_table },
+};
+
 int
 main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    run_test("pg_cancel_backend on a blocked get_request", t_cancel_get_request);
-    run_test("statement_timeout on a blocked get_request", t_timeout_get_request);
-    run_test("pg_terminate_backend on a blocked get_request", t_terminate_get_request);
-    run_test("pg_cancel_backend on a blocked get_result", t_cancel_get_result);
-    run_test("statement_timeout on a blocked get_result", t_timeout_get_result);
-    run_test("pg_terminate_backend on a blocked get_result", t_terminate_get_result);
-    run_test("pg_cancel_backend on a blocked syrpc_call", t_cancel_call);
-    run_test("statement_timeout on a blocked syrpc_call", t_timeout_call);
-    run_test("pg_terminate_backend on a blocked syrpc_call", t_terminate_call);
-    run_test("a worker cancelled after being woken passes the request on", t_cancelled_worker_passes_on);
-    run_test("a waiting CALL holds no snapshot, a waiting SELECT does", t_procedure_holds_no_snapshot);
-    run_test("worker's backend terminated holding a request: redelivered, attempts 2, answered once", t_worker_backend_terminated);
-    run_test("after max_attempts the caller gets SYRPC_REQUEST_FAILED", t_max_attempts);
-    run_test("bad input through the C library (table)", t_bad_input_table);
-    return test_summary();
+    return RUN_TESTS(tests);
 }

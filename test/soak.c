@@ -108,6 +108,7 @@ main(int argc, char **argv)
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("1..2\n");         /* the TAP plan: a run that stops early prints fewer */
     app = argv[1];
     seconds = atof(argv[2]);
     ncallers = atoi(argv[3]);

@@ -13,6 +13,50 @@
 #include "testlib.h"
 
 static int passed, failed, numbered;
+static int planned = -1;      /* the plan run_tests printed, or -1 */
+
+/* Print text as comments: each of its lines after prefix. */
+static void
+print_commented(const char *prefix, const char *text)
+{
+    const char *p = text;
+
+    do {
+        const char *nl = strchr(p, '\n');
+        int len = nl ? (int) (nl - p) : (int) strlen(p);
+
+        if (nl == NULL && len == 0 && p != text)
+            break;              /* the text ended with a newline */
+        printf("%s%.*s\n", prefix, len, p);
+        p = nl ? nl + 1 : p + len;
+    } while (*p != '\0');
+    fflush(stdout);
+}
+
+void
+check_failed(const char *file, int line, const char *cond, const char *fmt, ...)
+{
+    char msg[4096], all[4400];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(all, sizeof(all), "check failed at %s:%d: %s: %s", file, line, cond, msg);
+    print_commented("#   ", all);
+}
+
+void
+diag(const char *fmt, ...)
+{
+    char msg[4096];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    print_commented("# ", msg);
+}
 
 double
 now_s(void)
@@ -39,7 +83,7 @@ sql_value(const char *fmt, ...)
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
         value = strdup(PQgetvalue(res, 0, 0));
     else if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
-        fprintf(stdout, "# sql failed: %s: %s", sql, PQerrorMessage(pg));
+        diag("sql failed: %s: %s", sql, PQerrorMessage(pg));
     PQclear(res);
     PQfinish(pg);
     return value;
@@ -96,7 +140,7 @@ connect_app_with(const char *conninfo, const char *app)
     syrpc_conn *c = syrpc_connect(conninfo, app);
 
     if (c == NULL || syrpc_status_of(c) != SYRPC_OK) {
-        fprintf(stdout, "# connect failed: %s\n", c ? syrpc_error_message(c) : "out of memory");
+        diag("connect failed: %s", c ? syrpc_error_message(c) : "out of memory");
         syrpc_finish(c);
         return NULL;
     }
@@ -117,8 +161,26 @@ run_test(const char *name, int (*fn)(void))
 }
 
 int
+run_tests(const test_case *tests, int n)
+{
+    planned = n;
+    printf("1..%d\n", n);
+    fflush(stdout);
+    for (int i = 0; i < n; i++)
+        run_test(tests[i].name, tests[i].fn);
+    return test_summary();
+}
+
+int
 test_summary(void)
 {
+    int wrong_count = planned >= 0 && planned != numbered;
+
+    if (planned < 0)
+        printf("1..%d\n", numbered);
+    else if (wrong_count)
+        printf("# planned %d tests, ran %d\n", planned, numbered);
     printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    fflush(stdout);
+    return failed || wrong_count ? 1 : 0;
 }

@@ -11,12 +11,17 @@
 /* Fail the current test (return 0) with a message unless cond holds. */
 #define CHECK(cond, ...) do { \
         if (!(cond)) { \
-            fprintf(stdout, "#   check failed at %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stdout, __VA_ARGS__); \
-            fputc('\n', stdout); \
+            check_failed(__FILE__, __LINE__, #cond, __VA_ARGS__); \
             return 0; \
         } \
     } while (0)
+
+/* Print why a check failed as TAP comments ("#   ..."), one per line. */
+void check_failed(const char *file, int line, const char *cond, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Print a message as TAP comments, one "# " line per line of it. */
+void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 double now_s(void);
 
@@ -40,10 +45,30 @@ syrpc_conn *connect_app_with(const char *conninfo, const char *app);
 /* A worker's conninfo for syrpc.async_results = on. */
 #define ASYNC_RESULTS_CONNINFO "options='-c syrpc.async_results=on'"
 
+/*
+ * The runner prints TAP: a plan "1..N" (first when the tests are run with
+ * run_tests, else last, from test_summary), one "ok N - name" or
+ * "not ok N - name" per test, and "N passed, N failed" last.  A program
+ * that stops early prints fewer test lines than its plan, or no plan: the
+ * suite (tools/tap.sh) counts that as a failure.
+ */
+typedef struct test_case {
+    const char *name;
+    int (*fn)(void);
+} test_case;
+
+/* Print the plan, run the n tests in order; test_summary()'s exit code. */
+int run_tests(const test_case *tests, int n);
+#define RUN_TESTS(tests) run_tests((tests), (int) (sizeof(tests) / sizeof((tests)[0])))
+
 /* Run one test and print "ok N - name" or "not ok N - name". */
 void run_test(const char *name, int (*fn)(void));
 
-/* Print "N passed, N failed"; the exit code for main. */
+/*
+ * Print the plan (unless run_tests printed it) and "N passed, N failed";
+ * the exit code for main: 1 if a test failed or the number run differs
+ * from the plan.
+ */
 int test_summary(void);
 
 #endif
