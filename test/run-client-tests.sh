@@ -10,7 +10,7 @@ psql -qX -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF
 psql -qX -c "CREATE EXTENSION syrpc" >/dev/null
 make -s -C test >/dev/null || { echo "not ok - building the tests"; exit 1; }
 
-for t in client_test reliability_test; do
+for t in client_test reliability_test text_test; do
     valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
         --error-exitcode=99 --log-file=test/bin/$t.valgrind test/bin/$t
     rc=$?
