@@ -6,7 +6,8 @@
  * absence, against a real server.
  *
  * Needs a database with CREATE EXTENSION syrpc, reached through the libpq
- * environment; creates (and drops) a few databases of its own.  Prints
+ * environment; creates (and drops) a few databases of its own.  An
+ * argument runs only the tests whose names contain it.  Prints
  * TAP-style "ok N - name" lines and a closing "N passed, N failed".  Run
  * under valgrind by test/run-client-tests.sh.
  */
@@ -933,8 +934,18 @@ test_fail_request(void)
     return 1;
 }
 
+/* Run the test if its name has the filter (argv[1]) in it, or there is none. */
+static const char *only;
+
+static void
+test(const char *name, int (*fn)(void))
+{
+    if (only == NULL || strstr(name, only) != NULL)
+        run_test(name, fn);
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
     struct sigaction sa;
 
@@ -942,21 +953,22 @@ main(void)
     sa.sa_handler = on_usr1;    /* no SA_RESTART: interrupts a serve loop's wait */
     sigaction(SIGUSR1, &sa, NULL);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    only = argc > 1 ? argv[1] : NULL;
     printf("# libsyrpc %s (runtime %d)\n", SYRPC_VERSION, syrpc_version());
-    run_test("serve fails requests a json_t cannot hold, with a reason, and goes on", test_serve_fails_unrepresentable);
-    run_test("text API: numbers come back equal as jsonb", test_text_api_exact);
-    run_test("text handler: a result the server refuses fails the request", test_text_handler_refused);
-    run_test("json_t out: reals with the shortest round-trip digits", test_json_encode_shortest);
-    run_test("json_t in: numbers a json_t cannot hold are refused, naming them", test_json_decode_refuses);
-    run_test("json_t handler: what it holds comes back equal as jsonb", test_json_serve_exact);
-    run_test("statement_timeout shorter than a slice: serve and calls go on", test_short_statement_timeout);
-    run_test("a wait cancelled by statement_timeout (57014) is a slice that ended", test_statement_timeout_cancel);
-    run_test("negative timeouts other than SYRPC_FOREVER are bad input", test_negative_timeouts);
-    run_test("syrpc_connect checks the app name", test_app_name_checked);
-    run_test("extension missing: the first call says so, with a hint", test_extension_missing);
-    run_test("extension in a schema not on search_path", test_other_schema);
-    run_test("extension 1.0: calls known from the version, not from failures", test_version_flags);
-    run_test("extension 1.2: unrepresentable request answered with an error object", test_unrepresentable_on_1_2);
-    run_test("syrpc_fail_request", test_fail_request);
+    test("serve fails requests a json_t cannot hold, with a reason, and goes on", test_serve_fails_unrepresentable);
+    test("text API: numbers come back equal as jsonb", test_text_api_exact);
+    test("text handler: a result the server refuses fails the request", test_text_handler_refused);
+    test("json_t out: reals with the shortest round-trip digits", test_json_encode_shortest);
+    test("json_t in: numbers a json_t cannot hold are refused, naming them", test_json_decode_refuses);
+    test("json_t handler: what it holds comes back equal as jsonb", test_json_serve_exact);
+    test("statement_timeout shorter than a slice: serve and calls go on", test_short_statement_timeout);
+    test("a wait cancelled by statement_timeout (57014) is a slice that ended", test_statement_timeout_cancel);
+    test("negative timeouts other than SYRPC_FOREVER are bad input", test_negative_timeouts);
+    test("syrpc_connect checks the app name", test_app_name_checked);
+    test("extension missing: the first call says so, with a hint", test_extension_missing);
+    test("extension in a schema not on search_path", test_other_schema);
+    test("extension 1.0: calls known from the version, not from failures", test_version_flags);
+    test("extension 1.2: unrepresentable request answered with an error object", test_unrepresentable_on_1_2);
+    test("syrpc_fail_request", test_fail_request);
     return test_summary();
 }
