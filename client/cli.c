@@ -6,9 +6,13 @@
  *   syrpc [-d CONNINFO] stats [APP]
  *
  * The connection comes from libpq's environment (PGHOST, PGDATABASE, ...)
- * or -d CONNINFO.  Exit codes: see usage().
+ * or -d CONNINFO.  Exit codes: see usage().  JSON goes through as text,
+ * never through a json_t: what the server gets and gives is printed and
+ * passed on unchanged (every digit of every number).
  */
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,25 +48,30 @@ static const char *usage_main =
     "  --version               print the version\n"
     "  -h, --help              this help; COMMAND --help for a command's\n"
     "\n"
-    "Exit codes: 0 ok, 1 error, 2 usage, 3 timeout, 4 connection error,\n"
-    "5 request failed (no worker answered it within max_attempts leases, or it expired).\n";
+    "Exit codes: 0 ok, 1 error, 2 usage (also: JSON the server refuses), 3 timeout,\n"
+    "4 connection error, 5 request failed (no worker answered it within max_attempts\n"
+    "leases, a worker gave it up, or it expired).\n";
 
 static const char *usage_call =
     "Usage: syrpc call APP TYPE JSON [--timeout S]\n"
     "\n"
-    "Put a request of TYPE with data JSON for APP, wait for its result and\n"
-    "print it as JSON.  --timeout S: give up after S seconds (default 30;\n"
-    "exit code 3).\n";
+    "Put a request of TYPE with data JSON (sent as is) for APP, wait for its\n"
+    "result and print it as the server has it.  --timeout S: give up after S\n"
+    "seconds (default 30, 0 to 2147483; exit code 3).  JSON that the server\n"
+    "refuses: exit code 2.\n";
 
 static const char *usage_serve =
     "Usage: syrpc serve APP (--echo | --exec CMD) [--count N]\n"
     "\n"
-    "Answer requests of APP until interrupted (SIGINT, SIGTERM) or N answered.\n"
-    "  --echo      answer every request with its own data\n"
-    "  --exec CMD  run CMD (with sh -c) per request: the request data on stdin,\n"
-    "              SYRPC_TYPE in its environment; its\n"
-    "              stdout, which must be JSON, is the result.  If it fails,\n"
-    "              the result is {\"error\": \"command failed\", ...}.\n";
+    "Answer requests of APP until interrupted (SIGINT, SIGTERM) or N (1 or more)\n"
+    "answered.\n"
+    "  --echo      answer every request with its own data, as the server sent it\n"
+    "  --exec CMD  run CMD (with sh -c) per request: the request data (JSON text)\n"
+    "              on stdin, SYRPC_TYPE in its environment; its stdout, which\n"
+    "              must be JSON, is the result, as is.  If CMD fails, the result\n"
+    "              is {\"error\": \"command failed\", ...}; if its output is not\n"
+    "              JSON, the request is failed with the server's reason (its\n"
+    "              caller exits 5).\n";
 
 static const char *usage_stats =
     "Usage: syrpc stats [APP]\n"
@@ -128,63 +137,98 @@ connect_or_report(const char *conninfo, const char *app, int *code)
     return c;
 }
 
+/* Seconds as timeout_ms: a finite number from 0 to INT_MAX / 1000; -1 if not. */
+static int
+parse_timeout(const char *arg)
+{
+    char *end;
+    double s;
+
+    errno = 0;
+    s = strtod(arg, &end);
+    if (end == arg || *end != '\0' || errno != 0 || !isfinite(s) || s < 0 || s > INT_MAX / 1000)
+        return -1;
+    return (int) (s * 1000);
+}
+
+/* A count: digits only, 1 to LONG_MAX; -1 if not. */
+static long
+parse_count(const char *arg)
+{
+    char *end;
+    long n;
+
+    if (arg[0] < '0' || arg[0] > '9')
+        return -1;
+    errno = 0;
+    n = strtol(arg, &end, 10);
+    if (*end != '\0' || errno != 0 || n < 1)
+        return -1;
+    return n;
+}
+
 static int
 cmd_call(const char *conninfo, int argc, char **argv)
 {
-    double timeout = 30;
-    json_error_t jerr;
-    json_t *data, *result = NULL;
+    int timeout_ms = 30000;
     syrpc_conn *c;
     int code = EXIT_OK;
-    char *text;
+    char *result;
 
     if (wants_help(argc, argv)) {
         fputs(usage_call, stdout);
         return EXIT_OK;
     }
     if (argc == 5 && strcmp(argv[3], "--timeout") == 0) {
-        char *end;
-
-        timeout = strtod(argv[4], &end);
-        if (*end != '\0' || timeout < 0)
-            return usage_error(usage_call, "--timeout takes a number of seconds");
+        if ((timeout_ms = parse_timeout(argv[4])) < 0)
+            return usage_error(usage_call, "--timeout takes a number of seconds from 0 to 2147483");
         argc = 3;
     }
     if (argc != 3)
         return usage_error(usage_call, "call takes APP TYPE JSON");
-    data = json_loads(argv[2], JSON_DECODE_ANY, &jerr);
-    if (data == NULL) {
-        fprintf(stderr, "syrpc: invalid JSON: %s (at position %d)\n", jerr.text, jerr.position);
-        return EXIT_USAGE;
+    if ((c = connect_or_report(conninfo, argv[0], &code)) == NULL)
+        return code;
+    signal(SIGINT, on_signal);
+    syrpc_set_interrupt_flag(c, &stop_flag);
+    /* the JSON goes as is: the server parses it (a local parse would refuse big numbers) */
+    if (syrpc_call_text(c, argv[1], argv[2], timeout_ms, &result) != SYRPC_OK) {
+        code = report(c);
+        if (strcmp(syrpc_error_sqlstate(c), "22P02") == 0)
+            code = EXIT_USAGE;      /* invalid input syntax for type json */
+    } else {
+        puts(result);
+        syrpc_free(result);
     }
-    if ((c = connect_or_report(conninfo, argv[0], &code)) != NULL) {
-        signal(SIGINT, on_signal);
-        syrpc_set_interrupt_flag(c, &stop_flag);
-        if (syrpc_call(c, argv[1], data, (int) (timeout * 1000), &result) != SYRPC_OK)
-            code = report(c);
-        else {
-            text = json_dumps(result, JSON_ENCODE_ANY);
-            puts(text);
-            free(text);
-            json_decref(result);
-        }
-        syrpc_finish(c);
-    }
-    json_decref(data);
+    syrpc_finish(c);
     return code;
 }
 
-static json_t *
-echo_handler(const char *type, const json_t *data, void *arg)
+static char *
+echo_handler(const char *type, const char *data, void *arg)
 {
     (void) type;
     (void) arg;
-    return json_deep_copy(data);
+    return strdup(data);
 }
 
-/* Run CMD with data on stdin; its stdout, parsed as JSON, is the result. */
-static json_t *
-exec_handler(const char *type, const json_t *data, void *arg)
+/* {"error": "command failed", KEY: value} as JSON text, malloc'd. */
+static char *
+command_failed(const char *key, json_t *value)
+{
+    json_t *obj = json_pack("{s:s, s:o}", "error", "command failed", key, value);
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+    json_decref(obj);
+    return text;
+}
+
+/*
+ * Run CMD with the request's JSON text on stdin; its stdout, as is, is the
+ * result (the server refuses it if it is not JSON, and the serve loop then
+ * fails the request with the server's reason).
+ */
+static char *
+exec_handler(const char *type, const char *data, void *arg)
 {
     const char *cmd = arg;
     FILE *in = tmpfile();
@@ -193,15 +237,14 @@ exec_handler(const char *type, const json_t *data, void *arg)
     char *buf = NULL;
     size_t len = 0, cap = 0;
     int status;
-    json_t *result;
-    json_error_t jerr;
 
-    if (in == NULL || json_dumpf(data, in, JSON_ENCODE_ANY) != 0 || fflush(in) != 0 ||
+    if (in == NULL || fputs(data, in) == EOF || fflush(in) != 0 ||
         fseek(in, 0, SEEK_SET) != 0 || pipe(out) != 0) {
         if (in)
             fclose(in);
-        return json_pack("{s:s, s:s}", "error", "command failed", "reason", strerror(errno));
+        return command_failed("reason", json_string(strerror(errno)));
     }
+    fflush(NULL);
     pid = fork();
     if (pid == 0) {
         dup2(fileno(in), 0);
@@ -236,13 +279,12 @@ exec_handler(const char *type, const json_t *data, void *arg)
         buf[len] = '\0';
     while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        result = json_pack("{s:s, s:i}", "error", "command failed",
-                           "status", pid < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-    else if ((result = json_loads(buf ? buf : "", JSON_DECODE_ANY, &jerr)) == NULL)
-        result = json_pack("{s:s, s:s}", "error", "command output is not JSON", "output", buf ? buf : "");
-    free(buf);
-    return result;
+    if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || buf == NULL) {
+        free(buf);
+        return command_failed("status", json_integer(pid < 0 || buf == NULL ? -1 : WIFEXITED(status)
+                                                     ? WEXITSTATUS(status) : 128 + WTERMSIG(status)));
+    }
+    return buf;
 }
 
 static int
@@ -265,9 +307,10 @@ cmd_serve(const char *conninfo, int argc, char **argv)
             echo = 1;
         else if (strcmp(argv[i], "--exec") == 0 && i + 1 < argc)
             exec_cmd = argv[++i];
-        else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
-            count = atol(argv[++i]);
-        else
+        else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
+            if ((count = parse_count(argv[++i])) < 0)
+                return usage_error(usage_serve, "--count takes a whole number, 1 or more");
+        } else
             return usage_error(usage_serve, "unknown option");
     }
     if (echo == (exec_cmd != NULL))
@@ -281,9 +324,9 @@ cmd_serve(const char *conninfo, int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     syrpc_set_interrupt_flag(c, &stop_flag);
     if (echo)
-        syrpc_register(c, NULL, echo_handler, NULL);
+        syrpc_register_text(c, NULL, echo_handler, NULL);
     else
-        syrpc_register(c, NULL, exec_handler, (void *) exec_cmd);
+        syrpc_register_text(c, NULL, exec_handler, (void *) exec_cmd);
     switch (syrpc_serve(c, count)) {
     case SYRPC_OK:
     case SYRPC_INTERRUPTED:
@@ -300,6 +343,7 @@ cmd_stats(const char *conninfo, int argc, char **argv)
 {
     PGconn *pg;
     PGresult *res;
+    char *schema;
     const char *app = argc > 0 ? argv[0] : NULL;
     int code = EXIT_OK;
 
@@ -315,16 +359,32 @@ cmd_stats(const char *conninfo, int argc, char **argv)
         PQfinish(pg);
         return EXIT_CONNECTION;
     }
-    for (int with_waiting = 1; with_waiting >= 0; with_waiting--) {
-        char sql[512];
+    /* the extension's schema: it need not be on search_path */
+    res = PQexec(pg, "SELECT n.nspname FROM pg_catalog.pg_extension e"
+                 " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'syrpc'");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            fprintf(stderr, "syrpc: server error: %s", PQresultErrorMessage(res));
+        else
+            fprintf(stderr, "syrpc: server error: the syrpc extension is not installed in database \"%s\"\n"
+                    "HINT: Run CREATE EXTENSION syrpc in that database.\n", PQdb(pg));
+        PQclear(res);
+        PQfinish(pg);
+        return EXIT_ERROR;
+    }
+    schema = PQescapeIdentifier(pg, PQgetvalue(res, 0, 0), strlen(PQgetvalue(res, 0, 0)));
+    PQclear(res);
+    res = NULL;
+    for (int with_waiting = 1; schema != NULL && with_waiting >= 0; with_waiting--) {
+        char sql[768];
         const char *state;
 
         snprintf(sql, sizeof(sql),
                  "SELECT app, queued, in_flight, failed,"
                  "       coalesce(round(extract(epoch FROM oldest_queued_age)::numeric, 3)::text, '-')"
                  "         AS oldest_queued_s, results_waiting%s"
-                 "  FROM syrpc_stats WHERE $1::text IS NULL OR app = $1 ORDER BY app",
-                 with_waiting ? ", workers_waiting" : "");
+                 "  FROM %s.syrpc_stats WHERE $1::text IS NULL OR app = $1 ORDER BY app",
+                 with_waiting ? ", workers_waiting" : "", schema);
         res = PQexecParams(pg, sql, 1, NULL, &app, NULL, NULL, 0);
         state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         /* extension 1.0 has no workers_waiting (undefined_column) */
@@ -333,7 +393,11 @@ cmd_stats(const char *conninfo, int argc, char **argv)
             break;
         PQclear(res);
     }
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    PQfreemem(schema);
+    if (res == NULL) {
+        fprintf(stderr, "syrpc: out of memory\n");
+        code = EXIT_ERROR;
+    } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         fprintf(stderr, "syrpc: server error: %s", PQresultErrorMessage(res));
         code = EXIT_ERROR;
     } else {

@@ -1,18 +1,29 @@
 /*
- * syrpc.c: libsyrpc's connection handling, error reporting, and the four
- * RPC calls, each one SQL statement on the syrpc extension's functions.
+ * syrpc.c: libsyrpc's connection handling, error reporting, and the RPC
+ * calls, each one SQL statement on the syrpc extension's functions.
  *
  * Statements go through the extended protocol with unnamed statements
  * (PQsendQueryParams), so that the library works through pgbouncer in
  * transaction pooling mode, where named prepared statements do not.
  *
+ * At each (re)connect one plain query reads the extension's schema and
+ * version from pg_extension: every statement names its function with that
+ * schema (the extension need not be on search_path), and the version says
+ * which calls the server has (1.0: none of the newer ones; 1.1: the
+ * waiting procedures and syrpc_put_result_get_request; 1.2: syrpc_call and
+ * syrpc_put_result_wait_request; 1.3: syrpc_fail_request).
+ *
  * Waits use the procedures syrpc_wait_request and syrpc_wait_result (CALL),
- * which hold no snapshot while they sleep, and fall back to the functions
+ * which hold no snapshot while they sleep, and the functions
  * syrpc_get_request and syrpc_get_result on a server with extension 1.0.
  * Every statement is sent asynchronously and waited for with poll(), so a
  * wait can be bounded on the client side too and interrupted by a signal.
+ *
+ * Data goes to and from the server as JSON text; the json_t calls convert
+ * it exactly or refuse (json.c).
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +37,8 @@
 #define SYRPC_GRACE_MS 5000
 
 int syrpc_version(void) { return SYRPC_VERSION_NUM; }
+
+void syrpc_free(void *ptr) { free(ptr); }
 
 const char *
 syrpc_status_name(syrpc_status status)
@@ -76,7 +89,12 @@ syrpc__interrupted(const syrpc_conn *c)
     return c->interrupt != NULL && *c->interrupt;
 }
 
-/* Map a server error to a status: see the SQLSTATE table in the README. */
+/*
+ * Map a server error to a status: see the SQLSTATE table in the README.
+ * SY001 (failed, also by syrpc_fail_request) and SY002 (expired) are the
+ * request's fate; the other SY codes (SY008: unknown or expired result_id)
+ * are bad input.
+ */
 static syrpc_status
 status_of_sqlstate(const char *s)
 {
@@ -226,6 +244,8 @@ run(syrpc_conn *c, const char *sql, int nparams, const char *const *values, int 
     return NULL;
 }
 
+/* ---- checks ---- */
+
 static int
 check_name(syrpc_conn *c, const char *what, const char *name)
 {
@@ -240,32 +260,194 @@ check_name(syrpc_conn *c, const char *what, const char *name)
     return 1;
 }
 
-/* JSON text of data, malloc'd; NULL (status set) if it cannot be encoded. */
+/* The app name, checked as the server does (1..63 bytes of letters, digits, "_.-"). */
+static int
+check_app(syrpc_conn *c, const char *app)
+{
+    if (!check_name(c, "app", app))
+        return 0;
+    for (int i = 0; app[i]; i++) {
+        char ch = app[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-')) {
+            syrpc__fail(c, SYRPC_BAD_INPUT, "app contains an invalid character at byte %d", i + 1);
+            copy_str(c->sqlstate, sizeof(c->sqlstate), "22023");   /* as the server says it */
+            copy_str(c->hint, sizeof(c->hint), "Use only letters, digits, \"_\", \".\" and \"-\".");
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+check_timeout(syrpc_conn *c, int timeout_ms)
+{
+    if (timeout_ms < 0 && timeout_ms != SYRPC_FOREVER) {
+        syrpc__fail(c, SYRPC_BAD_INPUT, "timeout_ms must be 0 or more, or SYRPC_FOREVER (got %d)", timeout_ms);
+        return 0;
+    }
+    return 1;
+}
+
+static int
+check_id(syrpc_conn *c, const char *result_id)
+{
+    if (result_id == NULL || result_id[0] == '\0') {
+        syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
+        return 0;
+    }
+    return 1;
+}
+
+static int
+check_text(syrpc_conn *c, const char *json)
+{
+    if (json == NULL) {
+        syrpc__fail(c, SYRPC_BAD_INPUT, "data must not be NULL");
+        return 0;
+    }
+    return 1;
+}
+
+/* The statement was cancelled by statement_timeout (not by a user's cancel). */
+static int
+statement_timed_out(const syrpc_conn *c)
+{
+    return strcmp(c->sqlstate, "57014") == 0 && strstr(c->message, "statement timeout") != NULL;
+}
+
+/* ---- the extension's schema and version ---- */
+
+/* name as an SQL identifier, always in double quotes, into dst. */
+static void
+quote_ident(char *dst, size_t size, const char *name)
+{
+    size_t n = 0;
+
+    if (size < 3)
+        return;
+    dst[n++] = '"';
+    for (; *name && n + 3 < size; name++) {
+        if (*name == '"')
+            dst[n++] = '"';
+        dst[n++] = *name;
+    }
+    dst[n++] = '"';
+    dst[n] = '\0';
+}
+
+/*
+ * Look up the extension's schema and version, and set the flags of the
+ * calls it lacks.  SYRPC_SERVER_ERROR with a hint if it is not installed.
+ */
+static syrpc_status
+probe(syrpc_conn *c)
+{
+    PGresult *res;
+    int major = 0, minor = 0, v;
+
+    c->probed = 0;
+    res = run(c, "SELECT n.nspname, e.extversion FROM pg_catalog.pg_extension e"
+              " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
+              " WHERE e.extname = 'syrpc'", 0, NULL, -1);
+    if (res == NULL)
+        return c->status;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        syrpc__fail(c, SYRPC_SERVER_ERROR, "the syrpc extension is not installed in database \"%s\"",
+                    PQdb(c->pg));
+        copy_str(c->hint, sizeof(c->hint), "Run CREATE EXTENSION syrpc in that database.");
+        return c->status;
+    }
+    quote_ident(c->schema, sizeof(c->schema), PQgetvalue(res, 0, 0));
+    copy_str(c->extversion, sizeof(c->extversion), PQgetvalue(res, 0, 1));
+    PQclear(res);
+    if (sscanf(c->extversion, "%d.%d", &major, &minor) < 1)
+        major = 99;             /* not a version we know: assume a newer one */
+    v = major * 100 + minor;
+    c->no_combined_call = v < 101;
+    c->no_procedures = v < 101;
+    c->no_call_procedure = v < 102;
+    c->no_answer_wait = v < 102;
+    c->no_fail_request = v < 103;
+    c->probed = 1;
+    return syrpc__ok(c);
+}
+
+/*
+ * Whether the handle can run a call: its app is valid, it is connected,
+ * and the extension is there (looked up again until it is).  Status set
+ * if not.
+ */
+static int
+ready(syrpc_conn *c)
+{
+    if (!c->app_ok) {
+        check_app(c, c->app_given);
+        return 0;
+    }
+    if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
+        fail_from_result(c, NULL);
+        if (c->status != SYRPC_CONNECTION)
+            syrpc__fail(c, SYRPC_CONNECTION, "not connected");
+        return 0;
+    }
+    return c->probed || probe(c) == SYRPC_OK;
+}
+
+/* ---- conversion ---- */
+
+/* JSON text of data, malloc'd; NULL (status set) if it cannot be sent exactly. */
 static char *
 encode(syrpc_conn *c, const json_t *data)
 {
-    char *text;
+    char err[SYRPC_MSG_MAX / 2], *text;
+    int rc;
 
     if (data == NULL) {
         syrpc__fail(c, SYRPC_BAD_INPUT, "data must not be NULL");
         return NULL;
     }
-    text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (text == NULL)
-        syrpc__fail(c, SYRPC_BAD_INPUT, "data cannot be encoded as JSON");
+    rc = syrpc__encode_exact(data, &text, err, sizeof(err));
+    if (rc == SYRPC__NO_MEMORY)
+        syrpc__fail(c, SYRPC_NO_MEMORY, "out of memory");
+    else if (rc != SYRPC__EXACT)
+        syrpc__fail(c, SYRPC_BAD_INPUT, "data cannot be sent as JSON: %s", err);
     return text;
 }
 
-/* Parse a jsonb column; NULL (status set) if it does not parse. */
+/*
+ * The json_t of JSON text from the server (what: "result", "request data"),
+ * or NULL (status set) if a json_t cannot hold it exactly.
+ */
 static json_t *
-decode(syrpc_conn *c, const char *text)
+decode(syrpc_conn *c, const char *text, const char *what)
 {
-    json_error_t err;
-    json_t *j = json_loads(text, JSON_DECODE_ANY, &err);
+    char err[SYRPC_MSG_MAX / 2];
+    json_t *j;
+    int rc = syrpc__decode_exact(text, &j, err, sizeof(err));
 
-    if (j == NULL)
-        syrpc__fail(c, SYRPC_SERVER_ERROR, "server sent invalid JSON: %s", err.text);
+    if (rc == SYRPC__NO_MEMORY)
+        syrpc__fail(c, SYRPC_NO_MEMORY, "out of memory");
+    else if (rc != SYRPC__EXACT) {
+        syrpc__fail(c, SYRPC_BAD_INPUT, "%s cannot be represented exactly by a json_t: %s"
+                    " (the _text functions pass JSON text unchanged)", what, err);
+        copy_str(c->hint, sizeof(c->hint),
+                 "Use syrpc_call_text, syrpc_get_result_text or syrpc_register_text for such data.");
+    }
     return j;
+}
+
+/* A copy of the server's text, or NULL (status set). */
+static char *
+copy_text(syrpc_conn *c, const char *text)
+{
+    char *copy = strdup(text);
+
+    if (copy == NULL)
+        syrpc__fail(c, SYRPC_NO_MEMORY, "out of memory");
+    return copy;
 }
 
 /* The timeout of one server-side wait, as text seconds. */
@@ -279,6 +461,8 @@ slice_of(int remaining_ms, char *buf, size_t size)
     return slice;
 }
 
+/* ---- connection ---- */
+
 syrpc_conn *
 syrpc_connect(const char *conninfo, const char *app)
 {
@@ -287,12 +471,16 @@ syrpc_connect(const char *conninfo, const char *app)
     if (c == NULL)
         return NULL;
     c->conninfo = strdup(conninfo ? conninfo : "");
-    if (c->conninfo == NULL) {
+    c->app_given = app ? strdup(app) : NULL;
+    if (c->conninfo == NULL || (app != NULL && c->app_given == NULL)) {
+        free(c->conninfo);
+        free(c->app_given);
         free(c);
         return NULL;
     }
-    if (!check_name(c, "app", app))
+    if (!check_app(c, app))
         return c;
+    c->app_ok = 1;
     copy_str(c->app, sizeof(c->app), app);
     syrpc_reconnect(c);
     return c;
@@ -301,13 +489,21 @@ syrpc_connect(const char *conninfo, const char *app)
 syrpc_status
 syrpc_reconnect(syrpc_conn *c)
 {
+    if (!c->app_ok) {
+        check_app(c, c->app_given);
+        return c->status;
+    }
     if (c->pg != NULL)
         PQfinish(c->pg);
+    c->probed = 0;
     c->pg = PQconnectdb(c->conninfo);
     if (c->pg == NULL)
         return syrpc__fail(c, SYRPC_NO_MEMORY, "out of memory");
     if (PQstatus(c->pg) != CONNECTION_OK)
         return fail_from_result(c, NULL);
+    /* a missing extension is not a connection failure: the first call says so */
+    if (probe(c) == SYRPC_CONNECTION || c->status == SYRPC_NO_MEMORY)
+        return c->status;
     return syrpc__ok(c);
 }
 
@@ -320,6 +516,7 @@ syrpc_finish(syrpc_conn *c)
         PQfinish(c->pg);
     free(c->routes);
     free(c->conninfo);
+    free(c->app_given);
     free(c);
 }
 
@@ -336,52 +533,64 @@ syrpc_set_interrupt_flag(syrpc_conn *c, volatile sig_atomic_t *flag)
     c->interrupt = flag;
 }
 
+/* ---- statements ---- */
+
 /*
  * Run a statement whose parameters are the app, one text argument, and
- * data as JSON text; for a statement that waits (waits != 0), a fourth:
- * the seconds of its first slice of timeout_ms, which the server gets
- * (with a grace) to answer.  Returns the result, or NULL with the status
- * set.
+ * JSON text; for a statement that waits (waits != 0), a fourth: the
+ * seconds of its first slice of timeout_ms, which the server gets (with a
+ * grace) to answer.  Returns the result, or NULL with the status set.
  */
 static PGresult *
-run_with_data(syrpc_conn *c, const char *sql, const char *arg, const json_t *data,
+run_with_text(syrpc_conn *c, const char *sql, const char *arg, const char *json,
               int waits, int timeout_ms)
 {
     const char *values[4];
     char secs[32];
     int wait_ms = -1;
-    PGresult *res;
-    char *text = encode(c, data);
 
-    if (text == NULL)
-        return NULL;
     values[0] = c->app;
     values[1] = arg;
-    values[2] = text;
+    values[2] = json;
     if (waits) {
         values[3] = secs;
         wait_ms = slice_of(timeout_ms, secs, sizeof(secs)) + SYRPC_GRACE_MS;
     }
-    res = run(c, sql, waits ? 4 : 3, values, wait_ms);
-    free(text);
-    return res;
+    return run(c, sql, waits ? 4 : 3, values, wait_ms);
+}
+
+syrpc_status
+syrpc_put_request_text(syrpc_conn *c, const char *type, const char *json,
+                       char result_id[SYRPC_ID_SIZE])
+{
+    char sql[256];
+    PGresult *res;
+
+    result_id[0] = '\0';
+    if (!check_name(c, "type", type) || !check_text(c, json) || !ready(c))
+        return c->status;
+    snprintf(sql, sizeof(sql), "SELECT %s.syrpc_put_request($1, $2, $3::pg_catalog.jsonb)", c->schema);
+    res = run_with_text(c, sql, type, json, 0, 0);
+    if (res == NULL)
+        return c->status;
+    copy_str(result_id, SYRPC_ID_SIZE, PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return SYRPC_OK;
 }
 
 syrpc_status
 syrpc_put_request(syrpc_conn *c, const char *type, const json_t *data,
                   char result_id[SYRPC_ID_SIZE])
 {
-    PGresult *res;
+    char *text;
+    syrpc_status st;
 
     result_id[0] = '\0';
-    if (!check_name(c, "type", type))
+    if (!check_name(c, "type", type) || (text = encode(c, data)) == NULL)
         return c->status;
-    res = run_with_data(c, "SELECT syrpc_put_request($1, $2, $3::jsonb)", type, data, 0, 0);
-    if (res == NULL)
-        return c->status;
-    copy_str(result_id, SYRPC_ID_SIZE, PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return SYRPC_OK;
+    st = syrpc_put_request_text(c, type, text, result_id);
+    free(text);
+    return st;
 }
 
 /*
@@ -390,6 +599,9 @@ syrpc_put_request(syrpc_conn *c, const char *type, const json_t *data,
  * timeout in seconds, filled in here.  Returns the result (the caller
  * clears it), or NULL with the handle's status set.  Uses the waiting
  * procedure, or the function (func_sql) on a server with extension 1.0.
+ * A slice may end early (the server ends a wait before statement_timeout;
+ * a statement cancelled by statement_timeout all the same counts as such
+ * a slice): the call waits on until its own deadline.
  */
 static PGresult *
 wait_sliced(syrpc_conn *c, const char *proc_sql, const char *func_sql, int nparams,
@@ -405,13 +617,9 @@ wait_sliced(syrpc_conn *c, const char *proc_sql, const char *func_sql, int npara
         PGresult *res = run(c, c->no_procedures ? func_sql : proc_sql, nparams, values,
                             slice + SYRPC_GRACE_MS);
 
-        if (res == NULL && !c->no_procedures && strcmp(c->sqlstate, "42883") == 0) {
-            c->no_procedures = 1;       /* extension 1.0 */
-            continue;
-        }
-        if (res == NULL)
+        if (res == NULL && !statement_timed_out(c))
             return NULL;
-        if (PQntuples(res) == 1 && !PQgetisnull(res, 0, col))
+        if (res != NULL && PQntuples(res) == 1 && !PQgetisnull(res, 0, col))
             return res;
         PQclear(res);
         if (syrpc__interrupted(c)) {
@@ -426,21 +634,37 @@ wait_sliced(syrpc_conn *c, const char *proc_sql, const char *func_sql, int npara
 }
 
 syrpc_status
-syrpc_get_result(syrpc_conn *c, const char *result_id, int timeout_ms, json_t **result)
+syrpc_get_result_text(syrpc_conn *c, const char *result_id, int timeout_ms, char **result)
 {
     const char *values[3] = { c->app, result_id, NULL };
+    char proc[256], func[256];
     PGresult *res;
 
     *result = NULL;
-    if (result_id == NULL || result_id[0] == '\0')
-        return syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
-    res = wait_sliced(c, "CALL syrpc_wait_result($1, $2::uuid, $3::float8)",
-                      "SELECT syrpc_get_result($1, $2::uuid, $3::float8)",
-                      3, values, 0, timeout_ms, "result");
+    if (!check_id(c, result_id) || !check_timeout(c, timeout_ms) || !ready(c))
+        return c->status;
+    snprintf(proc, sizeof(proc), "CALL %s.syrpc_wait_result($1, $2::pg_catalog.uuid, $3::pg_catalog.float8)",
+             c->schema);
+    snprintf(func, sizeof(func), "SELECT %s.syrpc_get_result($1, $2::pg_catalog.uuid, $3::pg_catalog.float8)",
+             c->schema);
+    res = wait_sliced(c, proc, func, 3, values, 0, timeout_ms, "result");
     if (res == NULL)
         return c->status;
-    *result = decode(c, PQgetvalue(res, 0, 0));
+    *result = copy_text(c, PQgetvalue(res, 0, 0));
     PQclear(res);
+    return c->status;
+}
+
+syrpc_status
+syrpc_get_result(syrpc_conn *c, const char *result_id, int timeout_ms, json_t **result)
+{
+    char *text;
+
+    *result = NULL;
+    if (syrpc_get_result_text(c, result_id, timeout_ms, &text) != SYRPC_OK)
+        return c->status;
+    *result = decode(c, text, "result");
+    free(text);
     return c->status;
 }
 
@@ -451,40 +675,61 @@ syrpc_get_result(syrpc_conn *c, const char *result_id, int timeout_ms, json_t **
  * syrpc_call: put and get then.
  */
 syrpc_status
-syrpc_call(syrpc_conn *c, const char *type, const json_t *data, int timeout_ms, json_t **result)
+syrpc_call_text(syrpc_conn *c, const char *type, const char *json, int timeout_ms, char **result)
 {
-    char id[SYRPC_ID_SIZE];
+    char id[SYRPC_ID_SIZE], sql[256];
     long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
     PGresult *res;
 
     *result = NULL;
-    if (!check_name(c, "type", type))
+    if (!check_name(c, "type", type) || !check_text(c, json) || !check_timeout(c, timeout_ms) ||
+        !ready(c))
         return c->status;
-    if (!c->no_call_procedure) {
-        res = run_with_data(c, "CALL syrpc_call($1, $2, $3::jsonb, $4::float8)", type, data,
-                            1, timeout_ms);
-        if (res != NULL) {
-            int answered = !PQgetisnull(res, 0, 1);
-
-            copy_str(id, sizeof(id), PQgetvalue(res, 0, 0));
-            if (answered)
-                *result = decode(c, PQgetvalue(res, 0, 1));
-            PQclear(res);
-            if (answered)
-                return c->status;
-            if (deadline >= 0 && deadline - now_ms() <= 0)
-                return syrpc__fail(c, SYRPC_TIMEOUT, "no result within %d ms", timeout_ms);
-            return syrpc_get_result(c, id, deadline < 0 ? SYRPC_FOREVER : (int) (deadline - now_ms()),
-                                    result);
-        }
-        if (strcmp(c->sqlstate, "42883") != 0)
+    if (c->no_call_procedure) {
+        if (syrpc_put_request_text(c, type, json, id) != SYRPC_OK)
             return c->status;
-        c->no_call_procedure = 1;       /* undefined: extension 1.0 or 1.1 */
+        return syrpc_get_result_text(c, id, timeout_ms, result);
     }
-    if (syrpc_put_request(c, type, data, id) != SYRPC_OK)
+    snprintf(sql, sizeof(sql),
+             "CALL %s.syrpc_call($1, $2, $3::pg_catalog.jsonb, $4::pg_catalog.float8)", c->schema);
+    res = run_with_text(c, sql, type, json, 1, timeout_ms);
+    if (res == NULL) {
+        /* cancelled by statement_timeout while it waited: the request may be queued */
+        if (statement_timed_out(c))
+            c->status = SYRPC_TIMEOUT;
         return c->status;
-    return syrpc_get_result(c, id, timeout_ms, result);
+    }
+    copy_str(id, sizeof(id), PQgetvalue(res, 0, 0));
+    if (!PQgetisnull(res, 0, 1)) {
+        *result = copy_text(c, PQgetvalue(res, 0, 1));
+        PQclear(res);
+        return c->status;
+    }
+    PQclear(res);
+    if (deadline >= 0 && deadline - now_ms() <= 0)
+        return syrpc__fail(c, SYRPC_TIMEOUT, "no result within %d ms", timeout_ms);
+    return syrpc_get_result_text(c, id, deadline < 0 ? SYRPC_FOREVER : (int) (deadline - now_ms()),
+                                 result);
 }
+
+syrpc_status
+syrpc_call(syrpc_conn *c, const char *type, const json_t *data, int timeout_ms, json_t **result)
+{
+    char *text, *answer;
+
+    *result = NULL;
+    if (!check_name(c, "type", type) || (text = encode(c, data)) == NULL)
+        return c->status;
+    syrpc_call_text(c, type, text, timeout_ms, &answer);
+    free(text);
+    if (c->status != SYRPC_OK)
+        return c->status;
+    *result = decode(c, answer, "result");
+    free(answer);
+    return c->status;
+}
+
+/* ---- worker side ---- */
 
 void
 syrpc_request_clear(syrpc_request *req)
@@ -493,40 +738,80 @@ syrpc_request_clear(syrpc_request *req)
     memset(req, 0, sizeof(*req));
 }
 
+void
+syrpc__raw_clear(syrpc__raw *req)
+{
+    free(req->data);
+    memset(req, 0, sizeof(*req));
+}
+
 /* Fill req from the one row of res (type, result_id, data); clears res. */
 static syrpc_status
-take_request(syrpc_conn *c, PGresult *res, syrpc_request *req)
+take_raw(syrpc_conn *c, PGresult *res, syrpc__raw *req)
 {
     copy_str(req->type, sizeof(req->type), PQgetvalue(res, 0, 0));
     copy_str(req->result_id, sizeof(req->result_id), PQgetvalue(res, 0, 1));
-    req->data = decode(c, PQgetvalue(res, 0, 2));
+    req->data = copy_text(c, PQgetvalue(res, 0, 2));
     PQclear(res);
     return c->status;
+}
+
+/*
+ * The public request of raw (raw's status, SYRPC_OK or SYRPC_BAD_INPUT if
+ * its data cannot be held in a json_t: then type and result_id only).
+ * Clears raw.
+ */
+static syrpc_status
+request_of_raw(syrpc_conn *c, syrpc__raw *raw, syrpc_request *req)
+{
+    copy_str(req->type, sizeof(req->type), raw->type);
+    copy_str(req->result_id, sizeof(req->result_id), raw->result_id);
+    req->data = decode(c, raw->data, "request data");
+    syrpc__raw_clear(raw);
+    return c->status;
+}
+
+syrpc_status
+syrpc__get_request_raw(syrpc_conn *c, int timeout_ms, syrpc__raw *req)
+{
+    const char *values[2] = { c->app, NULL };
+    char proc[256], func[256];
+    PGresult *res;
+
+    memset(req, 0, sizeof(*req));
+    if (!check_timeout(c, timeout_ms) || !ready(c))
+        return c->status;
+    snprintf(proc, sizeof(proc), "CALL %s.syrpc_wait_request($1, $2::pg_catalog.float8)", c->schema);
+    snprintf(func, sizeof(func), "SELECT type, result_id, data FROM %s.syrpc_get_request($1, $2::pg_catalog.float8)",
+             c->schema);
+    res = wait_sliced(c, proc, func, 2, values, 1, timeout_ms, "request");
+    if (res == NULL)
+        return c->status;
+    return take_raw(c, res, req);
 }
 
 syrpc_status
 syrpc_get_request(syrpc_conn *c, int timeout_ms, syrpc_request *req)
 {
-    const char *values[2] = { c->app, NULL };
-    PGresult *res;
+    syrpc__raw raw;
 
     memset(req, 0, sizeof(*req));
-    res = wait_sliced(c, "CALL syrpc_wait_request($1, $2::float8)",
-                      "SELECT type, result_id, data FROM syrpc_get_request($1, $2::float8)",
-                      2, values, 1, timeout_ms, "request");
-    if (res == NULL)
+    if (syrpc__get_request_raw(c, timeout_ms, &raw) != SYRPC_OK)
         return c->status;
-    return take_request(c, res, req);
+    return request_of_raw(c, &raw, req);
 }
 
 syrpc_status
-syrpc_put_result(syrpc_conn *c, const char *result_id, const json_t *data)
+syrpc_put_result_text(syrpc_conn *c, const char *result_id, const char *json)
 {
+    char sql[256];
     PGresult *res;
 
-    if (result_id == NULL || result_id[0] == '\0')
-        return syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
-    res = run_with_data(c, "SELECT syrpc_put_result($1, $2::uuid, $3::jsonb)", result_id, data, 0, 0);
+    if (!check_id(c, result_id) || !check_text(c, json) || !ready(c))
+        return c->status;
+    snprintf(sql, sizeof(sql), "SELECT %s.syrpc_put_result($1, $2::pg_catalog.uuid, $3::pg_catalog.jsonb)",
+             c->schema);
+    res = run_with_text(c, sql, result_id, json, 0, 0);
     if (res == NULL)
         return c->status;
     PQclear(res);
@@ -534,62 +819,118 @@ syrpc_put_result(syrpc_conn *c, const char *result_id, const json_t *data)
 }
 
 syrpc_status
-syrpc_put_result_get_request(syrpc_conn *c, const char *result_id, const json_t *data,
-                             syrpc_request *next)
+syrpc_put_result(syrpc_conn *c, const char *result_id, const json_t *data)
 {
+    char *text;
+    syrpc_status st;
+
+    if (!check_id(c, result_id) || (text = encode(c, data)) == NULL)
+        return c->status;
+    st = syrpc_put_result_text(c, result_id, text);
+    free(text);
+    return st;
+}
+
+syrpc_status
+syrpc_fail_request(syrpc_conn *c, const char *result_id, const char *reason)
+{
+    const char *values[3] = { c->app, result_id, reason };
+    char sql[256];
+    PGresult *res;
+
+    if (!check_id(c, result_id))
+        return c->status;
+    if (reason == NULL || reason[0] == '\0' || strlen(reason) > SYRPC_REASON_MAX)
+        return syrpc__fail(c, SYRPC_BAD_INPUT, "reason must be 1 to %d bytes", SYRPC_REASON_MAX);
+    if (!ready(c))
+        return c->status;
+    if (c->no_fail_request) {
+        syrpc__fail(c, SYRPC_SERVER_ERROR, "syrpc_fail_request needs extension 1.3 or later (the database has %s)",
+                    c->extversion);
+        copy_str(c->hint, sizeof(c->hint), "Run ALTER EXTENSION syrpc UPDATE.");
+        return c->status;
+    }
+    snprintf(sql, sizeof(sql), "SELECT %s.syrpc_fail_request($1, $2::pg_catalog.uuid, $3)", c->schema);
+    res = run(c, sql, 3, values, -1);
+    if (res == NULL)
+        return c->status;
+    PQclear(res);
+    return SYRPC_OK;
+}
+
+/* Answer and claim the next request without waiting; statuses as for syrpc_put_result_get_request. */
+static syrpc_status
+put_result_get_request_raw(syrpc_conn *c, const char *result_id, const char *json, syrpc__raw *next)
+{
+    char sql[256];
     PGresult *res;
 
     memset(next, 0, sizeof(*next));
-    if (c->no_combined_call) {
-        if (syrpc_put_result(c, result_id, data) != SYRPC_OK)
-            return c->status;
-        return syrpc_get_request(c, 0, next);
-    }
-    if (result_id == NULL || result_id[0] == '\0')
-        return syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
-    res = run_with_data(c, "SELECT type, result_id, data FROM syrpc_put_result_get_request($1, $2::uuid, $3::jsonb)",
-                        result_id, data, 0, 0);
-    if (res == NULL) {
-        if (strcmp(c->sqlstate, "42883") == 0) {
-            /* undefined_function: extension 1.0 */
-            c->no_combined_call = 1;
-            return syrpc_put_result_get_request(c, result_id, data, next);
-        }
+    if (!check_id(c, result_id) || !check_text(c, json) || !ready(c))
         return c->status;
+    if (c->no_combined_call) {
+        if (syrpc_put_result_text(c, result_id, json) != SYRPC_OK)
+            return c->status;
+        return syrpc__get_request_raw(c, 0, next);
     }
+    snprintf(sql, sizeof(sql), "SELECT type, result_id, data FROM %s.syrpc_put_result_get_request"
+             "($1, $2::pg_catalog.uuid, $3::pg_catalog.jsonb)", c->schema);
+    res = run_with_text(c, sql, result_id, json, 0, 0);
+    if (res == NULL)
+        return c->status;
     if (PQntuples(res) == 1)
-        return take_request(c, res, next);
+        return take_raw(c, res, next);
     PQclear(res);
     return syrpc__fail(c, SYRPC_TIMEOUT, "no request waiting");
+}
+
+syrpc_status
+syrpc_put_result_get_request(syrpc_conn *c, const char *result_id, const json_t *data,
+                             syrpc_request *next)
+{
+    syrpc__raw raw;
+    char *text;
+
+    memset(next, 0, sizeof(*next));
+    if (!check_id(c, result_id) || (text = encode(c, data)) == NULL)
+        return c->status;
+    put_result_get_request_raw(c, result_id, text, &raw);
+    free(text);
+    if (c->status != SYRPC_OK)
+        return c->status;
+    return request_of_raw(c, &raw, next);
 }
 
 /*
  * The serve loop's answer: answer and wait up to one slice for the next
  * request in one statement (CALL syrpc_put_result_wait_request, extension
- * 1.2), else syrpc_put_result_get_request.  Statuses as for that one:
- * SYRPC_OK with *next filled, SYRPC_TIMEOUT when answered and nothing came.
+ * 1.2), else put_result_get_request_raw.  Statuses as for that one:
+ * SYRPC_OK with *next filled, SYRPC_TIMEOUT when answered and nothing came
+ * (also when statement_timeout cancelled the wait: if that came before the
+ * answer's commit, the request comes back by its lease).
  */
 syrpc_status
-syrpc__put_result_wait_request(syrpc_conn *c, const char *result_id, const json_t *data,
-                               syrpc_request *next)
+syrpc__put_result_wait_request(syrpc_conn *c, const char *result_id, const char *json,
+                               syrpc__raw *next)
 {
+    char sql[256];
     PGresult *res;
 
     memset(next, 0, sizeof(*next));
+    if (!check_id(c, result_id) || !check_text(c, json) || !ready(c))
+        return c->status;
     if (c->no_answer_wait)
-        return syrpc_put_result_get_request(c, result_id, data, next);
-    if (result_id == NULL || result_id[0] == '\0')
-        return syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
-    res = run_with_data(c, "CALL syrpc_put_result_wait_request($1, $2::uuid, $3::jsonb, $4::float8)",
-                        result_id, data, 1, SYRPC_WAIT_SLICE_MS);
+        return put_result_get_request_raw(c, result_id, json, next);
+    snprintf(sql, sizeof(sql), "CALL %s.syrpc_put_result_wait_request"
+             "($1, $2::pg_catalog.uuid, $3::pg_catalog.jsonb, $4::pg_catalog.float8)", c->schema);
+    res = run_with_text(c, sql, result_id, json, 1, SYRPC_WAIT_SLICE_MS);
     if (res == NULL) {
-        if (strcmp(c->sqlstate, "42883") != 0)
-            return c->status;
-        c->no_answer_wait = 1;          /* undefined: extension 1.0 or 1.1 */
-        return syrpc_put_result_get_request(c, result_id, data, next);
+        if (statement_timed_out(c))
+            c->status = SYRPC_TIMEOUT;
+        return c->status;
     }
     if (!PQgetisnull(res, 0, 1))
-        return take_request(c, res, next);
+        return take_raw(c, res, next);
     PQclear(res);
     return syrpc__fail(c, SYRPC_TIMEOUT, "no request within %d ms", SYRPC_WAIT_SLICE_MS);
 }

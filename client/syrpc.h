@@ -16,13 +16,30 @@
  *
  * Memory: functions that hand back a json_t * give the caller a new
  * reference, which the caller releases with json_decref().  json_t *
- * arguments are borrowed: the library never steals a reference.  Strings
- * returned by syrpc_error_*() belong to the handle and stay valid until the
- * next call on it.
+ * arguments are borrowed: the library never steals a reference.  JSON text
+ * handed back by the _text functions is the caller's, to release with
+ * syrpc_free().  Strings returned by syrpc_error_*() belong to the handle
+ * and stay valid until the next call on it.
+ *
+ * Exact data: the _text functions pass JSON text as it is, and hand back
+ * the server's text (jsonb keeps every digit of a number).  The json_t
+ * functions never change a value silently: a number that a json_t cannot
+ * hold exactly (an integer beyond 64 bits, a real with more digits than a
+ * double keeps, 1e400) is refused with SYRPC_BAD_INPUT and a message
+ * naming it; reals are sent with the fewest digits that read back as the
+ * same double (1.1, not 1.1000000000000001); NaN and infinities are
+ * refused.
  *
  * Waiting: blocking calls wait inside the server (woken at the commit of
  * the matching put) in slices of at most SYRPC_WAIT_SLICE_MS, each its own
- * short transaction, so no transaction stays open for a long wait.
+ * short transaction, so no transaction stays open for a long wait.  A
+ * statement_timeout shorter than a slice is fine: the server ends such a
+ * wait just before it (and a wait cancelled by it anyway counts as a slice
+ * that ended), and the call waits on until its own timeout.
+ *
+ * The extension may be in any schema (CREATE EXTENSION syrpc SCHEMA x):
+ * at each (re)connect the library looks up its schema and version once,
+ * and uses the calls that version has.
  */
 #ifndef SYRPC_CLIENT_H
 #define SYRPC_CLIENT_H
@@ -35,28 +52,37 @@ extern "C" {
 #endif
 
 #define SYRPC_VERSION_MAJOR 1
-#define SYRPC_VERSION_MINOR 0
+#define SYRPC_VERSION_MINOR 1
 #define SYRPC_VERSION_PATCH 0
-#define SYRPC_VERSION "1.0.0"
+#define SYRPC_VERSION "1.1.0"
 #define SYRPC_VERSION_NUM (SYRPC_VERSION_MAJOR * 10000 + SYRPC_VERSION_MINOR * 100 + SYRPC_VERSION_PATCH)
 
 /* Room for a result_id as text: 36 characters and the NUL. */
 #define SYRPC_ID_SIZE 37
 /* Longest app or type name, in bytes (the server enforces it too). */
 #define SYRPC_NAME_MAX 63
-/* Pass as timeout_ms to wait until the call is interrupted. */
+/* Pass as timeout_ms to wait until the call is interrupted (any other negative is refused). */
 #define SYRPC_FOREVER (-1)
 /* The longest single wait inside the server. */
 #define SYRPC_WAIT_SLICE_MS 10000
 
-/* Status codes; append-only. */
+/*
+ * Status codes; append-only.  The server's SQLSTATE (syrpc_error_sqlstate)
+ * tells more: SY001 request failed (after its last attempt, or given up by
+ * a worker with syrpc_fail_request: the message has the reason), SY002
+ * request expired, SY003 result already taken, SY004 request not in
+ * flight (not claimed, or already answered), SY005 result_id of another
+ * app, SY008 unknown or expired result_id.
+ */
 typedef enum syrpc_status {
     SYRPC_OK = 0,
-    SYRPC_TIMEOUT = 1,         /* nothing arrived within the timeout */
-    SYRPC_BAD_INPUT = 2,       /* arguments rejected (here or by the server: SQLSTATE class 22, SY003-SY005, ...) */
+    SYRPC_TIMEOUT = 1,         /* nothing arrived within the timeout (also: statement_timeout ended the wait) */
+    SYRPC_BAD_INPUT = 2,       /* arguments rejected (here or by the server: SQLSTATE class 22, SY003-SY005,
+                                * SY008, ...), or data a json_t cannot hold exactly */
     SYRPC_CONNECTION = 3,      /* could not connect, or the connection was lost */
-    SYRPC_SERVER_ERROR = 4,    /* any other error from the server */
-    SYRPC_REQUEST_FAILED = 5,  /* the request failed after its last attempt (SY001) or expired (SY002) */
+    SYRPC_SERVER_ERROR = 4,    /* any other error from the server (also: the extension is not installed) */
+    SYRPC_REQUEST_FAILED = 5,  /* the request failed (SY001: after its last attempt, or given up by a
+                                * worker) or expired (SY002) */
     SYRPC_INTERRUPTED = 6,     /* the interrupt flag was set while waiting */
     SYRPC_NO_MEMORY = 7
 } syrpc_status;
@@ -73,14 +99,20 @@ typedef struct syrpc_request {
 /* Version of the library at run time, as SYRPC_VERSION_NUM. */
 int syrpc_version(void);
 
+/* Release memory the library handed back (the JSON text of the _text functions). */
+void syrpc_free(void *ptr);
+
 /* Readable name of a status ("ok", "timeout", ...); static storage. */
 const char *syrpc_status_name(syrpc_status status);
 
 /*
  * Connect to PostgreSQL (conninfo as for libpq's PQconnectdb: "" takes
- * PGHOST, PGDATABASE, ... from the environment) for app.  Returns a handle
- * even when the connection fails (check syrpc_status_of); NULL only when
- * out of memory.  Release with syrpc_finish.
+ * PGHOST, PGDATABASE, ... from the environment) for app (1 to
+ * SYRPC_NAME_MAX bytes of letters, digits, "_", "." and "-"; checked here,
+ * SYRPC_BAD_INPUT).  Returns a handle even when the connection fails
+ * (check syrpc_status_of); NULL only when out of memory.  Release with
+ * syrpc_finish.  If the database has no syrpc extension, the connection
+ * succeeds and the first call says so (SYRPC_SERVER_ERROR, with a hint).
  */
 syrpc_conn *syrpc_connect(const char *conninfo, const char *app);
 void syrpc_finish(syrpc_conn *conn);
@@ -111,14 +143,22 @@ void *syrpc_pgconn(syrpc_conn *conn);
 /* Queue a request; its result_id is written to result_id. */
 syrpc_status syrpc_put_request(syrpc_conn *conn, const char *type,
                                const json_t *data, char result_id[SYRPC_ID_SIZE]);
+/* The same with data as JSON text, sent as is (the server refuses invalid JSON: 22P02). */
+syrpc_status syrpc_put_request_text(syrpc_conn *conn, const char *type,
+                                    const char *json, char result_id[SYRPC_ID_SIZE]);
 
 /*
  * Wait up to timeout_ms (SYRPC_FOREVER: no limit) for the result of
  * result_id and take it: *result is a new reference.  On any status other
- * than SYRPC_OK, *result is NULL.
+ * than SYRPC_OK, *result is NULL.  A result that a json_t cannot hold
+ * exactly is SYRPC_BAD_INPUT, and taken all the same: use
+ * syrpc_get_result_text where results may hold such numbers.
  */
 syrpc_status syrpc_get_result(syrpc_conn *conn, const char *result_id,
                               int timeout_ms, json_t **result);
+/* The same with the result as the server's JSON text (free with syrpc_free). */
+syrpc_status syrpc_get_result_text(syrpc_conn *conn, const char *result_id,
+                                   int timeout_ms, char **result);
 
 /*
  * syrpc_put_request and syrpc_get_result in one, in one round trip (CALL
@@ -128,23 +168,44 @@ syrpc_status syrpc_get_result(syrpc_conn *conn, const char *result_id,
  */
 syrpc_status syrpc_call(syrpc_conn *conn, const char *type, const json_t *data,
                         int timeout_ms, json_t **result);
+/*
+ * The same with JSON text both ways: json is sent as is, *result is the
+ * server's text (free with syrpc_free; NULL on any status but SYRPC_OK).
+ */
+syrpc_status syrpc_call_text(syrpc_conn *conn, const char *type, const char *json,
+                             int timeout_ms, char **result);
 
 /* ---- worker side ---- */
 
-/* Wait up to timeout_ms for a request and claim it (a lease). */
+/*
+ * Wait up to timeout_ms for a request and claim it (a lease).  If its data
+ * cannot be held exactly in a json_t: SYRPC_BAD_INPUT with req->type and
+ * req->result_id filled and req->data NULL; the request is claimed:
+ * give it up with syrpc_fail_request (or answer it).
+ */
 syrpc_status syrpc_get_request(syrpc_conn *conn, int timeout_ms, syrpc_request *req);
 void syrpc_request_clear(syrpc_request *req);
 
-/* Answer a claimed request. */
+/* Answer a claimed request (_text: with JSON text, sent as is). */
 syrpc_status syrpc_put_result(syrpc_conn *conn, const char *result_id, const json_t *data);
+syrpc_status syrpc_put_result_text(syrpc_conn *conn, const char *result_id, const char *json);
+
+/*
+ * Give up a claimed request (extension 1.3): its caller gets
+ * SYRPC_REQUEST_FAILED (SY001) with "request ID failed: REASON", and no
+ * worker gets it again.  reason: 1 to 1024 bytes.
+ */
+syrpc_status syrpc_fail_request(syrpc_conn *conn, const char *result_id, const char *reason);
 
 /*
  * Answer a claimed request and claim the next one in the same transaction,
  * without waiting (one statement and one durable commit per request for a
  * busy worker).  SYRPC_OK: answered, and *next holds the next request;
- * SYRPC_TIMEOUT: answered, no request is waiting (*next is empty); any
- * other status: not answered.  Works with extension version 1.0 too (as
- * two statements).
+ * SYRPC_TIMEOUT: answered, no request is waiting (*next is empty);
+ * SYRPC_BAD_INPUT with next->result_id set: answered, and the next request
+ * claimed, but its data cannot be held in a json_t (see
+ * syrpc_get_request); any other status: not answered.  Works with
+ * extension version 1.0 too (as two statements).
  */
 syrpc_status syrpc_put_result_get_request(syrpc_conn *conn, const char *result_id,
                                           const json_t *data, syrpc_request *next);
@@ -161,12 +222,31 @@ syrpc_status syrpc_register(syrpc_conn *conn, const char *type,
                             syrpc_handler handler, void *arg);
 
 /*
+ * A text handler gets the request data as the server's JSON text and
+ * returns the result as JSON text allocated with malloc (the serve loop
+ * frees it with free()), sent as is; NULL on failure, answered as for
+ * syrpc_handler.  If the server refuses the text (not JSON, too large),
+ * the request is given up with the server's reason (syrpc_fail_request).
+ */
+typedef char *(*syrpc_text_handler)(const char *type, const char *data_json, void *arg);
+
+/* Register a text handler for type (NULL: every type); replaces any handler of type. */
+syrpc_status syrpc_register_text(syrpc_conn *conn, const char *type,
+                                 syrpc_text_handler handler, void *arg);
+
+/*
  * Serve requests until the interrupt flag is set or max_requests have been
- * answered (0: no limit).  Unknown types are answered with
- * {"error": "unknown type", "type": TYPE}.  A lost connection is
- * re-established with backoff; the request it held comes back by its lease.
- * Returns SYRPC_OK when max_requests were served, SYRPC_INTERRUPTED when
- * stopped by the flag, another status on an error it cannot get past.
+ * answered or given up (0: no limit).  Unknown types are answered with
+ * {"error": "unknown type", "type": TYPE}.  A request that its json_t
+ * handler cannot get exactly (see "Exact data"), or whose result cannot be
+ * sent, is given up with syrpc_fail_request and a reason ("request data
+ * cannot be represented by the C library: ..."); its caller gets
+ * SYRPC_REQUEST_FAILED.  (With extension < 1.3, it is answered with
+ * {"error": "request failed", "type": TYPE, "reason": REASON} instead.)
+ * A lost connection is re-established with backoff; the request it held
+ * comes back by its lease.  Returns SYRPC_OK when max_requests were
+ * served, SYRPC_INTERRUPTED when stopped by the flag, another status on
+ * an error it cannot get past.
  */
 syrpc_status syrpc_serve(syrpc_conn *conn, long max_requests);
 

@@ -1,7 +1,7 @@
 /*
  * syrpc_int.h: the handle's insides, shared by the library's source files
- * (syrpc.c: connection, errors and the four calls; serve.c: the serve loop).
- * Not installed.
+ * (syrpc.c: connection, errors and the calls; serve.c: the serve loop;
+ * json.c: exact conversion between JSON text and json_t).  Not installed.
  */
 #ifndef SYRPC_INT_H
 #define SYRPC_INT_H
@@ -11,39 +11,65 @@
 #include "syrpc.h"
 
 #define SYRPC_MSG_MAX 1024
+/* The longest reason syrpc_fail_request takes, in bytes (the server's limit). */
+#define SYRPC_REASON_MAX 1024
 
 typedef struct syrpc_route {
     char type[SYRPC_NAME_MAX + 1];
-    syrpc_handler handler;
+    syrpc_handler handler;              /* one of these two is set */
+    syrpc_text_handler text_handler;
     void *arg;
 } syrpc_route;
 
 struct syrpc_conn {
     PGconn *pg;
     char *conninfo;
+    char *app_given;           /* the app as given, to repeat why it is refused */
     char app[SYRPC_NAME_MAX + 1];
+    int app_ok;                /* app passed the local check */
     syrpc_status status;
     char message[SYRPC_MSG_MAX];
     char sqlstate[6];
     char detail[SYRPC_MSG_MAX];
     char hint[SYRPC_MSG_MAX];
     volatile sig_atomic_t *interrupt;
-    int no_combined_call;      /* the server's extension predates syrpc_put_result_get_request */
-    int no_procedures;         /* ... or the waiting procedures: wait with SELECT */
+    /* from the probe of pg_extension, at each (re)connect */
+    int probed;                /* the extension was found: the fields below are set */
+    char schema[2 * SYRPC_NAME_MAX + 3];   /* its schema, quoted as an identifier */
+    char extversion[32];
+    int no_combined_call;      /* the server's extension predates syrpc_put_result_get_request (1.1) */
+    int no_procedures;         /* ... or the waiting procedures (1.1): wait with SELECT */
     int no_call_procedure;     /* ... or syrpc_call (1.2): put, then get */
     int no_answer_wait;        /* ... or syrpc_put_result_wait_request (1.2) */
+    int no_fail_request;       /* ... or syrpc_fail_request (1.3) */
     syrpc_route *routes;       /* handlers by type, for syrpc_serve */
     int nroutes;
     syrpc_route fallback;      /* handler for any other type, if set */
 };
+
+/* A claimed request as the server sent it (the serve loop's own). */
+typedef struct syrpc__raw {
+    char type[SYRPC_NAME_MAX + 1];
+    char result_id[SYRPC_ID_SIZE];
+    char *data;                /* JSON text, malloc'd; NULL when empty */
+} syrpc__raw;
 
 /* Set the handle's status and message (printf-style); returns status. */
 syrpc_status syrpc__fail(syrpc_conn *c, syrpc_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 syrpc_status syrpc__ok(syrpc_conn *c);
 int syrpc__interrupted(const syrpc_conn *c);
-/* The serve loop's answer-and-wait (syrpc.c). */
+
+/* The serve loop's calls on requests as text (syrpc.c). */
+syrpc_status syrpc__get_request_raw(syrpc_conn *c, int timeout_ms, syrpc__raw *req);
+/* Answer and wait up to a slice for the next request, in one statement if the server can. */
 syrpc_status syrpc__put_result_wait_request(syrpc_conn *c, const char *result_id,
-                                            const json_t *data, syrpc_request *next);
+                                            const char *json, syrpc__raw *next);
+void syrpc__raw_clear(syrpc__raw *req);
+
+/* json.c: exact conversion.  Returns one of these; err says why not. */
+enum { SYRPC__EXACT = 0, SYRPC__REFUSED = 1, SYRPC__NO_MEMORY = 2 };
+int syrpc__decode_exact(const char *text, json_t **result, char *err, size_t errsize);
+int syrpc__encode_exact(const json_t *value, char **text, char *err, size_t errsize);
 
 #endif /* SYRPC_INT_H */
