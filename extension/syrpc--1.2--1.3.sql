@@ -68,3 +68,22 @@ ALTER FUNCTION syrpc.workers_waiting(text) VOLATILE;
  * answered after the dump would run twice.
  */
 SELECT pg_catalog.pg_extension_config_dump('syrpc.app', '');
+
+/*
+ * 1.3: DROP EXTENSION and ALTER EXTENSION ... UPDATE need the locks that
+ * blocked calls hold while they wait (and every new call would queue
+ * behind them).  At the start of either command, blocked calls end their
+ * waits as timeouts; their clients' next calls wait for the command.  It
+ * fires for those commands on any extension: a spurious early timeout at
+ * worst.
+ */
+CREATE FUNCTION syrpc.give_way()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'syrpc_give_way_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION syrpc.give_way() IS
+    'event trigger: blocked syrpc calls end their waits so that DROP or ALTER EXTENSION can go on';
+REVOKE ALL ON FUNCTION syrpc.give_way() FROM PUBLIC;
+CREATE EVENT TRIGGER syrpc_give_way ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION', 'ALTER EXTENSION')
+    EXECUTE FUNCTION syrpc.give_way();

@@ -15,6 +15,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "commands/async.h"
+#include "commands/event_trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -46,6 +47,7 @@ PG_FUNCTION_INFO_V1(syrpc_get_request);
 PG_FUNCTION_INFO_V1(syrpc_put_result);
 PG_FUNCTION_INFO_V1(syrpc_put_result_get_request);
 PG_FUNCTION_INFO_V1(syrpc_fail_request);
+PG_FUNCTION_INFO_V1(syrpc_give_way_trigger);
 PG_FUNCTION_INFO_V1(syrpc_get_result);
 PG_FUNCTION_INFO_V1(syrpc_workers_waiting);
 PG_FUNCTION_INFO_V1(syrpc_waiters);
@@ -578,4 +580,20 @@ syrpc_waiters(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	syrpc_list_waiters(add_waiter, fcinfo->resultinfo);
 	return (Datum) 0;
+}
+
+/*
+ * syrpc.give_way() (1.3): the event trigger on DROP EXTENSION and ALTER
+ * EXTENSION: blocked calls end their waits so that the command gets its
+ * locks (see syrpc_give_way in wakeup.c).
+ */
+Datum
+syrpc_give_way_trigger(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("syrpc.give_way() must be called as an event trigger")));
+	syrpc_give_way();
+	PG_RETURN_VOID();
 }

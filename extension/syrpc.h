@@ -166,6 +166,8 @@ extern void syrpc_waiter_rearm(void);
 extern bool syrpc_cleanup_trylock(void);
 extern bool syrpc_cleanup_window_claim(TimestampTz now, int64 interval_us);
 extern void syrpc_wakeup_init(void);
+extern void syrpc_give_way(void);
+extern bool syrpc_must_give_way(void);
 
 /* registry.c */
 extern void registry_install_hooks(void);

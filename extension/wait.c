@@ -196,6 +196,8 @@ sleep_until(TimestampTz deadline, TimestampTz until)
 
 	if (deadline != 0 && now >= deadline)
 		return false;
+	if (syrpc_must_give_way())
+		return false;			/* a DROP or ALTER EXTENSION waits for us */
 	if (until != 0 && (wake == 0 || until < wake))
 		wake = until;
 	if (wake != 0)

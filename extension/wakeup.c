@@ -62,6 +62,7 @@
 #include "storage/latch.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "storage/sinvaladt.h"
 #include "utils/memutils.h"
 
@@ -73,6 +74,8 @@
 #define SYRPC_LOCK_CLEANUP_WINDOW	0x5357
 /* field4 of the lock under which puts pick request waiters (lock manager) */
 #define SYRPC_LOCK_PICK		0x5350
+/* field4 of the lock a DROP or ALTER EXTENSION holds while waiters give way */
+#define SYRPC_LOCK_GIVE_WAY	0x5347
 
 /* A key to wake at the end of the current transaction. */
 typedef struct PendingWake
@@ -494,4 +497,46 @@ syrpc_wakeup_init(void)
 {
 	RegisterXactCallback(xact_callback, NULL);
 	RegisterSubXactCallback(subxact_callback, NULL);
+}
+
+/*
+ * DROP EXTENSION and ALTER EXTENSION need their tables' locks, which every
+ * blocked call holds for its whole wait (its looks lock syrpc.request), and
+ * every new call would queue behind them: one waiter with no timeout would
+ * stall the database's RPC.  So syrpc's event trigger on those commands
+ * (syrpc.give_way, 1.3) takes the give-way lock until its transaction ends
+ * and wakes every waiter of the database; a waiter that finds the lock
+ * taken before it sleeps ends its wait as a timeout (no row, NULL), which
+ * releases its locks; the client's next call waits for the DDL to finish.
+ */
+static void
+wake_to_give_way(void *arg, int pid, SyrpcWaitKind kind, uint64 key)
+{
+	PGPROC	   *proc = BackendPidGetProc(pid);
+
+	if (proc != NULL && proc != MyProc)
+		SetLatch(&proc->procLatch);
+}
+
+void
+syrpc_give_way(void)
+{
+	LOCKTAG		tag;
+
+	make_tag(&tag, SYRPC_LOCK_GIVE_WAY, 0);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	syrpc_list_waiters(wake_to_give_way, NULL);
+}
+
+/* Is a DROP or ALTER EXTENSION waiting for the waiters to give way? */
+bool
+syrpc_must_give_way(void)
+{
+	LOCKTAG		tag;
+
+	make_tag(&tag, SYRPC_LOCK_GIVE_WAY, 0);
+	if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return true;
+	LockRelease(&tag, ShareLock, false);
+	return false;
 }

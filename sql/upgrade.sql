@@ -58,3 +58,12 @@ SELECT count(*) AS wait_key_left FROM pg_proc WHERE proname = 'wait_key';
 CALL syrpc_call('up', 'job', '{"n": 7}', 0) \gset c_
 SELECT result_id = :'c_result_id' AS queued_by_call, data
   FROM syrpc_get_request('up', 0);
+-- 1.3: a claimed request can be failed; the settings are dumped; DDL on
+-- the extension makes waiters give way; workers_waiting is volatile.
+SELECT syrpc_put_request('up', 'job', '{"n": 8}') AS eight \gset
+SELECT result_id = :'eight' AS claimed FROM syrpc_get_request('up', 0);
+SELECT syrpc_fail_request('up', :'eight', 'upgraded');
+SELECT failed FROM syrpc_stats WHERE app = 'up';
+SELECT extconfig::regclass[] FROM pg_extension WHERE extname = 'syrpc';
+SELECT evtname, evtevent, evttags FROM pg_event_trigger WHERE evtname = 'syrpc_give_way';
+SELECT provolatile FROM pg_proc WHERE oid = 'syrpc.workers_waiting(text)'::regprocedure;

@@ -175,11 +175,34 @@ if [ "$(q -d syrpc_restored -c "SELECT syrpc_put_request('kept', 'job', '{}') IS
 else fail "the restored database serves calls"; fi
 
 # ---------------------------------------------------------------------------
+# DROP EXTENSION with calls blocked for ever: they give way (end as
+# timeouts) instead of holding the command, and every new call behind it.
+section "DROP EXTENSION with blocked calls"
+q -c "CREATE DATABASE syrpc_drop" >/dev/null
+q -d syrpc_drop -c "CREATE EXTENSION syrpc" >/dev/null
+rid=$(q -d syrpc_drop -c "SELECT syrpc_put_request('gw', 'job', '{}')")
+psql -qXAt -d syrpc_drop -c "SELECT count(*) FROM syrpc_get_request('gw_idle', NULL)" >"$WORK/gw1.out" 2>&1 & gw1=$!
+psql -qXAt -d syrpc_drop -c "CALL syrpc_wait_result('gw', '$rid', NULL)" >"$WORK/gw2.out" 2>&1 & gw2=$!
+pids+=($gw1 $gw2)
+wait_until 10 is 2 "SELECT count(*) FROM pg_stat_activity WHERE datname = 'syrpc_drop' AND wait_event = 'Extension'"
+t0=$(date +%s%N)
+drop=$(psql -qXAt -d syrpc_drop -c "SET statement_timeout = '20s'" -c "DROP EXTENSION syrpc" 2>&1); rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+wait $gw1 $gw2
+if [ $rc -eq 0 ] && [ $ms -lt 5000 ] && [ "$(cat "$WORK/gw1.out")" = 0 ]; then
+    ok "DROP EXTENSION with calls blocked without a timeout: they give way (${ms} ms)"
+else
+    fail "DROP EXTENSION with calls blocked without a timeout: they give way" "rc=$rc after $ms ms: $drop" \
+        "worker: $(cat "$WORK/gw1.out")" "caller: $(cat "$WORK/gw2.out")"
+fi
+pids=()
+
+# ---------------------------------------------------------------------------
 # A hot standby: every call that writes says clearly that it cannot run there.
 section "hot standby"
 STANDBY=$(mktemp -d /tmp/syrpc-standby.XXXXXX)
 chmod 755 "$STANDBY"; [ "$(id -u)" -eq 0 ] && chown postgres: "$STANDBY"
-if _as_pg "$PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U postgres -D "$STANDBY/data" -R -X stream >"$STANDBY/bb.log" 2>&1 \
+if _as_pg "$PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U postgres -D "$STANDBY/data" -R -X stream -c fast >"$STANDBY/bb.log" 2>&1 \
    && _as_pg sh -c "echo \"port = 5433\" >> '$STANDBY/data/postgresql.conf'; echo \"unix_socket_directories = '$STANDBY'\" >> '$STANDBY/data/postgresql.conf'" \
    && _as_pg "$PGBIN/pg_ctl" -D "$STANDBY/data" -l "$STANDBY/server.log" -w -t 60 start >/dev/null; then
     sb() { psql -qXAt -h "$STANDBY" -p 5433 -d postgres "$@"; }
