@@ -181,8 +181,8 @@ section "DROP EXTENSION with blocked calls"
 q -c "CREATE DATABASE syrpc_drop" >/dev/null
 q -d syrpc_drop -c "CREATE EXTENSION syrpc" >/dev/null
 rid=$(q -d syrpc_drop -c "SELECT syrpc_put_request('gw', 'job', '{}')")
-psql -qXAt -d syrpc_drop -c "SELECT count(*) FROM syrpc_get_request('gw_idle', NULL)" >"$WORK/gw1.out" 2>&1 & gw1=$!
-psql -qXAt -d syrpc_drop -c "CALL syrpc_wait_result('gw', '$rid', NULL)" >"$WORK/gw2.out" 2>&1 & gw2=$!
+timeout 60 psql -qXAt -d syrpc_drop -c "SELECT count(*) FROM syrpc_get_request('gw_idle', NULL)" >"$WORK/gw1.out" 2>&1 & gw1=$!
+timeout 60 psql -qXAt -d syrpc_drop -c "CALL syrpc_wait_result('gw', '$rid', NULL)" >"$WORK/gw2.out" 2>&1 & gw2=$!
 pids+=($gw1 $gw2)
 wait_until 10 is 2 "SELECT count(*) FROM pg_stat_activity WHERE datname = 'syrpc_drop' AND wait_event = 'Extension'"
 t0=$(date +%s%N)
