@@ -440,3 +440,84 @@ def check_max_requests(max_requests):
                                      or max_requests < 1):
         raise E.BadInput("max_requests must be a whole number, 1 or more, or None")
     return max_requests
+
+
+# ---- the serve loop, for both flavours ----
+
+class Run(NamedTuple):
+    """Run the operation factory(ctx) on the link: its value, or its error."""
+    factory: Any
+
+
+class Handle(NamedTuple):
+    """Call the handler with args (and await its value, in syrpc.aio)."""
+    handler: Any
+    args: tuple
+
+
+class Reconnect(NamedTuple):
+    """Reconnect with backoff: True, or False once stopped."""
+    why: Any
+
+
+def serve_loop(link, routes, max_requests):
+    """The serve loop (after libsyrpc's syrpc_serve) as a generator of
+    actions, which the flavour's driver carries out.  Returns how many
+    requests were answered or given up."""
+    served = 0
+    req = None
+    while not link.stopping and (max_requests is None or served < max_requests):
+        if req is None:
+            try:
+                req = yield Run(op_wait_request_raw)
+            except E.Interrupted:
+                break
+            except E.ConnectionLost as exc:
+                if not (yield Reconnect(exc)):
+                    break
+                continue
+            if req is None:
+                continue
+        type_, result_id, text = req
+        req = None
+        handler, takes_type = route_of(routes, type_)
+        answer = reason = None
+        if handler is None:
+            answer = dumps(error_object("unknown type", type_))
+        else:
+            data = loads(text)
+            try:
+                result = yield Handle(handler, (type_, data) if takes_type else (data,))
+            except Exception as exc:
+                reason = handler_failed(type_, exc)
+            else:
+                answer, reason = encode_answer(type_, result)
+        # answer and take the next request, waiting a slice for one (only
+        # answer, when it is the last one or we are stopping)
+        last = link.stopping or (max_requests is not None and served + 1 >= max_requests)
+        try:
+            if answer is not None and last:
+                yield Run(lambda ctx: op_put_result(ctx, result_id, answer))
+            elif answer is not None:
+                req = yield Run(lambda ctx: op_answer_wait(ctx, result_id, answer))
+            if reason is not None:
+                yield Run(lambda ctx: op_give_up(ctx, result_id, type_, reason))
+        except E.Interrupted:
+            served += 1
+            break
+        except E.ConnectionLost as exc:
+            # the request comes back by its lease, to us or another worker
+            if not (yield Reconnect(exc)):
+                break
+            continue
+        except E.NotInFlight as exc:
+            # our lease ran out and another worker answered, or it expired
+            log.warning("syrpc: %s", exc.message)
+            continue
+        except E.BadInput as exc:
+            if not answer_refused(exc):
+                raise
+            reason = cut_reason("the server refused the handler's result: " + exc.message)
+            yield Run(lambda ctx: op_give_up(ctx, result_id, type_, reason))
+        served += 1
+    return served

@@ -171,6 +171,7 @@ class Link:
     def execute(self, stmt):
         """Run one statement: its rows, or its SyrpcError."""
         if stmt.waits and not stmt.answers and self.stopping:
+            self.clear_stop()
             raise E.Interrupted("stopped")
         pg = self.conn.pgconn
         deadline = time.monotonic() + stmt.limit
@@ -211,7 +212,8 @@ class Link:
         while True:
             if stmt.waits and self.stopping:
                 self._cancel_and_drain(pg)
-                raise E.Interrupted("stopped")
+                self.clear_stop()
+            raise E.Interrupted("stopped")
             left = deadline - time.monotonic()
             if left <= 0:
                 self.drop()

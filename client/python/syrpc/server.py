@@ -70,54 +70,28 @@ class Server(RPCBase):
         link = self._link
         link.clear_stop()
         old = self._install_signals() if handle_signals else None
-        served = 0
-        req = None
         try:
-            while not link.stopping and (max_requests is None or served < max_requests):
-                if req is None:
-                    try:
-                        req = link.run(P.op_wait_request_raw)
-                    except E.Interrupted:
-                        break
-                    except E.ConnectionLost as exc:
-                        if not self._reconnect(exc):
-                            break
-                        continue
-                    if req is None:
-                        continue
-                type_, result_id, text = req
-                req = None
-                answer, reason = _dispatch(routes, type_, text)
-                last = link.stopping or (max_requests is not None and served + 1 >= max_requests)
+            gen = P.serve_loop(link, routes, max_requests)
+            action = next(gen)
+            while True:
                 try:
-                    if answer is not None and last:
-                        link.run(lambda ctx: P.op_put_result(ctx, result_id, answer))
-                    elif answer is not None:
-                        req = link.run(lambda ctx: P.op_answer_wait(ctx, result_id, answer))
-                    if reason is not None:
-                        link.run(lambda ctx: P.op_give_up(ctx, result_id, type_, reason))
-                except E.Interrupted:
-                    served += 1
-                    break
-                except E.ConnectionLost as exc:
-                    if not self._reconnect(exc):
-                        break
-                    continue
-                except E.NotInFlight as exc:
-                    # our lease ran out and another worker answered, or it expired
-                    log.warning("syrpc: %s", exc.message)
-                    continue
-                except E.BadInput as exc:
-                    if not P.answer_refused(exc):
-                        raise
-                    reason = P.cut_reason("the server refused the handler's result: " + exc.message)
-                    link.run(lambda ctx: P.op_give_up(ctx, result_id, type_, reason))
-                served += 1
+                    if isinstance(action, P.Run):
+                        value = link.run(action.factory)
+                    elif isinstance(action, P.Handle):
+                        value = action.handler(*action.args)
+                    else:
+                        value = self._reconnect(action.why)
+                except Exception as exc:
+                    action = gen.throw(exc)
+                else:
+                    action = gen.send(value)
+        except StopIteration as stop:
+            return stop.value
         finally:
+            link.clear_stop()
             if old is not None:
                 for signo, handler in old.items():
                     signal.signal(signo, handler if handler is not None else signal.SIG_DFL)
-        return served
 
     def _install_signals(self):
         if threading.current_thread() is not threading.main_thread():
@@ -147,15 +121,3 @@ class Server(RPCBase):
             backoff = min(backoff * 2, P.BACKOFF_MAX)
         return False
 
-
-def _dispatch(routes, type_, text):
-    """(answer text, None), or (None, reason) to give the request up."""
-    handler, takes_type = P.route_of(routes, type_)
-    if handler is None:
-        return P.dumps(P.error_object("unknown type", type_)), None
-    data = P.loads(text)
-    try:
-        result = handler(type_, data) if takes_type else handler(data)
-    except Exception as exc:
-        return None, P.handler_failed(type_, exc)
-    return P.encode_answer(type_, result)
