@@ -96,7 +96,7 @@ class Config:
         elif not isinstance(dsn, str):
             raise E.SettingsError("settings['dsn'] must be a string (a libpq conninfo or URI)")
         self.dsn = dsn
-        self.timeout = check_timeout(settings.get("timeout"), "settings['timeout']")
+        self.timeout = check_timeout(settings.get("timeout"), "settings['timeout']", E.SettingsError)
         self.app_settings = {}
         for ours, theirs in _TTL_KEYS:
             key = ours if ours in settings else theirs if theirs and theirs in settings else None
@@ -171,14 +171,14 @@ def check_id(result_id):
     raise E.InvalidResultId("result_id %r is not a UUID" % (result_id,))
 
 
-def check_timeout(timeout, what="timeout"):
+def check_timeout(timeout, what="timeout", cls=E.BadInput):
     """Seconds (a float), or None to wait without limit."""
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise E.BadInput("%s must be a number of seconds or None, not %s" % (what, type(timeout).__name__))
+        raise cls("%s must be a number of seconds or None, not %s" % (what, type(timeout).__name__))
     if math.isnan(timeout) or timeout < 0:
-        raise E.BadInput("%s must be 0 or more seconds, or None (got %r)" % (what, timeout))
+        raise cls("%s must be 0 or more seconds, or None (got %r)" % (what, timeout))
     if math.isinf(timeout):
         return None
     return float(timeout)

@@ -213,7 +213,7 @@ class Link:
             if stmt.waits and self.stopping:
                 self._cancel_and_drain(pg)
                 self.clear_stop()
-            raise E.Interrupted("stopped")
+                raise E.Interrupted("stopped")
             left = deadline - time.monotonic()
             if left <= 0:
                 self.drop()
