@@ -173,6 +173,8 @@ class Link:
         if stmt.waits and not stmt.answers and self.stopping:
             self.clear_stop()
             raise E.Interrupted("stopped")
+        if self.conn is None:
+            raise E.ConnectionLost("not connected")
         pg = self.conn.pgconn
         deadline = time.monotonic() + stmt.limit
         try:

@@ -129,6 +129,8 @@ class _Link:
         if stmt.waits and not stmt.answers and self.stopping:
             self.clear_stop()
             raise E.Interrupted("stopped")
+        if self.conn is None:
+            raise E.ConnectionLost("not connected")
         pg = self.conn.pgconn
         deadline = time.monotonic() + stmt.limit
         try:
