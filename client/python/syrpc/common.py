@@ -3,6 +3,8 @@ exceptions and the logger ``lg`` (the docs' examples call cmn.lg.info)."""
 
 import logging
 
-from .errors import EmptyException, QueueNotFoundException  # noqa: F401
+from .errors import EmptyException, QueueNotFoundException
+
+__all__ = ["EmptyException", "QueueNotFoundException", "lg"]
 
 lg = logging.getLogger("syrpc")

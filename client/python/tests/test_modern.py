@@ -7,7 +7,6 @@ import threading
 import time
 import uuid
 
-import psycopg
 import pytest
 
 import syrpc
