@@ -4,8 +4,13 @@ set -euo pipefail
 
 # libkrb5-dev: libpq-be.h (the client socket, for noticing a client that has
 # gone) includes gssapi.h, which postgresql-server-dev-15 does not bring.
+# python3-*: the Python client and its tests, for /usr/bin/python3 (no
+# package index is needed).  nodejs, npm: the Node client (its one
+# dependency, pg, comes from the npm registry, by its lockfile).
 pkgs=(postgresql-15 postgresql-server-dev-15 libpq-dev libjansson-dev libkrb5-dev
-      pkg-config gcc make valgrind pgbouncer)
+      pkg-config gcc make valgrind pgbouncer
+      python3-psycopg python3-pytest python3-pip python3-setuptools
+      nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

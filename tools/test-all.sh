@@ -111,11 +111,12 @@ tap_run test/run-client-tests.sh "$LOG/client.out" test/run-client-tests.sh
 echo "== pgbouncer in transaction pooling mode"
 tap_run test/pgbouncer_test.sh "$LOG/pgbouncer.out" env PGDATABASE=syrpc_client_test bash test/pgbouncer_test.sh
 
-# The other engineer's server tests: they start clusters of their own.
-if [ -f test/server_test.sh ]; then
-    echo "== server tests (test/server_test.sh)"
-    tap_run test/server_test.sh "$LOG/server.out" bash test/server_test.sh
-fi
+# The server tests start clusters of their own.
+echo "== server tests (test/server_test.sh)"
+tap_run test/server_test.sh "$LOG/server.out" bash test/server_test.sh
+
+echo "== Python client (client/python)"
+tap_run client/python/run-tests.sh "$LOG/python.out" bash client/python/run-tests.sh
 
 echo "== server crash under load (pg_ctl stop -m immediate, restart)"
 export PGDATABASE=syrpc_client_test
