@@ -71,7 +71,9 @@ function quoteIdent(name) {
 /*
  * Send a cancel request for client's running statement, as PQcancel does:
  * a new connection to the same server (or pgbouncer, which forwards it)
- * with the backend's key.  Fire and forget.
+ * with the backend's key; then, as PQcancel, wait for the other end to
+ * close the connection (pgbouncer 1.18 crashes on a cancel connection that
+ * the client closes first).  Fire and forget.
  */
 function sendCancel(client) {
   if (client.processID == null || client.secretKey == null)
@@ -87,8 +89,11 @@ function sendCancel(client) {
     buf.writeInt32BE(80877102, 4);
     buf.writeInt32BE(client.processID, 8);
     buf.writeInt32BE(client.secretKey, 12);
-    sock.end(buf);
+    sock.write(buf);
   });
+  sock.on('data', () => {});
+  sock.on('end', () => sock.end());
+  sock.on('close', () => sock.destroy());
 }
 
 /*
@@ -228,13 +233,15 @@ class Base {
     const client = await this._acquire(deadline, signal);
     const onClientError = () => {};
     client.on('error', onClientError);
-    let broken = null, timers = [], aborted = false;
+    let broken = null, overdue = false, aborted = false, cancelSeen = false;
+    const timers = [];
     const onAbort = () => { aborted = true; sendCancel(client); };
     try {
       const left = deadline === null ? null : Math.max(0, deadline - Date.now());
       const query = client.query({ text, values: values ? values(left) : params, types: TEXT_TYPES });
       if (answerMs !== null) {
         timers.push(setTimeout(() => {
+          overdue = true;
           sendCancel(client);
           timers.push(setTimeout(() => {
             broken = new ConnectionError(`the server did not answer within ${answerMs + 2 * GRACE_MS} ms`);
@@ -247,8 +254,16 @@ class Base {
       const res = await query;
       return res.rows;
     } catch (e) {
+      cancelSeen = e && e.code === '57014';
       if (broken)
         throw broken;
+      if (overdue) {
+        /* cancelled by us: the connection is fine, the server (or a pooler's queue) too slow */
+        throw new ConnectionError(`the server did not answer within ${answerMs + GRACE_MS} ms`, {
+          cause: e,
+          hint: 'Behind pgbouncer, size its pool for the clients that wait at once: each holds a server connection for a wait slice.',
+        });
+      }
       const err = errors.fromPg(e);
       if (errors.isConnectionLoss(e) || err instanceof ConnectionError) {
         broken = err;
@@ -263,8 +278,13 @@ class Base {
       if (signal)
         signal.removeEventListener('abort', onAbort);
       client.removeListener('error', onClientError);
+      /*
+       * A cancel we sent that the statement did not end with may still be
+       * on its way: it must not hit the next statement on this connection
+       * (another call's), so the connection goes.
+       */
       if (!broken)
-        client.release();
+        client.release((aborted || overdue) && !cancelSeen ? true : undefined);
     }
   }
 

@@ -239,21 +239,25 @@ class Server extends Base {
    * get past (no privilege, extension missing, ...).
    */
   serve(handlers, options = {}) {
-    if (handlers === null || typeof handlers !== 'object')
-      return Promise.reject(new BadInputError('serve needs an object of handlers, {type: async (data) => result}'));
-    for (const [type, fn] of Object.entries(handlers)) {
-      if (type !== '*')
-        checkName('type', type);
-      if (typeof fn !== 'function')
-        return Promise.reject(new BadInputError(`the handler of ${type} is not a function`));
+    try {
+      if (handlers === null || typeof handlers !== 'object')
+        throw new BadInputError('serve needs an object of handlers, {type: async (data) => result}');
+      for (const [type, fn] of Object.entries(handlers)) {
+        if (type !== '*')
+          checkName('type', type);
+        if (typeof fn !== 'function')
+          throw new BadInputError(`the handler of ${type} is not a function`);
+      }
+      if (this._serving)
+        throw new BadInputError('this Server is already serving');
+      if (this._closed)
+        throw new BadInputError('this Server is closed');
+      if (options.concurrency !== undefined && (!Number.isInteger(options.concurrency) || options.concurrency < 1))
+        throw new BadInputError('concurrency must be a whole number, 1 or more');
+    } catch (e) {
+      return Promise.reject(e);
     }
-    if (this._serving)
-      return Promise.reject(new BadInputError('this Server is already serving'));
-    if (this._closed)
-      return Promise.reject(new BadInputError('this Server is closed'));
     const concurrency = options.concurrency === undefined ? 1 : options.concurrency;
-    if (!Number.isInteger(concurrency) || concurrency < 1)
-      return Promise.reject(new BadInputError('concurrency must be a whole number, 1 or more'));
     const opts = { raw: !!options.raw, onError: typeof options.onError === 'function' ? options.onError : () => {} };
     const state = { closing: false, ctl: new AbortController(), served: 0 };
     let failure = null;
