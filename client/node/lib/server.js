@@ -185,6 +185,11 @@ class Server extends Base {
         } catch (e) {
           if (state.closing && e instanceof CancelledError)
             break;
+          if (e instanceof CancelledError) {
+            /* pg_cancel_backend on the wait, which held no request: serve on */
+            opts.onError(e, null);
+            continue;
+          }
           if (!(e instanceof ConnectionError))
             throw e;
           opts.onError(e, null);
@@ -234,7 +239,8 @@ class Server extends Base {
    * gives the request up (failRequest) with the reason, so its caller gets
    * RequestFailedError.  options: concurrency (loops at once, default 1;
    * the pool needs as many clients), raw (handlers get the JSON text),
-   * onError(err, request) (told of handler errors and lost connections).
+   * onError(err, request) (told of handler errors, lost connections and
+   * cancelled waits, which it serves on after).
    * Resolves when close() has stopped it; rejects on an error it cannot
    * get past (no privilege, extension missing, ...).
    */

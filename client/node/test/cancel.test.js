@@ -123,3 +123,26 @@ test("serve goes on after its connection is terminated", async () => {
     await server.close();
   }
 });
+
+test('serve goes on after pg_cancel_backend on its wait', async () => {
+  const app = appName('servecancel');
+  const client = new syrpc.Client({ app_name: app, application_name: app });
+  const server = new syrpc.Server({ app_name: app, application_name: app });
+  try {
+    const seen = [];
+    const served = server.serve({ echo: async (d) => d }, { onError: (e) => seen.push(e) });
+    const [b] = await waitFor('the worker waiting', async () => {
+      const rows = await waitingBackends('%syrpc_wait_request%', app);
+      return rows.length === 1 ? rows : null;
+    });
+    await sql('SELECT pg_cancel_backend($1)', [b.pid]);
+    await waitFor('the cancel reported', () => seen.length > 0);
+    assert.ok(seen[0] instanceof syrpc.CancelledError, String(seen[0]));
+    assert.deepEqual(await client.call('echo', { after: 'cancel' }, { timeoutMs: 20000 }), { after: 'cancel' });
+    await server.close();
+    await served;
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
