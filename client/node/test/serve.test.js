@@ -45,6 +45,7 @@ test("a handler that throws fails only its own request: another caller's call is
       echo: async (d) => d,
       boom: async () => { throw new Error('no such thing'); },
       nan: async () => ({ x: NaN }),
+      huge: async () => 'x'.repeat(1100000),
       '*': async (d, req) => ({ fallback: req.type }),
     }, { concurrency: 2, onError: (e) => errorsSeen.push(e.message) });
     const calls = [];
@@ -62,6 +63,8 @@ test("a handler that throws fails only its own request: another caller's call is
       assert.match(failure.reason.message, /handler failed: no such thing/);
     }
     await assert.rejects(client.call('nan', {}, { timeoutMs: 10000 }), /cannot be sent as JSON: NaN/);
+    await assert.rejects(client.call('huge', {}, { timeoutMs: 10000 }),
+      (e) => e instanceof syrpc.RequestFailedError && /the server refused the handler's result/.test(e.message));
     assert.deepEqual(await client.call('other', {}, { timeoutMs: 10000 }), { fallback: 'other' });
     assert.equal(errorsSeen.filter((m) => m === 'no such thing').length, 10);
     await server.close();
