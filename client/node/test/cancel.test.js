@@ -3,7 +3,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const syrpc = require('..');
-const { appName, closeAdmin, queueState, sql, waitFor, waitingBackends } = require('./helpers');
+const { later, appName, closeAdmin, queueState, sql, waitFor, waitingBackends } = require('./helpers');
 
 test.after(closeAdmin);
 
@@ -14,7 +14,7 @@ test('an AbortSignal cancels a waiting getResult at once; the result is not lost
   try {
     const id = await client.putRequest('echo', { a: 1 });
     const ctl = new AbortController();
-    const waiting = client.getResult(id, 60000, { signal: ctl.signal });
+    const waiting = later(client.getResult(id, 60000, { signal: ctl.signal }));
     await waitFor('the wait in the server', async () => (await waitingBackends('%syrpc_wait_result%', app)).length === 1);
     const t0 = Date.now();
     ctl.abort();
@@ -39,7 +39,7 @@ test('an AbortSignal cancels a waiting call and getRequest', async () => {
   const server = new syrpc.Server({ app_name: app, application_name: app });
   try {
     const ctl = new AbortController();
-    const callP = client.call('nobody', {}, { timeoutMs: 60000, signal: ctl.signal });
+    const callP = later(client.call('nobody', {}, { timeoutMs: 60000, signal: ctl.signal }));
     /* the call has put its request (committed) and waits */
     await waitFor('the call waiting', async () => (await waitingBackends('%syrpc_call%', app)).length === 1
       && (await queueState(app)).requests === 1);
@@ -48,7 +48,7 @@ test('an AbortSignal cancels a waiting call and getRequest', async () => {
 
     const empty = new syrpc.Server({ app_name: appName('abort_empty'), application_name: app });
     const ctl2 = new AbortController();
-    const getP = empty.getRequest(null, { signal: ctl2.signal });
+    const getP = later(empty.getRequest(null, { signal: ctl2.signal }));
     await waitFor('the wait in the server', async () => (await waitingBackends('%syrpc_wait_request%', app)).length === 1);
     ctl2.abort();
     await assert.rejects(getP, syrpc.CancelledError);
@@ -66,7 +66,7 @@ test('pg_cancel_backend on a waiting call: CancelledError (57014)', async () => 
   const client = new syrpc.Client({ app_name: app, application_name: app });
   try {
     const id = await client.putRequest('x', 1);
-    const waiting = client.getResult(id, 60000);
+    const waiting = later(client.getResult(id, 60000));
     const [b] = await waitFor('the wait in the server', async () => {
       const rows = await waitingBackends('%syrpc_wait_result%', app);
       return rows.length === 1 ? rows : null;
@@ -85,7 +85,7 @@ test('pg_terminate_backend on a waiting call: ConnectionError, and the pool goes
   const server = new syrpc.Server({ app_name: app, application_name: app });
   try {
     const id = await client.putRequest('x', { t: 1 });
-    const waiting = client.getResult(id, 60000);
+    const waiting = later(client.getResult(id, 60000));
     const [b] = await waitFor('the wait in the server', async () => {
       const rows = await waitingBackends('%syrpc_wait_result%', app);
       return rows.length === 1 ? rows : null;

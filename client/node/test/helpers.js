@@ -56,6 +56,12 @@ async function waitingBackends(like, app) {
                  AND pid <> pg_backend_pid() AND query LIKE $1 AND application_name = $2`, [like, app]);
 }
 
+/* p, marked as handled: a rejection before the test awaits it is not an unhandled one. */
+function later(p) {
+  p.catch(() => {});
+  return p;
+}
+
 async function closeAdmin() {
   if (admin !== null) {
     const a = admin;
@@ -64,4 +70,4 @@ async function closeAdmin() {
   }
 }
 
-module.exports = { adminPool, sql, appName, waitFor, queueState, waitingBackends, closeAdmin };
+module.exports = { later, adminPool, sql, appName, waitFor, queueState, waitingBackends, closeAdmin };

@@ -10,7 +10,7 @@ const os = require('os');
 const path = require('path');
 const { execFileSync, spawnSync } = require('child_process');
 const syrpc = require('..');
-const { appName, closeAdmin, queueState, sql, waitFor } = require('./helpers');
+const { later, appName, closeAdmin, queueState, sql, waitFor } = require('./helpers');
 
 const PORT = 6439;
 let dir = null;
@@ -104,7 +104,7 @@ test('through pgbouncer (transaction pooling): calls, put/get, serve, cancel', a
     /* an AbortSignal's cancel request goes through pgbouncer to the right backend */
     const waitId = await client.putRequest('nobody', {});
     const ctl = new AbortController();
-    const waiting = client.getResult(waitId, 60000, { signal: ctl.signal });
+    const waiting = later(client.getResult(waitId, 60000, { signal: ctl.signal }));
     await waitFor('the wait in the server', async () => (await sql(
       `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'
           AND query LIKE '%syrpc_wait_result%' AND pid <> pg_backend_pid()`)).length > 0);

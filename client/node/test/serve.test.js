@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const path = require('path');
 const { spawn } = require('child_process');
 const syrpc = require('..');
-const { appName, closeAdmin, queueState, sql, waitFor } = require('./helpers');
+const { later, appName, closeAdmin, queueState, sql, waitFor } = require('./helpers');
 
 test.after(closeAdmin);
 
@@ -88,7 +88,7 @@ test('close() is graceful: idle waits end at once, a request being handled is an
     const inHandler = new Promise((r) => { started = r; });
     const gate = new Promise((r) => { release = r; });
     const served = server.serve({ slow: async (d) => { started(); await gate; return { done: d }; } }, { concurrency: 3 });
-    const callP = client.call('slow', 7, { timeoutMs: 20000 });
+    const callP = later(client.call('slow', 7, { timeoutMs: 20000 }));
     await inHandler;
     const closing = server.close();
     let closed = false;
@@ -125,7 +125,7 @@ test('a worker killed mid-request: the request is handed out again after its lea
   const exited = new Promise((r) => child.on('exit', (code, signal) => r(signal)));
   try {
     await waitFor('the worker to start', () => out.includes('ready'));
-    const callP = client.call('work', { job: 1 }, { timeoutMs: 30000 });
+    const callP = later(client.call('work', { job: 1 }, { timeoutMs: 30000 }));
     await waitFor('the worker to take the request', () => /got [0-9a-f-]{36}/.test(out));
     const id = /got ([0-9a-f-]{36})/.exec(out)[1];
     child.kill('SIGKILL');

@@ -3,7 +3,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const syrpc = require('..');
-const { appName, closeAdmin, queueState, waitFor } = require('./helpers');
+const { later, appName, closeAdmin, queueState, waitFor } = require('./helpers');
 
 test.after(closeAdmin);
 
@@ -45,7 +45,7 @@ test('call times out with the resultId, and getResult waits on for the answer', 
     const err = await client.call('echo', { v: 1 }, { timeoutMs: 200 }).then(() => null, (e) => e);
     assert.ok(err instanceof syrpc.TimeoutError, String(err));
     assert.match(err.resultId, /^[0-9a-f-]{36}$/);
-    const waiting = client.getResult(err.resultId, 10000);
+    const waiting = later(client.getResult(err.resultId, 10000));
     const req = await server.getRequest(5000);
     assert.equal(req.result_id, err.resultId);
     await server.putResult(req.result_id, { late: true });
@@ -81,7 +81,7 @@ test('a long wait goes in slices, each on a pool client of its own, and gets the
   try {
     const id = await client.putRequest('echo', { s: 1 });
     const before = acquired;
-    const waiting = client.getResult(id, 30000);
+    const waiting = later(client.getResult(id, 30000));
     await waitFor('three slices', () => acquired - before >= 3);
     /* between slices the client goes back to the pool */
     assert.ok(client.pool.totalCount <= 2);
@@ -90,7 +90,7 @@ test('a long wait goes in slices, each on a pool client of its own, and gets the
     assert.deepEqual((await waiting).data, { s: 2 });
     /* call waits on past its first slice too */
     const slow = new syrpc.Server({ app_name: app });
-    const callP = client.call('echo', { c: 1 }, { timeoutMs: 30000 });
+    const callP = later(client.call('echo', { c: 1 }, { timeoutMs: 30000 }));
     const before2 = acquired;
     await waitFor('slices of the call', () => acquired - before2 >= 3);
     const r2 = await slow.getRequest(5000);
