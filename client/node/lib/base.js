@@ -221,15 +221,15 @@ class Base {
   /*
    * Run one statement and resolve with its rows (jsonb as text).
    * opts.deadline: for the wait for a pool client; opts.values(ms): the
-   * parameters, computed once the client is in hand (ms: what is left of
-   * the deadline), else opts.params; opts.answerMs: the server must answer
+   * parameters, computed once the client is in hand (ms: what is left
+   * until opts.until, the call's own deadline, or null), else params; opts.answerMs: the server must answer
    * within answerMs + GRACE_MS, else the statement is cancelled and the
    * call fails with ConnectionError; opts.signal: an AbortSignal that
    * cancels the statement (CancelledError, unless it completed all the
    * same: then its rows are returned).
    */
   async _query(text, params, opts) {
-    const { deadline = null, signal = null, answerMs = null, values = null } = opts;
+    const { deadline = null, until = null, signal = null, answerMs = null, values = null } = opts;
     const client = await this._acquire(deadline, signal);
     const onClientError = () => {};
     client.on('error', onClientError);
@@ -237,7 +237,7 @@ class Base {
     const timers = [];
     const onAbort = () => { aborted = true; sendCancel(client); };
     try {
-      const left = deadline === null ? null : Math.max(0, deadline - Date.now());
+      const left = until === null ? null : Math.max(0, until - Date.now());
       const query = client.query({ text, values: values ? values(left) : params, types: TEXT_TYPES });
       if (answerMs !== null) {
         timers.push(setTimeout(() => {
@@ -302,7 +302,7 @@ class Base {
       let rows = null;
       try {
         rows = await this._query(sql, null, {
-          deadline: acquireDeadline(start, deadline), signal, answerMs: this._sliceMs,
+          deadline: acquireDeadline(start, deadline), until: deadline, signal, answerMs: this._sliceMs,
           values: (left) => [...params, seconds(left === null ? this._sliceMs : Math.min(left, this._sliceMs))],
         });
       } catch (e) {

@@ -61,7 +61,7 @@ class Client extends Base {
     try {
       rows = await this._query(
         `CALL ${schema}.syrpc_call($1, $2, $3::pg_catalog.jsonb, $4::pg_catalog.float8)`, null, {
-          deadline: acquireDeadline(start, deadline), signal, answerMs: this._sliceMs,
+          deadline: acquireDeadline(start, deadline), until: deadline, signal, answerMs: this._sliceMs,
           values: (left) => [this.app_name, type, text,
             seconds(left === null ? this._sliceMs : Math.min(left, this._sliceMs))],
         });

@@ -20,8 +20,21 @@ test('getResult and getRequest time out with TimeoutError', async () => {
       return true;
     });
     assert.ok(Date.now() - t0 < 5000, 'a generous upper bound');
-    /* timeout 0 looks once */
+    /* timeout 0 looks once, in one statement that does not wait */
+    const sent = [];
+    client.pool.on('acquire', (pgClient) => {
+      const query = pgClient.query;
+      pgClient.query = function spy(config, ...rest) {
+        sent.push(config.values);
+        pgClient.query = query;
+        return query.call(this, config, ...rest);
+      };
+    });
     await assert.rejects(client.getResult(id, 0), syrpc.TimeoutError);
+    assert.deepEqual(sent, [[app, id, '0.000']]);
+    /* a short timeout is the slice's timeout in the server */
+    await assert.rejects(client.getResult(id, 250), syrpc.TimeoutError);
+    assert.ok(Number(sent[1][2]) <= 0.25, `sent ${sent[1][2]}`);
 
     const other = new syrpc.Server({ app_name: appName('to_empty') });
     t0 = Date.now();
