@@ -43,7 +43,7 @@ if [ -z "${PGHOST:-}" ]; then
 fi
 export PGHOST PGPORT PGUSER
 
-psql -XAtq -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >&2 &&
+PGOPTIONS="-c client_min_messages=warning" psql -XAtq -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >&2 &&
     psql -XAtq -d "$DB" -c 'CREATE EXTENSION syrpc' >&2 ||
     early_failure "could not create database $DB with the syrpc extension"
 export PGDATABASE=$DB
