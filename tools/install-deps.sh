@@ -5,16 +5,20 @@ set -euo pipefail
 # libkrb5-dev: libpq-be.h (the client socket, for noticing a client that has
 # gone) includes gssapi.h, which postgresql-server-dev-15 does not bring.
 # python3-*: the Python client and its tests, for /usr/bin/python3 (no
-# package index is needed).  nodejs, npm: the Node client (its one
-# dependency, pg, comes from the npm registry, by its lockfile).
+# package index is needed).
 pkgs=(postgresql-15 postgresql-server-dev-15 libpq-dev libjansson-dev libkrb5-dev
       pkg-config gcc make valgrind pgbouncer
-      python3-psycopg python3-pytest python3-pip python3-setuptools
-      nodejs npm)
+      python3-psycopg python3-pytest python3-pip python3-setuptools)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
+# The Node client: Debian's nodejs and npm, unless a node and npm are there
+# already (another vendor's nodejs package brings its own npm, and conflicts
+# with Debian's).  Its one dependency, pg, comes from the npm registry by
+# its lockfile (client/node/run-tests.sh runs npm ci).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 SUDO=""

@@ -118,6 +118,9 @@ tap_run test/server_test.sh "$LOG/server.out" bash test/server_test.sh
 echo "== Python client (client/python)"
 tap_run client/python/run-tests.sh "$LOG/python.out" bash client/python/run-tests.sh
 
+echo "== Node.js client (client/node)"
+tap_run client/node/run-tests.sh "$LOG/node.out" bash client/node/run-tests.sh
+
 echo "== server crash under load (pg_ctl stop -m immediate, restart)"
 export PGDATABASE=syrpc_client_test
 crash_load() {
