@@ -247,10 +247,10 @@ prepare_bucket(SPIPlanPtr *slots, int bucket, const char *sql,
 {
 	if (slots[bucket] == NULL)
 	{
-		char	   *text = psprintf(sql, bucket);
+		char	   *bucket_sql = psprintf(sql, bucket);
 
-		prepare_once(&slots[bucket], text, nargs, argtypes);
-		pfree(text);
+		prepare_once(&slots[bucket], bucket_sql, nargs, argtypes);
+		pfree(bucket_sql);
 	}
 	return slots[bucket];
 }
