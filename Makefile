@@ -18,7 +18,7 @@ MODULE_big = syrpc
 OBJS = extension/syrpc.o extension/procedures.o extension/wait.o extension/store.o extension/wakeup.o extension/registry.o
 MODULEDIR = extension
 DATA = extension/syrpc.control $(wildcard extension/syrpc--*.sql)
-PG_CFLAGS = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers $(SYRPC_WERROR)
+PG_CFLAGS = -fvisibility=hidden -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers $(SYRPC_WERROR)
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --load-extension=syrpc

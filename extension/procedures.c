@@ -27,10 +27,12 @@
 
 #include "syrpc.h"
 
+SYRPC_EXPORTS_BEGIN
 PG_FUNCTION_INFO_V1(syrpc_wait_request);
 PG_FUNCTION_INFO_V1(syrpc_wait_result);
 PG_FUNCTION_INFO_V1(syrpc_call);
 PG_FUNCTION_INFO_V1(syrpc_put_result_wait_request);
+SYRPC_EXPORTS_END
 
 /*
  * The procedure versions: CALL syrpc_wait_request(app, timeout,

@@ -30,7 +30,9 @@
 
 #include "syrpc.h"
 
+SYRPC_EXPORTS_BEGIN
 PG_MODULE_MAGIC;
+SYRPC_EXPORTS_END
 
 int			syrpc_max_payload_kb = 1024;
 int			syrpc_cleanup_interval_ms = 1000;
@@ -42,6 +44,7 @@ static char *syrpc_wakeup_registry = NULL;
 /* A timeout of this many seconds or more means no timeout. */
 #define SYRPC_TIMEOUT_FOREVER	1e9
 
+SYRPC_EXPORTS_BEGIN
 PG_FUNCTION_INFO_V1(syrpc_put_request);
 PG_FUNCTION_INFO_V1(syrpc_get_request);
 PG_FUNCTION_INFO_V1(syrpc_put_result);
@@ -57,6 +60,7 @@ PG_FUNCTION_INFO_V1(syrpc_bucket);
 PG_FUNCTION_INFO_V1(syrpc_wait_key);
 
 void		_PG_init(void);
+SYRPC_EXPORTS_END
 
 void
 _PG_init(void)

@@ -21,6 +21,15 @@
 #include "fmgr.h"
 #include "utils/uuid.h"
 
+/*
+ * syrpc.so is built with -fvisibility=hidden: it exports only what
+ * PostgreSQL looks up by name (the module magic, _PG_init, the fmgr entry
+ * points and their info functions), declared between these two.  Nothing
+ * else of ours leaks into every backend's symbol table.
+ */
+#define SYRPC_EXPORTS_BEGIN	_Pragma("GCC visibility push(default)")
+#define SYRPC_EXPORTS_END	_Pragma("GCC visibility pop")
+
 /* Number of result partitions ("hash table of 64 result queues"). */
 #define SYRPC_BUCKETS		64
 

@@ -95,6 +95,9 @@ run_sql_suites() {   # $1: label
 
 build_and_install || give_up "building and installing the extension and the client"
 
+echo "== exported symbols (test/symbols_test.sh)"
+tap_run test/symbols_test.sh "$LOG/symbols.out" bash test/symbols_test.sh
+
 cluster_start || give_up "starting a cluster"
 run_sql_suites "without shared_preload_libraries"
 cluster_stop
