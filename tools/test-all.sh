@@ -98,6 +98,9 @@ build_and_install || give_up "building and installing the extension and the clie
 echo "== exported symbols (test/symbols_test.sh)"
 tap_run test/symbols_test.sh "$LOG/symbols.out" bash test/symbols_test.sh
 
+echo "== install script against the upgrade path (test/install_test.sh)"
+tap_run test/install_test.sh "$LOG/install.out" bash test/install_test.sh
+
 cluster_start || give_up "starting a cluster"
 run_sql_suites "without shared_preload_libraries"
 cluster_stop
