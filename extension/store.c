@@ -126,8 +126,7 @@ static RequestSchema request_schema = SCHEMA_UNKNOWN;
 static void
 app_cache_invalidate(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == app_relid || request_schema == SCHEMA_UNKNOWN ||
-		relid == request_relid)
+	if (relid == InvalidOid || relid == request_relid)
 		request_schema_dirty = true;
 	if (relid == InvalidOid || relid == app_relid)
 		next_look_at = 0;		/* a lease_time may have changed */

@@ -146,6 +146,13 @@ client_gone(void)
 	CHECK_FOR_INTERRUPTS();
 }
 
+/* Can this backend tell that its client's socket closed? */
+static bool
+can_watch_client(void)
+{
+	return MyProcPort != NULL && WaitEventSetCanReportClosed();
+}
+
 /*
  * Before handing a request or result out: is the client still there?
  * One poll of the socket, when the platform can tell.
@@ -153,7 +160,7 @@ client_gone(void)
 void
 check_client(void)
 {
-	if (MyProcPort != NULL && WaitEventSetCanReportClosed() && !pq_check_connection())
+	if (can_watch_client() && !pq_check_connection())
 		client_gone();
 }
 
@@ -169,7 +176,7 @@ sleep_events(void)
 
 	if (set == NULL)
 	{
-		bool		watch_client = MyProcPort != NULL && WaitEventSetCanReportClosed();
+		bool		watch_client = can_watch_client();
 		WaitEventSet *s = CreateWaitEventSet(TopMemoryContext, watch_client ? 3 : 2);
 
 		AddWaitEventToSet(s, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);

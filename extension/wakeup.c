@@ -349,14 +349,9 @@ wake_safely(SyrpcWaitKind kind, uint64 key, int count)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 
-	if (registry_in_use())
-	{
-		registry_wake(kind, key, count);	/* cannot fail */
-		return;
-	}
 	PG_TRY();
 	{
-		lockmgr_wake(kind, key, count);
+		wake(kind, key, count);
 	}
 	PG_CATCH();
 	{

@@ -2,16 +2,8 @@
 # Tests of the syrpc CLI and of the examples built against the installed
 # library.  Needs PGHOST etc. pointing at a database with the extension.
 set -uo pipefail
-n=0; passed=0; failed=0
-ok()   { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else fail "$name"; fi; }
+source "$(dirname "${BASH_SOURCE[0]}")/tap_lib.sh"
 
-# wait_until SECONDS CMD...: run CMD until it succeeds, up to SECONDS
-wait_until() {
-    local deadline=$(( $(date +%s) + $1 )); shift
-    until "$@"; do [ "$(date +%s)" -ge "$deadline" ] && return 1; sleep 0.05; done
-}
 
 # jsonb_equal A B: the server says A and B are equal as jsonb
 jsonb_equal() {
@@ -151,6 +143,4 @@ fi
 kill -TERM "${pids[0]}"; wait "${pids[0]}"; rc=$?
 check "serve exits 0 on SIGTERM" test $rc -eq 0
 
-echo "1..$n"
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+tap_end

@@ -7,9 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source tools/cluster.sh
-n=0; passed=0; failed=0
-ok()   { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
+source test/tap_lib.sh
 WORK=$(mktemp -d /tmp/syrpc-install.XXXXXX)
 trap 'cluster_stop; rm -rf "$WORK"' EXIT
 q() { psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
@@ -85,6 +83,4 @@ q -d syrpc_fresh -c "SELECT syrpc_put_result('inst', result_id, data) FROM syrpc
 if [ "$(q -d syrpc_fresh -c "SELECT syrpc_get_result('inst', '$rid', 0)")" = '{"n": 1}' ]; then ok "a round trip on the fresh install"
 else fail "a round trip on the fresh install"; fi
 
-echo "1..$n"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_end

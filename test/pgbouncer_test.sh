@@ -6,9 +6,7 @@
 # a cluster with a database syrpc_client_test that has the extension.  Prints TAP
 # (a plan last) and "N passed, N failed"; exits non-zero if a test failed.
 set -uo pipefail
-n=0; passed=0; failed=0
-ok()   { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
+source "$(dirname "${BASH_SOURCE[0]}")/tap_lib.sh"
 
 DIR=$(mktemp -d /tmp/syrpc-pgb.XXXXXX)
 chmod 755 "$DIR"
@@ -75,6 +73,4 @@ got=$(psql -XAt -d "$BOUNCER" -c "SELECT syrpc_get_result('pgb_app', '$rid', 10)
 got=$(psql -XAt -d "$BOUNCER" -c "CALL syrpc_call('pgb_app', 'echo', '{\"sql\": 2}', 10)")
 [ "${got#*|}" = '{"sql": 2}' ] && ok "CALL syrpc_call through pgbouncer" || fail "CALL syrpc_call through pgbouncer" "$got"
 
-echo "1..$n"
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+tap_end

@@ -8,19 +8,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 source tools/cluster.sh
 
-n=0; passed=0; failed=0
-ok()   { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
+source test/tap_lib.sh
 
 q() { psql -qXAt -v ON_ERROR_STOP=1 "$@"; }
 START=$(date +%s)
 section() { echo "# $1 (at $(( $(date +%s) - START )) s)"; }
 
-# wait_until SECONDS CMD...: run CMD until it succeeds, up to SECONDS
-wait_until() {
-    local deadline=$(( $(date +%s%N) + $1 * 1000000000 )); shift
-    until "$@"; do [ "$(date +%s%N)" -ge "$deadline" ] && return 1; sleep 0.02; done
-}
 is() { [ "$(q -c "$2")" = "$1" ]; }    # is EXPECTED SQL
 is_in() { [ "$(q -d "$1" -c "$3")" = "$2" ]; }    # is_in DATABASE EXPECTED SQL
 
@@ -241,6 +234,4 @@ else
 fi
 
 rm -rf "$WORK"
-echo "1..$n"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_end

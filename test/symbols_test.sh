@@ -5,9 +5,7 @@
 # after the build (make test builds and installs first).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-n=0; passed=0; failed=0
-ok()   { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
+source test/tap_lib.sh
 exported() { nm -D --defined-only "$1" | awk '{print $3}' | sort -u; }
 
 so=$(pg_config --pkglibdir)/syrpc.so
@@ -24,6 +22,4 @@ if [ "$got" = "$api" ]; then ok "libsyrpc.so exports the $(echo "$api" | wc -w) 
 else fail "libsyrpc.so exports the functions of syrpc.h only" \
     "extra: $(comm -13 <(echo "$api") <(echo "$got") | tr '\n' ' ')" "missing: $(comm -23 <(echo "$api") <(echo "$got") | tr '\n' ' ')"; fi
 
-echo "1..$n"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_end
