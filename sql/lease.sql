@@ -41,6 +41,9 @@ SELECT try(format($$SELECT syrpc_get_result('lease', %L, 0)$$, :'rid'));
 SELECT syrpc_put_result('lease', :'rid', '{"late": true}');
 SELECT syrpc_get_result('lease', :'rid', 0);
 
+-- From here on only syrpc_cleanup deletes (not a put or answer that
+-- starts a new cleanup_interval), so that its count below is known.
+SET syrpc.cleanup_interval = 0;
 -- A request nobody claims before its request_ttl expires.
 SELECT syrpc_put_request('lease', 'job', '{"n": 2}') AS rid2 \gset
 UPDATE syrpc.request SET expires_at = clock_timestamp() - interval '1 s'
