@@ -15,7 +15,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 EXTVERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" extension/syrpc.control)
 
 MODULE_big = syrpc
-OBJS = extension/syrpc.o extension/procedures.o extension/wait.o extension/store.o extension/wakeup.o extension/registry.o
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c)))
 MODULEDIR = extension
 DATA = extension/syrpc.control $(wildcard extension/syrpc--*.sql)
 PG_CFLAGS = -fvisibility=hidden -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers $(SYRPC_WERROR)

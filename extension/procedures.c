@@ -25,7 +25,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "syrpc.h"
+#include "syrpc_internal.h"
 
 SYRPC_EXPORTS_BEGIN
 PG_FUNCTION_INFO_V1(syrpc_wait_request);
@@ -45,7 +45,7 @@ SYRPC_EXPORTS_END
  * around, no dead queue row can ever be removed.  A procedure called by
  * CALL outside a transaction block may commit, which drops the portal's
  * snapshot; it does so once, before it waits, and then holds no snapshot
- * while it sleeps (wait.c takes one per look).
+ * while it sleeps (each look takes its own; SyrpcWait.no_snapshot).
  *
  * A procedure that commits cannot be SECURITY DEFINER nor carry a SET
  * clause, so these do what those would do themselves: run as the
@@ -120,82 +120,89 @@ procedure_result(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
 }
 
+/* The row (type, result_id, data) of a claim, all NULL if none. */
+static Datum
+claim_result(FunctionCallInfo fcinfo, bool found, const SyrpcClaim *claim)
+{
+	Datum		values[3] = {0, 0, 0};
+	bool		nulls[3] = {!found, !found, !found};
+
+	if (found)
+	{
+		values[0] = claim->type;
+		values[1] = claim->result_id;
+		values[2] = claim->data;
+	}
+	return procedure_result(fcinfo, values, nulls);
+}
+
+/* A wait of a procedure, on a request or on a result. */
+typedef struct ProcWait
+{
+	SyrpcWait	wait;
+	text	   *app;
+	pg_uuid_t  *result_id;		/* of the result waited for, else NULL */
+	SyrpcClaim	claim;			/* the request claimed */
+	Datum		result;			/* the result taken */
+} ProcWait;
+
 /*
- * Run a waiting procedure's wait as its owner, sleeping without a
- * snapshot if the transaction holds none (after a commit).
+ * Run a procedure's wait as its owner, in an SPI connection of its own;
+ * returns whether it found what it waited for.
  */
 static bool
-wait_as_owner(FunctionCallInfo fcinfo, bool without_snapshot,
-			  bool (*wait) (FunctionCallInfo, Datum *), Datum *values)
+wait_as_owner(FunctionCallInfo fcinfo, ProcWait *pw)
 {
 	bool		found;
 	AsOwner		as;
 
-	syrpc_sleep_without_snapshot = without_snapshot;
 	become_owner(fcinfo, &as);
 	SPI_connect();
-	PG_TRY();
-	{
-		found = wait(fcinfo, values);
-	}
-	PG_FINALLY();
-	{
-		syrpc_sleep_without_snapshot = false;
-	}
-	PG_END_TRY();
+	if (pw->result_id != NULL)
+		found = wait_for_result(pw->app, pw->result_id, &pw->wait, &pw->result);
+	else
+		found = wait_for_request(pw->app, &pw->wait, &pw->claim);
 	SPI_finish();
 	back_to_caller(&as);
 	return found;
 }
 
 /*
- * Run a waiting procedure's wait (which parses its own arguments) as
- * described above, and return its row.
+ * CALL syrpc_wait_request(app, timeout, INOUT type, INOUT result_id,
+ * INOUT data)
  */
-static Datum
-run_procedure(FunctionCallInfo fcinfo, bool (*wait) (FunctionCallInfo, Datum *))
-{
-	Datum		values[3] = {0, 0, 0};
-	bool		nulls[3];
-	bool		found;
-
-	found = wait_as_owner(fcinfo, drop_snapshot(fcinfo), wait, values);
-	for (int i = 0; i < 3; i++)
-		nulls[i] = !found;
-	return procedure_result(fcinfo, values, nulls);
-}
-
-static bool
-wait_request_args(FunctionCallInfo fcinfo, Datum *values)
-{
-	text	   *app = arg_name(fcinfo, 0, "app");
-	TimestampTz deadline = arg_deadline(fcinfo, 1, "syrpc_wait_request");
-
-	return wait_for_request(app, deadline, owns_transaction(), values);
-}
-
-static bool
-wait_result_args(FunctionCallInfo fcinfo, Datum *values)
-{
-	text	   *app = arg_name(fcinfo, 0, "app");
-	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
-	TimestampTz deadline = arg_deadline(fcinfo, 2, "syrpc_wait_result");
-
-	return wait_for_result(app, id, deadline, owns_transaction(), values);
-}
-
 Datum
 syrpc_wait_request(PG_FUNCTION_ARGS)
 {
+	ProcWait	pw = {0};
+	bool		found;
+
 	check_writable("syrpc_wait_request");
-	PG_RETURN_DATUM(run_procedure(fcinfo, wait_request_args));
+	pw.wait.no_snapshot = drop_snapshot(fcinfo);
+	pw.app = arg_name(fcinfo, 0, "app");
+	pw.wait.deadline = arg_deadline(fcinfo, 1, "syrpc_wait_request");
+	pw.wait.owns_xact = owns_transaction();
+	found = wait_as_owner(fcinfo, &pw);
+	PG_RETURN_DATUM(claim_result(fcinfo, found, &pw.claim));
 }
 
+/*
+ * CALL syrpc_wait_result(app, result_id, timeout, INOUT result)
+ */
 Datum
 syrpc_wait_result(PG_FUNCTION_ARGS)
 {
+	ProcWait	pw = {0};
+	bool		found;
+
 	check_writable("syrpc_wait_result");
-	PG_RETURN_DATUM(run_procedure(fcinfo, wait_result_args));
+	pw.wait.no_snapshot = drop_snapshot(fcinfo);
+	pw.app = arg_name(fcinfo, 0, "app");
+	pw.result_id = arg_uuid(fcinfo, 1);
+	pw.wait.deadline = arg_deadline(fcinfo, 2, "syrpc_wait_result");
+	pw.wait.owns_xact = owns_transaction();
+	found = wait_as_owner(fcinfo, &pw);
+	PG_RETURN_DATUM(procedure_result(fcinfo, &pw.result, (bool[]) {!found}));
 }
 
 /*
@@ -212,14 +219,6 @@ require_own_transaction(FunctionCallInfo fcinfo, const char *func,
 				 errmsg("%s must be called by CALL outside a transaction block", func),
 				 errdetail_internal("%s", detail),
 				 errhint("%s", hint)));
-}
-
-/* syrpc_call's wait: values holds the result_id, the result, the deadline. */
-static bool
-call_wait(FunctionCallInfo fcinfo, Datum *values)
-{
-	return wait_for_result(PG_GETARG_TEXT_PP(0), DatumGetUUIDP(values[0]),
-						   DatumGetTimestampTz(values[2]), true, &values[1]);
 }
 
 /*
@@ -241,38 +240,32 @@ syrpc_call(PG_FUNCTION_ARGS)
 	text	   *app = arg_name(fcinfo, 0, "app");
 	text	   *type = arg_name(fcinfo, 1, "type");
 	Datum		data = arg_data(fcinfo, 2);
-	TimestampTz deadline = arg_deadline(fcinfo, 3, "syrpc_call");
-	Datum		values[3];
+	ProcWait	pw = {.wait = {.owns_xact = true, .no_snapshot = true}, .app = app};
+	Datum		values[2];
 	bool		nulls[2] = {false, false};
 	XLogRecPtr	put_end;
 	AsOwner		as;
 
+	pw.wait.deadline = arg_deadline(fcinfo, 3, "syrpc_call");
 	check_writable("syrpc_call");
 	require_own_transaction(fcinfo, "syrpc_call",
 							"Its request must commit before a worker can take it.",
 							"Inside a transaction, use syrpc_put_request, and syrpc_get_result after the commit.");
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	become_owner(fcinfo, &as);
-	values[0] = UUIDPGetDatum(put_request(app, type, data));
+	pw.result_id = put_request(app, type, data);
 	back_to_caller(&as);
 	commit_without_flush();
 	SPI_commit();
 	put_end = XactLastCommitEnd;
 	SPI_finish();
 
-	values[2] = TimestampTzGetDatum(deadline);
-	nulls[1] = !wait_as_owner(fcinfo, true, call_wait, values);
+	nulls[1] = !wait_as_owner(fcinfo, &pw);
 	if (nulls[1])
 		XLogFlush(put_end);		/* the result_id is about to leave */
+	values[0] = UUIDPGetDatum(pw.result_id);
+	values[1] = pw.result;
 	return procedure_result(fcinfo, values, nulls);
-}
-
-/* The wait of syrpc_put_result_wait_request: values[0] holds the deadline. */
-static bool
-next_request_wait(FunctionCallInfo fcinfo, Datum *values)
-{
-	return wait_for_request(PG_GETARG_TEXT_PP(0), DatumGetTimestampTz(values[0]),
-							true, values);
 }
 
 /*
@@ -293,8 +286,9 @@ syrpc_put_result_wait_request(PG_FUNCTION_ARGS)
 	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
 	Datum		data = arg_data(fcinfo, 2);
 	TimestampTz deadline = arg_deadline(fcinfo, 3, "syrpc_put_result_wait_request");
-	Datum		values[3] = {0, 0, 0};
-	bool		nulls[3];
+	SyrpcWait	no_wait = {.deadline = GetCurrentTimestamp(), .owns_xact = false};
+	ProcWait	pw = {.wait = {.deadline = deadline, .owns_xact = true, .no_snapshot = true},
+	.app = app};
 	bool		found;
 	AsOwner		as;
 
@@ -305,18 +299,13 @@ syrpc_put_result_wait_request(PG_FUNCTION_ARGS)
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	become_owner(fcinfo, &as);
 	answer_request(app, id, data, GetCurrentTimestamp());
-	found = wait_for_request(app, GetCurrentTimestamp(), false, values);
+	found = wait_for_request(app, &no_wait, &pw.claim);
 	back_to_caller(&as);
 	relax_result_commit(true);
 	if (!found)
 		SPI_commit();
 	SPI_finish();
 	if (!found)
-	{
-		values[0] = TimestampTzGetDatum(deadline);
-		found = wait_as_owner(fcinfo, true, next_request_wait, values);
-	}
-	for (int i = 0; i < 3; i++)
-		nulls[i] = !found;
-	return procedure_result(fcinfo, values, nulls);
+		found = wait_as_owner(fcinfo, &pw);
+	PG_RETURN_DATUM(claim_result(fcinfo, found, &pw.claim));
 }

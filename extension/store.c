@@ -34,7 +34,7 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-#include "syrpc.h"
+#include "syrpc_internal.h"
 
 /* What a subtransaction must restore when it ends. */
 typedef struct Subxact
@@ -82,29 +82,13 @@ subxact_abort_rethrow(Subxact *sx)
 	ReThrowError(edata);
 }
 
-/*
- * Per-backend cache of app settings, so that a call need not read
- * syrpc.app.  syrpc_configure sends a relcache invalidation for syrpc.app
- * at commit, which empties the cache of every backend; so does dropping
- * the table.
- */
-typedef struct AppCacheEntry
-{
-	char		name[NAMEDATALEN];	/* app names are at most 63 bytes */
-	SyrpcApp	settings;
-} AppCacheEntry;
-
-static HTAB *app_cache = NULL;
-static Oid	app_relid = InvalidOid;
 static Oid	request_relid = InvalidOid;
 static bool request_schema_dirty = true;
 
 /* store_next_look's answer for one app, valid until it has passed. */
 static char next_look_app[NAMEDATALEN];
 static TimestampTz next_look_at = 0;
-
-/* Did this transaction create an app?  Then an abort empties the cache. */
-static bool app_created = false;
+static uint64 next_look_generation = 0;	/* of the app settings it used */
 
 /*
  * Which version of syrpc.request this database has: 1.3 added the column
@@ -123,64 +107,18 @@ typedef enum RequestSchema
 
 static RequestSchema request_schema = SCHEMA_UNKNOWN;
 
+/* A relation changed: if it is syrpc.request, look up its version again. */
 static void
-app_cache_invalidate(Datum arg, Oid relid)
+request_schema_invalidate(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == request_relid)
 		request_schema_dirty = true;
-	if (relid == InvalidOid || relid == app_relid)
-		next_look_at = 0;		/* a lease_time may have changed */
-	if (app_cache != NULL && (relid == InvalidOid || relid == app_relid))
-	{
-		hash_destroy(app_cache);
-		app_cache = NULL;
-		app_relid = InvalidOid;
-	}
-}
-
-static void
-store_xact_callback(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_ABORT && app_created)
-		app_cache_invalidate((Datum) 0, InvalidOid);
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT)
-		app_created = false;
 }
 
 void
 store_init(void)
 {
-	CacheRegisterRelcacheCallback(app_cache_invalidate, (Datum) 0);
-	RegisterXactCallback(store_xact_callback, NULL);
-}
-
-/* Make every backend forget cached app settings when this transaction commits. */
-static void
-store_app_changed(void)
-{
-	Oid			relid = get_relname_relid("app", get_namespace_oid("syrpc", false));
-
-	if (OidIsValid(relid))
-		CacheInvalidateRelcacheByRelid(relid);
-}
-
-static void
-app_cache_put(const char *name, const SyrpcApp *settings)
-{
-	AppCacheEntry *e;
-	bool		found;
-
-	if (app_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		app_relid = get_relname_relid("app", get_namespace_oid("syrpc", false));
-		ctl.keysize = NAMEDATALEN;
-		ctl.entrysize = sizeof(AppCacheEntry);
-		app_cache = hash_create("syrpc app settings", 16, &ctl, HASH_ELEM | HASH_STRINGS);
-	}
-	e = hash_search(app_cache, name, HASH_ENTER, &found);
-	e->settings = *settings;
+	CacheRegisterRelcacheCallback(request_schema_invalidate, (Datum) 0);
 }
 
 /* Saved plans of statements that do not depend on a bucket. */
@@ -399,16 +337,8 @@ store_load_app(text *app, bool create, SyrpcApp *settings)
 	char		name[NAMEDATALEN];
 
 	text_to_cstring_buffer(app, name, sizeof(name));
-	if (app_cache != NULL)
-	{
-		AppCacheEntry *e = hash_search(app_cache, name, HASH_FIND, NULL);
-
-		if (e != NULL)
-		{
-			*settings = e->settings;
-			return true;
-		}
-	}
+	if (app_cache_get(name, settings))
+		return true;
 	prepare_once(&plan_load_app,
 				 "SELECT (extract(epoch FROM least(lease_time, " SYRPC_INTERVAL_MAX_SQL ")) * 1000000)::int8,"
 				 "       max_attempts,"
@@ -437,7 +367,7 @@ store_load_app(text *app, bool create, SyrpcApp *settings)
 	prepare_once(&plan_create_app,
 				 "INSERT INTO syrpc.app (app) VALUES ($1) ON CONFLICT DO NOTHING",
 				 1, argtypes);
-	app_created = true;
+	app_created();
 	run(plan_create_app, values, NULL, 0);
 	if (run(plan_load_app, values, NULL, 1) != 1)
 		elog(ERROR, "syrpc: app vanished while it was being created");
@@ -447,13 +377,14 @@ store_load_app(text *app, bool create, SyrpcApp *settings)
 }
 
 /*
- * Create app if need be and change the settings whose isnull is false.
- * values/isnull: lease_time, max_attempts, result_ttl, request_ttl.
+ * Create app if need be and change the settings that change gives.
  */
 void
-store_configure(text *app, Datum *settings, bool *isnull)
+store_configure(text *app, const SyrpcAppChange *change)
 {
 	Oid			argtypes[5] = {TEXTOID, INTERVALOID, INT4OID, INTERVALOID, INTERVALOID};
+	const NullableDatum *args[4] = {&change->lease_time, &change->max_attempts,
+	&change->result_ttl, &change->request_ttl};
 	Datum		values[5];
 	char		nulls[5];
 	SyrpcApp	ignored;
@@ -463,8 +394,8 @@ store_configure(text *app, Datum *settings, bool *isnull)
 	nulls[0] = ' ';
 	for (int i = 0; i < 4; i++)
 	{
-		values[i + 1] = settings[i];
-		nulls[i + 1] = isnull[i] ? 'n' : ' ';
+		values[i + 1] = args[i]->value;
+		nulls[i + 1] = args[i]->isnull ? 'n' : ' ';
 	}
 	prepare_once(&plan_configure,
 				 "UPDATE syrpc.app SET lease_time = coalesce($2, lease_time),"
@@ -474,7 +405,7 @@ store_configure(text *app, Datum *settings, bool *isnull)
 				 " WHERE app = $1",
 				 5, argtypes);
 	run(plan_configure, values, nulls, 0);
-	store_app_changed();
+	app_changed();
 }
 
 /*
@@ -509,7 +440,7 @@ store_put_request(text *app, text *type, Datum data, TimestampTz now,
 
 /*
  * Claim the oldest claimable request of app under a lease.  On success
- * fills values[0..2] with type, result_id, data and returns true.
+ * fills claim and returns true.
  *
  * The claim runs in a subtransaction that is rolled back when nothing was
  * claimed.  FOR UPDATE SKIP LOCKED may lock a row that then fails its
@@ -518,7 +449,7 @@ store_put_request(text *app, text *type, Datum data, TimestampTz now,
  * the put_result of the worker that holds the lease.
  */
 bool
-store_claim(text *app, TimestampTz now, const SyrpcApp *settings, Datum *values)
+store_claim(text *app, TimestampTz now, const SyrpcApp *settings, SyrpcClaim *claim)
 {
 	Oid			argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
 	Datum		args[4];
@@ -537,7 +468,7 @@ store_claim(text *app, TimestampTz now, const SyrpcApp *settings, Datum *values)
 	"          AND attempts < $4" failure \
 	"        ORDER BY app, created_at" \
 	"        LIMIT 1 FOR UPDATE SKIP LOCKED)" \
-	" RETURNING type, result_id, data"
+	" RETURNING type, result_id, data, attempts"
 	prepare_variant(&plan_claim, CLAIM_SQL(" AND failure IS NULL"), CLAIM_SQL(""),
 					4, argtypes);
 	subxact_begin(&sx);
@@ -546,9 +477,10 @@ store_claim(text *app, TimestampTz now, const SyrpcApp *settings, Datum *values)
 		claimed = run_ordered(plan_claim, args) == 1;
 		if (claimed)
 		{
-			values[0] = col_out(1);
-			values[1] = SPI_datumTransfer(col_notnull(2), false, UUID_LEN);
-			values[2] = col_out(3);
+			claim->type = col_out(1);
+			claim->result_id = SPI_datumTransfer(col_notnull(2), false, UUID_LEN);
+			claim->data = col_out(3);
+			claim->attempts = DatumGetInt32(col_notnull(4));
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
@@ -583,7 +515,8 @@ store_next_look(text *app, TimestampTz now, const SyrpcApp *settings)
 	char		name[NAMEDATALEN];
 
 	text_to_cstring_buffer(app, name, sizeof(name));
-	if (now < next_look_at && strcmp(name, next_look_app) == 0)
+	if (now < next_look_at && strcmp(name, next_look_app) == 0 &&
+		next_look_generation == app_generation())
 		return next_look_at;
 	values[0] = PointerGetDatum(app);
 	values[1] = TimestampTzGetDatum(now);
@@ -602,6 +535,7 @@ store_next_look(text *app, TimestampTz now, const SyrpcApp *settings)
 		next = DatumGetTimestampTz(d);
 	strlcpy(next_look_app, name, sizeof(next_look_app));
 	next_look_at = next;
+	next_look_generation = app_generation();
 	return next;
 }
 
@@ -636,19 +570,15 @@ store_finish_request(text *app, const pg_uuid_t *id, TimestampTz now)
 static SyrpcFinishState
 why_not_in_flight(text *app, const pg_uuid_t *id, TimestampTz now)
 {
-	SyrpcRequestState req;
-	TimestampTz until;
-	int32		attempts;
-	text	   *failure;
 	SyrpcApp	any = {0, PG_INT32_MAX, 0, 0};
+	SyrpcRequestInfo req = store_request_state(app, id, now, &any);
 
-	req = store_request_state(app, id, now, &any, &until, &attempts, &failure);
-	if (req == SYRPC_REQ_WRONG_APP)
+	if (req.state == SYRPC_REQ_WRONG_APP)
 		return SYRPC_FIN_WRONG_APP;
-	if (req == SYRPC_REQ_FAILED)
+	if (req.state == SYRPC_REQ_FAILED)
 		return SYRPC_FIN_FAILED;
-	if (req != SYRPC_REQ_NONE)
-		return attempts == 0 ? SYRPC_FIN_NOT_CLAIMED : SYRPC_FIN_UNKNOWN;
+	if (req.state != SYRPC_REQ_NONE)
+		return req.attempts == 0 ? SYRPC_FIN_NOT_CLAIMED : SYRPC_FIN_UNKNOWN;
 	switch (store_result_state(app, id, now))
 	{
 		case SYRPC_RES_WRONG_APP:
@@ -771,24 +701,20 @@ store_result_state(text *app, const pg_uuid_t *id, TimestampTz now)
 }
 
 /*
- * Where request id stands, for a caller waiting on its result.  *until
- * is set for SYRPC_REQ_WAITING: when the state can change without a put
- * (lease end or expiry).  *attempts is set whenever the request exists;
- * *failure to the reason when a worker failed it (else NULL).
+ * Where request id stands, for a caller waiting on its result: see
+ * SyrpcRequestInfo.
  */
-SyrpcRequestState
+SyrpcRequestInfo
 store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
-					const SyrpcApp *settings, TimestampTz *until,
-					int32 *attempts, text **failure)
+					const SyrpcApp *settings)
 {
 	Oid			argtypes[1] = {UUIDOID};
 	Datum		values[1] = {UUIDPGetDatum(id)};
-	SyrpcRequestState state;
+	SyrpcRequestInfo req = {SYRPC_REQ_NONE, 0, 0, NULL};
 	TimestampTz ready_at;
 	TimestampTz expires_at;
 	bool		no_failure;
 
-	*failure = NULL;
 #define REQUEST_STATE_SQL(failure) \
 	"SELECT app, attempts, ready_at, expires_at, " failure \
 	"  FROM syrpc.request WHERE result_id = $1"
@@ -797,30 +723,30 @@ store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
 	if (run(plan_request_state, values, NULL, 1) == 0)
 	{
 		SPI_freetuptable(SPI_tuptable);
-		return SYRPC_REQ_NONE;
+		return req;
 	}
-	*attempts = DatumGetInt32(col_notnull(2));
+	req.attempts = DatumGetInt32(col_notnull(2));
 	ready_at = DatumGetTimestampTz(col_notnull(3));
 	expires_at = DatumGetTimestampTz(col_notnull(4));
 	(void) col(5, &no_failure);
 	if (!same_text(app, DatumGetTextPP(col_notnull(1))))
-		state = SYRPC_REQ_WRONG_APP;
+		req.state = SYRPC_REQ_WRONG_APP;
 	else if (!no_failure)
 	{
 		/* a worker gave it up (syrpc_fail_request) */
-		*failure = DatumGetTextPP(col_out(5));
-		state = SYRPC_REQ_FAILED;
+		req.failure = DatumGetTextPP(col_out(5));
+		req.state = SYRPC_REQ_FAILED;
 	}
 	else if (ready_at > now)
 	{
 		/* leased: look again when the lease runs out */
-		*until = ready_at;
-		state = SYRPC_REQ_WAITING;
+		req.until = ready_at;
+		req.state = SYRPC_REQ_WAITING;
 	}
-	else if (*attempts >= settings->max_attempts)
-		state = SYRPC_REQ_FAILED;
+	else if (req.attempts >= settings->max_attempts)
+		req.state = SYRPC_REQ_FAILED;
 	else if (expires_at <= now)
-		state = SYRPC_REQ_EXPIRED;
+		req.state = SYRPC_REQ_EXPIRED;
 	else
 	{
 		/*
@@ -828,11 +754,11 @@ store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
 		 * from now: a lease taken later than that look ends after it, and
 		 * that look sees it and sleeps until its end.
 		 */
-		*until = Min(expires_at, now + settings->lease_us);
-		state = SYRPC_REQ_WAITING;
+		req.until = Min(expires_at, now + settings->lease_us);
+		req.state = SYRPC_REQ_WAITING;
 	}
 	SPI_freetuptable(SPI_tuptable);
-	return state;
+	return req;
 }
 
 /*

@@ -1,24 +1,51 @@
 /*-------------------------------------------------------------------------
  *
- * syrpc.h
- *	  Declarations shared by the syrpc extension's source files.
+ * syrpc_internal.h
+ *	  Declarations shared by the syrpc extension's source files (not to be
+ *	  confused with client/c/syrpc.h, the client library's API).
  *
- * syrpc.c    SQL-callable functions: argument checks, GUCs
- * procedures.c SQL-callable procedures (they commit inside)
- * wait.c     waiting for requests and results, answering requests
- * store.c    every SQL statement syrpc runs, as saved SPI plans
- * wakeup.c   waiter registration, wake-ups at commit
- * registry.c the shared-memory waiter registry (when preloaded)
+ * Where to change what:
+ *
+ * module.c          _PG_init and the GUCs (syrpc.*)
+ * args.c            checks of SQL arguments, and of whether a call may run
+ *                   here (standby, read-only): every error about bad input
+ * functions.c       the SQL-callable functions: parse arguments, open SPI,
+ *                   call rpc.c; nothing else
+ * admin.c           the SQL-callable administration and monitoring functions
+ * procedures.c      the SQL-callable procedures, which commit inside: how a
+ *                   procedure drops its snapshot and runs as its owner
+ * rpc.c             the RPC itself: a put, an answer, a failure, a wait for a
+ *                   request or a result, and the errors that explain them
+ * sleep.c           one sleep of a wait: latch, deadline, client socket,
+ *                   DROP EXTENSION giving way
+ * commit.c          how a call's commit is flushed (owns_transaction,
+ *                   relax_commit, commit_without_flush)
+ * store.c           every SQL statement syrpc runs, as saved SPI plans
+ * apps.c            the per-backend cache of app settings
+ * cleanup.c         when expired rows are deleted, and by which backend
+ * wakeup.c          wake-ups at commit: the pending list, the transaction
+ *                   callbacks, whom to wake; waiters register through
+ * waiters_lockmgr.c   the lock manager (plain CREATE EXTENSION), or
+ * waiters_shmem.c     syrpc's own shared memory (shared_preload_libraries),
+ *                   the two behind one SyrpcWaiterOps, chosen in _PG_init
+ *
+ * A new SQL entry point: its C function in functions.c or admin.c (or
+ * procedures.c if it commits), its argument checks from args.c, its SQL in
+ * a new syrpc--A--B.sql and the full syrpc--B.sql, and its name between
+ * SYRPC_EXPORTS_BEGIN/END.  A new statement: store.c.  A new kind of
+ * waiter or wake-up: wakeup.c and both waiters_*.c.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef SYRPC_H
-#define SYRPC_H
+#ifndef SYRPC_INTERNAL_H
+#define SYRPC_INTERNAL_H
 
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/uuid.h"
 
 /*
@@ -56,6 +83,35 @@
 #define SYRPC_INTERVAL_MAX_US	INT64CONST(3155760000000000)
 #define SYRPC_INTERVAL_MAX_SQL	"interval '100 years'"
 
+/*
+ * The locks syrpc takes in the lock manager are advisory-lock tags of
+ * this database, told apart from pg_advisory_lock's keys (and from each
+ * other) by field4, which pg_locks shows as objsubid.
+ */
+typedef enum SyrpcLockKind
+{
+	SYRPC_LOCK_WAIT_REQUEST = 0x5352,	/* waiters for an app's requests */
+	SYRPC_LOCK_WAIT_RESULT = 0x5353,	/* waiters for one result_id */
+	SYRPC_LOCK_CLEANUP = 0x5343,	/* serialises cleanup runs */
+	SYRPC_LOCK_CLEANUP_WINDOW = 0x5357, /* elects one cleanup per interval */
+	SYRPC_LOCK_PICK = 0x5350,	/* puts pick request waiters under it */
+	SYRPC_LOCK_GIVE_WAY = 0x5347	/* DROP/ALTER EXTENSION waits for waiters */
+} SyrpcLockKind;
+
+static inline void
+syrpc_lock_tag(LOCKTAG *tag, SyrpcLockKind kind, uint64 key)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (key >> 32),
+						 (uint32) key, (uint16) kind);
+}
+
+/* What a blocked call waits for; the values are its lock kinds. */
+typedef enum SyrpcWaitKind
+{
+	SYRPC_WAIT_REQUEST = SYRPC_LOCK_WAIT_REQUEST,	/* any request of an app */
+	SYRPC_WAIT_RESULT = SYRPC_LOCK_WAIT_RESULT	/* one result_id */
+} SyrpcWaitKind;
+
 /* An app's settings, in microseconds where they are times. */
 typedef struct SyrpcApp
 {
@@ -65,15 +121,54 @@ typedef struct SyrpcApp
 	int64		request_ttl_us;
 } SyrpcApp;
 
+/* What syrpc_configure changes: each setting that is not NULL. */
+typedef struct SyrpcAppChange
+{
+	NullableDatum lease_time;	/* interval */
+	NullableDatum max_attempts; /* int4 */
+	NullableDatum result_ttl;	/* interval */
+	NullableDatum request_ttl;	/* interval */
+} SyrpcAppChange;
+
+/*
+ * How a call waits.  Made by the SQL entry point, which alone knows how it
+ * was called; rpc.c and sleep.c only read it.
+ */
+typedef struct SyrpcWait
+{
+	TimestampTz deadline;		/* 0: no limit; now or earlier: look once */
+	bool		owns_xact;		/* the call is its whole transaction, so it
+								 * may choose how its commit is flushed */
+	bool		no_snapshot;	/* a procedure after its commit: sleep
+								 * holding no snapshot */
+} SyrpcWait;
+
+/* A claimed request, in memory that outlives SPI. */
+typedef struct SyrpcClaim
+{
+	Datum		type;			/* text */
+	Datum		result_id;		/* uuid */
+	Datum		data;			/* jsonb */
+	int32		attempts;		/* 1 on the first delivery */
+} SyrpcClaim;
+
 /* What store_request_state found out about one request. */
 typedef enum SyrpcRequestState
 {
 	SYRPC_REQ_NONE,				/* no such request (answered, expired or never put) */
 	SYRPC_REQ_WRONG_APP,		/* it belongs to another app */
-	SYRPC_REQ_WAITING,			/* queued or leased: *until says when to look again */
-	SYRPC_REQ_FAILED,			/* last lease ran out at max_attempts */
+	SYRPC_REQ_WAITING,			/* queued or leased: until says when to look again */
+	SYRPC_REQ_FAILED,			/* last lease ran out at max_attempts, or failed */
 	SYRPC_REQ_EXPIRED			/* request_ttl passed before it was answered */
 } SyrpcRequestState;
+
+typedef struct SyrpcRequestInfo
+{
+	SyrpcRequestState state;
+	TimestampTz until;			/* SYRPC_REQ_WAITING: when it changes by itself */
+	int32		attempts;		/* whenever the request exists */
+	text	   *failure;		/* the reason a worker failed it, else NULL */
+} SyrpcRequestInfo;
 
 /* What store_result_state found out about one result. */
 typedef enum SyrpcResultState
@@ -95,99 +190,122 @@ typedef enum SyrpcFinishState
 	SYRPC_FIN_UNKNOWN			/* no such request: never put, or expired */
 } SyrpcFinishState;
 
-/* GUCs, in syrpc.c */
+/* module.c: the GUCs */
 extern int	syrpc_max_payload_kb;
 extern int	syrpc_cleanup_interval_ms;
 extern bool syrpc_async_acks;
 extern bool syrpc_async_results;
 extern bool syrpc_notify;
 
-/* syrpc.c: argument checks (they raise the errors), and the put */
+/* args.c: they raise the errors */
 extern text *arg_name(FunctionCallInfo fcinfo, int n, const char *what);
 extern Datum arg_data(FunctionCallInfo fcinfo, int n);
 extern pg_uuid_t *arg_uuid(FunctionCallInfo fcinfo, int n);
+extern text *arg_reason(FunctionCallInfo fcinfo, int n);
 extern TimestampTz arg_deadline(FunctionCallInfo fcinfo, int n, const char *func);
+extern NullableDatum arg_interval(FunctionCallInfo fcinfo, int n, const char *what);
+extern NullableDatum arg_max_attempts(FunctionCallInfo fcinfo, int n);
 extern void check_writable(const char *func);
+
+/* commit.c */
+extern void commit_init(void);
+extern bool owns_transaction(void);
+extern void commit_without_flush(void);
+extern void relax_commit(bool owned);
+extern void relax_result_commit(bool owned);
+
+/* rpc.c: inside an SPI connection of the caller's */
 extern pg_uuid_t *put_request(text *app, text *type, Datum data);
+extern bool wait_for_request(text *app, const SyrpcWait *wait, SyrpcClaim *claim);
+extern void answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now);
+extern void fail_request(text *app, pg_uuid_t *id, text *reason, TimestampTz now);
+extern bool wait_for_result(text *app, pg_uuid_t *id, const SyrpcWait *wait,
+							Datum *data);
+
+/* sleep.c */
+extern bool sleep_until(const SyrpcWait *wait, TimestampTz until);
+extern void check_client(void);
+
+/* apps.c */
+extern void apps_init(void);
+extern bool app_cache_get(const char *name, SyrpcApp *settings);
+extern void app_cache_put(const char *name, const SyrpcApp *settings);
+extern void app_created(void);
+extern void app_changed(void);
+extern uint64 app_generation(void);
 
 /* store.c: all of these run inside an SPI connection of the caller's */
 extern void store_init(void);
 extern int	syrpc_bucket_of(const pg_uuid_t *id);
 extern bool store_load_app(text *app, bool create, SyrpcApp *settings);
-extern void store_configure(text *app, Datum *values, bool *isnull);
+extern void store_configure(text *app, const SyrpcAppChange *change);
 extern pg_uuid_t *store_put_request(text *app, text *type, Datum data,
 									TimestampTz now, const SyrpcApp *settings);
 extern bool store_claim(text *app, TimestampTz now, const SyrpcApp *settings,
-						Datum *values);
+						SyrpcClaim *claim);
 extern TimestampTz store_next_look(text *app, TimestampTz now,
-										const SyrpcApp *settings);
+								   const SyrpcApp *settings);
 extern SyrpcFinishState store_finish_request(text *app, const pg_uuid_t *id,
-											   TimestampTz now);
+											 TimestampTz now);
 extern SyrpcFinishState store_fail_request(text *app, const pg_uuid_t *id,
-											 text *reason, TimestampTz now);
+										   text *reason, TimestampTz now);
 extern void store_put_result(text *app, const pg_uuid_t *id, Datum data,
 							 TimestampTz now, const SyrpcApp *settings);
 extern bool store_consume_result(text *app, const pg_uuid_t *id,
 								 TimestampTz now, Datum *data);
 extern SyrpcResultState store_result_state(text *app, const pg_uuid_t *id,
 										   TimestampTz now);
-extern SyrpcRequestState store_request_state(text *app, const pg_uuid_t *id,
-											 TimestampTz now,
-											 const SyrpcApp *settings,
-											 TimestampTz *until,
-											 int32 *attempts,
-											 text **failure);
+extern SyrpcRequestInfo store_request_state(text *app, const pg_uuid_t *id,
+											TimestampTz now,
+											const SyrpcApp *settings);
 extern int64 store_cleanup(TimestampTz now);
 
-/* wait.c */
-extern bool syrpc_sleep_without_snapshot;
-extern bool owns_transaction(void);
-extern void commit_without_flush(void);
-extern void relax_commit(bool owned);
-extern void relax_result_commit(bool owned);
+/* cleanup.c */
 extern void maybe_cleanup(TimestampTz now);
-extern bool wait_for_request(text *app, TimestampTz deadline, bool owned, Datum *values);
-extern void answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now);
-extern void fail_request(text *app, pg_uuid_t *id, text *reason, TimestampTz now);
-extern void check_client(void);
-extern void syrpc_wait_init(void);
-extern bool wait_for_result(text *app, pg_uuid_t *id, TimestampTz deadline, bool owned,
-							Datum *data);
 
 /* wakeup.c */
-typedef enum SyrpcWaitKind
-{
-	SYRPC_WAIT_REQUEST = 0x5352,	/* waiters for any request of an app */
-	SYRPC_WAIT_RESULT = 0x5353		/* waiters for one result_id */
-} SyrpcWaitKind;
+typedef void (*syrpc_waiter_fn) (void *arg, int pid, SyrpcWaitKind kind, uint64 key);
 
+extern void wakeup_init(bool preloaded);
 extern uint64 syrpc_app_key(text *app);
 extern uint64 syrpc_result_key(const pg_uuid_t *id);
-extern void syrpc_waiter_register(SyrpcWaitKind kind, uint64 key);
-extern void syrpc_waiter_unregister(SyrpcWaitKind kind, uint64 key);
-extern int	syrpc_waiter_count(SyrpcWaitKind kind, uint64 key);
-typedef void (*syrpc_waiter_fn) (void *arg, int pid, SyrpcWaitKind kind, uint64 key);
-extern void syrpc_list_waiters(syrpc_waiter_fn fn, void *arg);
-extern void syrpc_wake_at_commit(SyrpcWaitKind kind, uint64 key);
-extern void syrpc_wake_on_abort(SyrpcWaitKind kind, uint64 key);
-extern void syrpc_pass_on_wake(SyrpcWaitKind kind, uint64 key);
-extern void syrpc_waiter_rearm(void);
-extern bool syrpc_cleanup_trylock(void);
-extern bool syrpc_cleanup_window_claim(TimestampTz now, int64 interval_us);
-extern void syrpc_wakeup_init(void);
-extern void syrpc_give_way(void);
-extern bool syrpc_must_give_way(void);
+extern void waiter_register(SyrpcWaitKind kind, uint64 key);
+extern void waiter_unregister(SyrpcWaitKind kind, uint64 key);
+extern void waiter_rearm(void);
+extern int	waiter_count(SyrpcWaitKind kind, uint64 key);
+extern void list_waiters(syrpc_waiter_fn fn, void *arg);
+extern void wake_at_commit(SyrpcWaitKind kind, uint64 key);
+extern void wake_on_abort(SyrpcWaitKind kind, uint64 key);
+extern void pass_on_wake(SyrpcWaitKind kind, uint64 key);
+extern void give_way(void);
+extern bool must_give_way(void);
 
-/* registry.c */
-extern void registry_install_hooks(void);
-extern bool registry_in_use(void);
-extern void registry_register(SyrpcWaitKind kind, uint64 key);
-extern void registry_forget(void);
-extern void registry_forget_sub(SubTransactionId sub);
-extern void registry_wake(SyrpcWaitKind kind, uint64 key, int count);
-extern void registry_rearm(void);
-extern bool registry_was_picked(void);
-extern int	registry_count(SyrpcWaitKind kind, uint64 key);
-extern void registry_list(syrpc_waiter_fn fn, void *arg);
+/*
+ * A waiter registry: where blocked calls register, and how a put finds
+ * and wakes them.  Two implement it (waiters_lockmgr.c, waiters_shmem.c);
+ * wakeup.c picks one at start-up and calls nothing else of theirs.
+ */
+typedef struct SyrpcWaiterOps
+{
+	const char *name;			/* as syrpc.wakeup_registry shows it */
+	/* register on key until unregister or the end of the transaction */
+	void		(*enroll) (SyrpcWaitKind kind, uint64 key);
+	void		(*leave) (SyrpcWaitKind kind, uint64 key);
+	/* the transaction, or subtransaction sub, ends: drop what it registered */
+	void		(*leave_at_end) (void);
+	void		(*leave_sub) (SubTransactionId sub);
+	/* about to look at the table: earlier wake-ups are used up */
+	void		(*rearm) (void);
+	/* was this backend picked by a put since its last look? */
+	bool		(*was_picked) (void);
+	/* all waiters of a result; count waiters of requests not yet picked */
+	void		(*wake) (SyrpcWaitKind kind, uint64 key, int count);
+	int			(*count) (SyrpcWaitKind kind, uint64 key);
+	void		(*list) (syrpc_waiter_fn fn, void *arg);
+} SyrpcWaiterOps;
 
-#endif							/* SYRPC_H */
+extern const SyrpcWaiterOps waiters_lockmgr;
+extern const SyrpcWaiterOps waiters_shmem;
+extern void waiters_shmem_install(void);
+
+#endif							/* SYRPC_INTERNAL_H */

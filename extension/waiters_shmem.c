@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
- * registry.c
- *	  The shared-memory waiter registry, used when syrpc is loaded by
- *	  shared_preload_libraries (without it, wakeup.c registers waiters in
- *	  the lock manager instead).
+ * waiters_shmem.c
+ *	  The waiter registry in syrpc's own shared memory, used when syrpc is
+ *	  loaded by shared_preload_libraries (without it, waiters register in
+ *	  the lock manager: waiters_lockmgr.c).
  *
  * Every backend has one slot, indexed by its BackendId: a backend waits
  * for one thing at a time, so the registry can never be full and nobody
@@ -44,7 +44,7 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 
-#include "syrpc.h"
+#include "syrpc_internal.h"
 
 /* Number of lists (and LWLocks) that waiting slots are spread over. */
 #define SYRPC_REG_PARTS		128
@@ -125,18 +125,12 @@ registry_shmem_startup(void)
 
 /* Called from _PG_init while shared_preload_libraries are loaded. */
 void
-registry_install_hooks(void)
+waiters_shmem_install(void)
 {
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = registry_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = registry_shmem_startup;
-}
-
-bool
-registry_in_use(void)
-{
-	return registry != NULL;
 }
 
 static int
@@ -170,7 +164,7 @@ unlink_slot(RegSlot *s)
 }
 
 /* Stop waiting, if this backend is registered at all. */
-void
+static void
 registry_forget(void)
 {
 	RegSlot    *s;
@@ -194,7 +188,7 @@ registry_forget(void)
  * one of its children, which have later ids).  A registration made before
  * it, such as a wait's around the subtransaction of each claim, stays.
  */
-void
+static void
 registry_forget_sub(SubTransactionId sub)
 {
 	if (reg_subid != InvalidSubTransactionId && reg_subid >= sub)
@@ -208,7 +202,7 @@ forget_at_exit(int code, Datum arg)
 }
 
 /* Register this backend, at the end of key's list, until registry_forget. */
-void
+static void
 registry_register(SyrpcWaitKind kind, uint64 key)
 {
 	static bool exit_hook = false;
@@ -245,7 +239,7 @@ registry_register(SyrpcWaitKind kind, uint64 key)
  * This backend is about to look at the table: a wake-up that picked it
  * before now is used up by that look.
  */
-void
+static void
 registry_rearm(void)
 {
 	if (registry != NULL && MyBackendId >= 1)
@@ -253,7 +247,7 @@ registry_rearm(void)
 }
 
 /* Was this backend picked by a put since its last look? */
-bool
+static bool
 registry_was_picked(void)
 {
 	return registry != NULL && MyBackendId >= 1 &&
@@ -268,7 +262,7 @@ registry_was_picked(void)
  * Called at commit, where an ERROR would be a PANIC: it allocates
  * nothing, and LWLockAcquire, the atomics and SetLatch raise no error.
  */
-void
+static void
 registry_wake(SyrpcWaitKind kind, uint64 key, int count)
 {
 	int			part = part_of(kind, key);
@@ -296,7 +290,7 @@ registry_wake(SyrpcWaitKind kind, uint64 key, int count)
 }
 
 /* How many backends of this database wait on key. */
-int
+static int
 registry_count(SyrpcWaitKind kind, uint64 key)
 {
 	int			part = part_of(kind, key);
@@ -315,7 +309,7 @@ registry_count(SyrpcWaitKind kind, uint64 key)
 }
 
 /* Call fn for every backend of this database that is registered. */
-void
+static void
 registry_list(syrpc_waiter_fn fn, void *arg)
 {
 	for (int part = 0; part < SYRPC_REG_PARTS; part++)
@@ -332,3 +326,22 @@ registry_list(syrpc_waiter_fn fn, void *arg)
 	}
 }
 
+
+static void
+registry_leave(SyrpcWaitKind kind, uint64 key)
+{
+	registry_forget();
+}
+
+const SyrpcWaiterOps waiters_shmem = {
+	.name = "shared_memory",
+	.enroll = registry_register,
+	.leave = registry_leave,
+	.leave_at_end = registry_forget,
+	.leave_sub = registry_forget_sub,
+	.rearm = registry_rearm,
+	.was_picked = registry_was_picked,
+	.wake = registry_wake,
+	.count = registry_count,
+	.list = registry_list,
+};

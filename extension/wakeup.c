@@ -3,38 +3,28 @@
  * wakeup.c
  *	  Waiter registration, and wake-ups at commit.
  *
- * With shared_preload_libraries = 'syrpc', waiters register in syrpc's
- * own shared memory (registry.c).  Without it (a plain CREATE EXTENSION)
- * they register in the lock manager, as described here, which needs only
- * shared memory every backend already has: the lock table and the PGPROC
- * latches.  Both wake the same waiters in the same way.
- *
- * A backend that is about to sleep for something (any request of an app,
- * or one result_id) takes a transaction-level lock in ShareLock mode on a
- * key made from it: an advisory-lock tag whose field4 (SYRPC_WAIT_*) keeps
- * it apart from pg_advisory_lock's keys.  Nobody ever asks for a lock that
- * conflicts with it, so taking it never blocks; it is only a registration
- * that other backends can look up.
+ * Blocked calls register as waiters in one of two registries, chosen at
+ * start-up: syrpc's own shared memory when it is in
+ * shared_preload_libraries (waiters_shmem.c), else the lock manager
+ * (waiters_lockmgr.c), which needs only shared memory every backend
+ * already has.  Both wake the same waiters in the same way; this file
+ * decides when and whom, they find and wake them.
  *
  * A transaction that puts a request or result remembers the key, and
  * after its commit is visible (XACT_EVENT_COMMIT runs after the proc array
- * says so) it asks the lock manager who holds that key (GetLockConflicts
- * with ExclusiveLock) and sets their latches.  The waiter registers before
- * it checks the table, and resets its latch before each check, so a put
- * that commits after the check finds the waiter registered and its latch
- * wakes the sleep: no wake-up is lost.  Hash collisions between keys only
+ * says so) it asks the registry who waits on that key and sets their
+ * latches.  The waiter registers before it checks the table, and resets
+ * its latch before each check, so a put that commits after the check finds
+ * the waiter registered and its latch wakes the sleep: no wake-up is lost.  Hash collisions between keys only
  * cause a spurious wake-up and a re-check.
  *
  * A result wakes all its waiters (normally one).  A request wakes one
  * waiting worker: the first registered one not picked by another put since
- * its last look (in the lock manager: whose latch is not set yet; the
- * puts of a key pick one at a time, under a session lock on a key of
- * their own, so that two puts committing at once never pick the same
- * worker; the registry does it with an atomic flag per waiter).  So that
- * no request is left with nobody awake for it, a worker that stops waiting
- * after it was picked passes the wake-up on to another
- * (syrpc_pass_on_wake), and a wait that ends in an error does the same
- * from the abort callback.
+ * its last look (two puts committing at once never pick the same worker:
+ * each registry says how at the top of its file).  So that no request is
+ * left with nobody awake for it, a worker that stops waiting after it was
+ * picked passes the wake-up on to another (pass_on_wake), and a wait that
+ * ends in an error does the same from the abort callback.
  *
  * On abort nothing else is woken, except for claims: a claim rolled back
  * makes a request claimable again, and a waiter that skipped it while it
@@ -43,10 +33,10 @@
  * are passed on when it aborts, and its puts' wake-ups are dropped.
  *
  * Wake-ups run after the commit, where an ERROR would be a PANIC.  The
- * registry's wake allocates nothing and cannot fail; the lock manager's
- * can (GetLockConflicts allocates; the pick lock needs lock table space),
- * so an error there is caught and reported as a WARNING: a wake-up is only
- * a hint, and a waiter that misses one looks again at its next look time.
+ * shared-memory registry's wake allocates nothing and cannot fail; the
+ * lock manager's can, so an error there is caught and reported as a
+ * WARNING: a wake-up is only a hint, and a waiter that misses one looks
+ * again at its next look time.
  *
  * A prepared transaction (PREPARE TRANSACTION) wakes nobody when it is
  * committed later; waiters then see its rows at their next re-check.
@@ -63,19 +53,12 @@
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
-#include "storage/sinvaladt.h"
 #include "utils/memutils.h"
 
-#include "syrpc.h"
+#include "syrpc_internal.h"
 
-/* field4 of the lock that serialises cleanup runs */
-#define SYRPC_LOCK_CLEANUP	0x5343
-/* field4 of the locks that elect one cleanup per interval and database */
-#define SYRPC_LOCK_CLEANUP_WINDOW	0x5357
-/* field4 of the lock under which puts pick request waiters (lock manager) */
-#define SYRPC_LOCK_PICK		0x5350
-/* field4 of the lock a DROP or ALTER EXTENSION holds while waiters give way */
-#define SYRPC_LOCK_GIVE_WAY	0x5347
+/* The registry in use, chosen once by wakeup_init. */
+static const SyrpcWaiterOps *waiters = &waiters_lockmgr;
 
 /* A key to wake at the end of the current transaction. */
 typedef struct PendingWake
@@ -89,13 +72,6 @@ typedef struct PendingWake
 
 /* Keys to wake, in TopTransactionContext; NIL between transactions. */
 static List *pending = NIL;
-
-static void
-make_tag(LOCKTAG *tag, uint16 kind, uint64 key)
-{
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (key >> 32),
-						 (uint32) key, kind);
-}
 
 /* The wait key of an app's request queue. */
 uint64
@@ -116,131 +92,43 @@ syrpc_result_key(const pg_uuid_t *id)
 }
 
 /*
- * Register this backend as waiting on key until syrpc_waiter_unregister
- * or the end of the transaction.
+ * Register this backend as waiting on key until waiter_unregister or the
+ * end of the transaction.
  */
 void
-syrpc_waiter_register(SyrpcWaitKind kind, uint64 key)
+waiter_register(SyrpcWaitKind kind, uint64 key)
 {
-	LOCKTAG		tag;
-
-	if (registry_in_use())
-	{
-		registry_register(kind, key);
-		return;
-	}
-	make_tag(&tag, kind, key);
-	if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
-		elog(ERROR, "syrpc: waiter registration unexpectedly conflicted");
+	waiters->enroll(kind, key);
 }
 
 void
-syrpc_waiter_unregister(SyrpcWaitKind kind, uint64 key)
+waiter_unregister(SyrpcWaitKind kind, uint64 key)
 {
-	LOCKTAG		tag;
+	waiters->leave(kind, key);
+}
 
-	if (registry_in_use())
-	{
-		registry_forget();
-		return;
-	}
-	make_tag(&tag, kind, key);
-	LockRelease(&tag, ShareLock, false);
+/*
+ * This backend is about to look at the table for what it waits for: any
+ * wake-up it was picked for so far is used up by that look.
+ */
+void
+waiter_rearm(void)
+{
+	waiters->rearm();
 }
 
 /* How many backends of this database are registered on key. */
 int
-syrpc_waiter_count(SyrpcWaitKind kind, uint64 key)
+waiter_count(SyrpcWaitKind kind, uint64 key)
 {
-	LOCKTAG		tag;
-	VirtualTransactionId *vxids;
-	int			n;
-
-	if (registry_in_use())
-		return registry_count(kind, key);
-	make_tag(&tag, kind, key);
-	vxids = GetLockConflicts(&tag, ExclusiveLock, &n);
-	pfree(vxids);
-	return n;
+	return waiters->count(kind, key);
 }
 
-/*
- * Call fn for every backend of this database that is registered, from
- * whichever registry is in use.
- */
+/* Call fn for every backend of this database that is registered. */
 void
-syrpc_list_waiters(syrpc_waiter_fn fn, void *arg)
+list_waiters(syrpc_waiter_fn fn, void *arg)
 {
-	LockData   *locks;
-
-	if (registry_in_use())
-	{
-		registry_list(fn, arg);
-		return;
-	}
-	locks = GetLockStatusData();
-	for (int i = 0; i < locks->nelements; i++)
-	{
-		LockInstanceData *l = &locks->locks[i];
-		uint16		kind = l->locktag.locktag_field4;
-
-		if (l->locktag.locktag_type == LOCKTAG_ADVISORY &&
-			l->locktag.locktag_field1 == MyDatabaseId &&
-			(kind == SYRPC_WAIT_REQUEST || kind == SYRPC_WAIT_RESULT) &&
-			l->holdMask != 0)
-			fn(arg, l->pid, (SyrpcWaitKind) kind,
-			   (uint64) l->locktag.locktag_field2 << 32 | l->locktag.locktag_field3);
-	}
-}
-
-/*
- * The lock manager elects one backend per interval and database to run
- * the cleanup.  Time is cut into windows of interval_us; the first backend
- * of the database to try in a window takes a session lock on that
- * window's key (which holds the database's oid) and runs the cleanup; the
- * others find it taken.  The lock is kept until its holder wins a later
- * window (or exits, or calls pg_advisory_unlock_all), when nobody asks for
- * the old window any more: each backend holds at most one such lock
- * (pg_locks: advisory, objsubid 22359).  Each backend tries at most once
- * per window, so every window in which a database is busy has a cleanup.
- */
-bool
-syrpc_cleanup_window_claim(TimestampTz now, int64 interval_us)
-{
-	static uint64 held = 0;		/* the window whose lock we hold, 0: none */
-	static uint64 tried = 0;	/* the last window we tried */
-	static Oid	tried_db = InvalidOid;
-	uint64		window = (uint64) (now / interval_us);
-	LOCKTAG		tag;
-
-	if ((window == tried && tried_db == MyDatabaseId) || window == held)
-		return false;
-	tried = window;
-	tried_db = MyDatabaseId;
-	make_tag(&tag, SYRPC_LOCK_CLEANUP_WINDOW, window);
-	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
-		return false;
-	if (held != 0)
-	{
-		/* pg_advisory_unlock_all() (DISCARD ALL) may have released it */
-		make_tag(&tag, SYRPC_LOCK_CLEANUP_WINDOW, held);
-		if (LockHeldByMe(&tag, ExclusiveLock))
-			LockRelease(&tag, ExclusiveLock, true);
-	}
-	held = window;
-	return true;
-}
-
-/*
- * Take the cleanup lock for the rest of the transaction if nobody has it.
- */
-bool
-syrpc_cleanup_trylock(void)
-{
-	LOCKTAG		tag;
-
-	make_tag(&tag, SYRPC_LOCK_CLEANUP, 0);
-	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+	waiters->list(fn, arg);
 }
 
 static void
@@ -278,66 +166,16 @@ remember(SyrpcWaitKind kind, uint64 key, bool on_abort)
  * a result, one waiter of an app's requests per call.
  */
 void
-syrpc_wake_at_commit(SyrpcWaitKind kind, uint64 key)
+wake_at_commit(SyrpcWaitKind kind, uint64 key)
 {
 	remember(kind, key, false);
 }
 
 /* Wake one more waiter on key if this transaction aborts. */
 void
-syrpc_wake_on_abort(SyrpcWaitKind kind, uint64 key)
+wake_on_abort(SyrpcWaitKind kind, uint64 key)
 {
 	remember(kind, key, true);
-}
-
-/*
- * Set the latches of backends registered on key in the lock manager: every
- * waiter of a result; for requests, count of them whose latch is not set
- * (a set latch is a wake-up that backend has not acted on yet), in
- * registration order.  Puts of one key pick under a session lock of their
- * own, so that two never both see the same latch unset and pick it.
- */
-static void
-lockmgr_wake(SyrpcWaitKind kind, uint64 key, int count)
-{
-	LOCKTAG		tag;
-	LOCKTAG		pick;
-	VirtualTransactionId *vxids;
-	int			n;
-	int			woken = 0;
-
-	make_tag(&tag, kind, key);
-	make_tag(&pick, SYRPC_LOCK_PICK, key);
-	if (kind == SYRPC_WAIT_REQUEST)
-		(void) LockAcquire(&pick, ExclusiveLock, true, false);
-	vxids = GetLockConflicts(&tag, ExclusiveLock, &n);
-	for (int i = 0; i < n && woken < count; i++)
-	{
-		PGPROC	   *proc = BackendIdGetProc(vxids[i].backendId);
-
-		if (proc == NULL || proc == MyProc)
-			continue;
-		if (kind == SYRPC_WAIT_REQUEST)
-		{
-			if (proc->procLatch.is_set)
-				continue;
-			woken++;
-		}
-		SetLatch(&proc->procLatch);
-	}
-	if (kind == SYRPC_WAIT_REQUEST)
-		LockRelease(&pick, ExclusiveLock, true);
-	pfree(vxids);
-}
-
-/* Wake waiters on key from whichever registry is in use. */
-static void
-wake(SyrpcWaitKind kind, uint64 key, int count)
-{
-	if (registry_in_use())
-		registry_wake(kind, key, count);
-	else
-		lockmgr_wake(kind, key, count);
 }
 
 /*
@@ -351,7 +189,7 @@ wake_safely(SyrpcWaitKind kind, uint64 key, int count)
 
 	PG_TRY();
 	{
-		wake(kind, key, count);
+		waiters->wake(kind, key, count);
 	}
 	PG_CATCH();
 	{
@@ -365,25 +203,15 @@ wake_safely(SyrpcWaitKind kind, uint64 key, int count)
 }
 
 /*
- * This backend is about to look at the table for what it waits for: any
- * wake-up it was picked for so far is used up by that look.
- */
-void
-syrpc_waiter_rearm(void)
-{
-	registry_rearm();
-}
-
-/*
  * A request waiter that stops waiting (unregistered already) and was
  * picked by a put since its last look may have been chosen for a request
  * it did not take: it passes the wake-up on to another waiter.
  */
 void
-syrpc_pass_on_wake(SyrpcWaitKind kind, uint64 key)
+pass_on_wake(SyrpcWaitKind kind, uint64 key)
 {
-	if (registry_in_use() ? registry_was_picked() : MyLatch->is_set)
-		wake(kind, key, 1);
+	if (waiters->was_picked())
+		waiters->wake(kind, key, 1);
 }
 
 /*
@@ -426,7 +254,7 @@ xact_callback(XactEvent event, void *arg)
 	 */
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PREPARE)
-		registry_forget();
+		waiters->leave_at_end();
 	if (pending == NIL)
 		return;
 	switch (event)
@@ -458,7 +286,7 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	switch (event)
 	{
 		case SUBXACT_EVENT_ABORT_SUB:
-			registry_forget_sub(mySubid);
+			waiters->leave_sub(mySubid);
 
 			/*
 			 * Its claims are undone (the abort is already visible: the
@@ -487,9 +315,15 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
+/* preloaded: syrpc is in shared_preload_libraries, with its registry */
 void
-syrpc_wakeup_init(void)
+wakeup_init(bool preloaded)
 {
+	if (preloaded)
+	{
+		waiters = &waiters_shmem;
+		waiters_shmem_install();
+	}
 	RegisterXactCallback(xact_callback, NULL);
 	RegisterSubXactCallback(subxact_callback, NULL);
 }
@@ -514,22 +348,22 @@ wake_to_give_way(void *arg, int pid, SyrpcWaitKind kind, uint64 key)
 }
 
 void
-syrpc_give_way(void)
+give_way(void)
 {
 	LOCKTAG		tag;
 
-	make_tag(&tag, SYRPC_LOCK_GIVE_WAY, 0);
+	syrpc_lock_tag(&tag, SYRPC_LOCK_GIVE_WAY, 0);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	syrpc_list_waiters(wake_to_give_way, NULL);
+	waiters->list(wake_to_give_way, NULL);
 }
 
 /* Is a DROP or ALTER EXTENSION waiting for the waiters to give way? */
 bool
-syrpc_must_give_way(void)
+must_give_way(void)
 {
 	LOCKTAG		tag;
 
-	make_tag(&tag, SYRPC_LOCK_GIVE_WAY, 0);
+	syrpc_lock_tag(&tag, SYRPC_LOCK_GIVE_WAY, 0);
 	if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
 		return true;
 	LockRelease(&tag, ShareLock, false);

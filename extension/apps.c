@@ -1,0 +1,125 @@
+/*-------------------------------------------------------------------------
+ *
+ * apps.c
+ *	  The per-backend cache of app settings, so that a call need not read
+ *	  syrpc.app (the statements that read and create apps are in store.c).
+ *
+ * syrpc_configure sends a relcache invalidation for syrpc.app at commit
+ * (app_changed), which empties the cache of every backend; so does
+ * dropping the table, and so does the abort of a transaction that created
+ * an app (its settings were cached, its row is gone).  Each emptying
+ * counts a generation, so that answers computed from settings (the next
+ * look time of store.c) can tell that they are stale.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+
+#include "syrpc_internal.h"
+
+typedef struct AppCacheEntry
+{
+	char		name[NAMEDATALEN];	/* app names are at most 63 bytes */
+	SyrpcApp	settings;
+} AppCacheEntry;
+
+static HTAB *app_cache = NULL;
+static Oid	app_relid = InvalidOid; /* syrpc.app, while the cache is there */
+static uint64 generation = 1;
+
+/* Did this transaction create an app?  Then an abort empties the cache. */
+static bool created = false;
+
+static void
+app_cache_invalidate(Datum arg, Oid relid)
+{
+	if (relid != InvalidOid && relid != app_relid)
+		return;
+	generation++;
+	if (app_cache != NULL)
+	{
+		hash_destroy(app_cache);
+		app_cache = NULL;
+		app_relid = InvalidOid;
+	}
+}
+
+static void
+apps_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT && created)
+		app_cache_invalidate((Datum) 0, InvalidOid);
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT)
+		created = false;
+}
+
+void
+apps_init(void)
+{
+	CacheRegisterRelcacheCallback(app_cache_invalidate, (Datum) 0);
+	RegisterXactCallback(apps_xact_callback, NULL);
+}
+
+/* The cached settings of app name, if there are any. */
+bool
+app_cache_get(const char *name, SyrpcApp *settings)
+{
+	AppCacheEntry *e;
+
+	if (app_cache == NULL)
+		return false;
+	e = hash_search(app_cache, name, HASH_FIND, NULL);
+	if (e == NULL)
+		return false;
+	*settings = e->settings;
+	return true;
+}
+
+void
+app_cache_put(const char *name, const SyrpcApp *settings)
+{
+	AppCacheEntry *e;
+	bool		found;
+
+	if (app_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		app_relid = get_relname_relid("app", get_namespace_oid("syrpc", false));
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(AppCacheEntry);
+		app_cache = hash_create("syrpc app settings", 16, &ctl, HASH_ELEM | HASH_STRINGS);
+	}
+	e = hash_search(app_cache, name, HASH_ENTER, &found);
+	e->settings = *settings;
+}
+
+/* This transaction creates an app: if it aborts, forget what was cached. */
+void
+app_created(void)
+{
+	created = true;
+}
+
+/* Make every backend forget cached app settings when this transaction commits. */
+void
+app_changed(void)
+{
+	Oid			relid = get_relname_relid("app", get_namespace_oid("syrpc", false));
+
+	if (OidIsValid(relid))
+		CacheInvalidateRelcacheByRelid(relid);
+}
+
+/* Changes each time cached settings are forgotten. */
+uint64
+app_generation(void)
+{
+	return generation;
+}

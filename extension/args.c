@@ -1,0 +1,250 @@
+/*-------------------------------------------------------------------------
+ *
+ * args.c
+ *	  Checks of the arguments of syrpc's SQL entry points, and of whether
+ *	  a call may run here at all.  Each raises the error a user should
+ *	  see, before anything has been done.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/detoast.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "common/int.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "syrpc_internal.h"
+
+static void
+check_not_null(FunctionCallInfo fcinfo, int n, const char *what)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+}
+
+/*
+ * An app or type name: 1 to SYRPC_NAME_MAX bytes of letters, digits and
+ * "_.-", so that it is safe in any identifier, channel name or log line.
+ */
+text *
+arg_name(FunctionCallInfo fcinfo, int n, const char *what)
+{
+	text	   *name;
+	const char *p;
+	int			len;
+
+	check_not_null(fcinfo, n, what);
+	name = PG_GETARG_TEXT_PP(n);
+	p = VARDATA_ANY(name);
+	len = VARSIZE_ANY_EXHDR(name);
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", what)));
+	if (len > SYRPC_NAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("%s is too long", what),
+				 errdetail("It is %d bytes long; the limit is %d.", len, SYRPC_NAME_MAX)));
+	for (int i = 0; i < len; i++)
+	{
+		char		c = p[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s contains an invalid character at byte %d", what, i + 1),
+					 errhint("Use only letters, digits, \"_\", \".\" and \"-\".")));
+	}
+	return name;
+}
+
+/* Request or result data: any JSON value, not SQL NULL, within the limit. */
+Datum
+arg_data(FunctionCallInfo fcinfo, int n)
+{
+	Size		size;
+
+	check_not_null(fcinfo, n, "data");
+	size = toast_raw_datum_size(PG_GETARG_DATUM(n)) - VARHDRSZ;
+	if (size > (Size) syrpc_max_payload_kb * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("data is too large"),
+				 errdetail("It is %zu bytes as jsonb; the limit is %d kB.",
+						   size, syrpc_max_payload_kb),
+				 errhint("Raise syrpc.max_payload_size, or pass a reference to the data instead.")));
+	return PG_GETARG_DATUM(n);
+}
+
+pg_uuid_t *
+arg_uuid(FunctionCallInfo fcinfo, int n)
+{
+	check_not_null(fcinfo, n, "result_id");
+	return PG_GETARG_UUID_P(n);
+}
+
+/* Why a worker fails a request: its caller reads it, so not empty. */
+text *
+arg_reason(FunctionCallInfo fcinfo, int n)
+{
+	text	   *reason;
+	int			len;
+
+	check_not_null(fcinfo, n, "reason");
+	reason = PG_GETARG_TEXT_PP(n);
+	len = VARSIZE_ANY_EXHDR(reason);
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reason must not be empty"),
+				 errhint("Say why the request cannot be handled; its caller gets the reason.")));
+	if (len > SYRPC_REASON_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("reason is too long"),
+				 errdetail("It is %d bytes long; the limit is %d.", len, SYRPC_REASON_MAX)));
+	return reason;
+}
+
+static TimestampTz within_statement_timeout(TimestampTz deadline);
+
+/* A timeout of this many seconds or more means no timeout. */
+#define SYRPC_TIMEOUT_FOREVER	1e9
+
+/*
+ * A timeout in seconds, as the deadline it gives from now: 0 for none
+ * (SQL NULL), now itself for a timeout of 0 (check once, do not wait).
+ */
+TimestampTz
+arg_deadline(FunctionCallInfo fcinfo, int n, const char *func)
+{
+	float8		t;
+
+	if (PG_ARGISNULL(n))
+		return within_statement_timeout(0);
+	t = PG_GETARG_FLOAT8(n);
+	if (isnan(t) || isinf(t) || t < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must be a finite number of seconds, 0 or more"),
+				 errhint("Use NULL to wait until cancelled.")));
+	if (t > 0 && IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s cannot wait in a REPEATABLE READ or SERIALIZABLE transaction", func),
+				 errdetail("Its snapshot would never show a new row."),
+				 errhint("Call it in READ COMMITTED, or with timeout 0.")));
+	return within_statement_timeout(t >= SYRPC_TIMEOUT_FOREVER ? 0 :
+									GetCurrentTimestamp() + (int64) (t * USECS_PER_SEC));
+}
+
+/*
+ * A wait ends before statement_timeout would cancel it, as a timeout
+ * (no row, NULL): a wait longer than the statement may run is a wait that
+ * times out, and a worker or caller whose statement_timeout (of its role,
+ * say) is shorter than its client's wait slice must not see an error
+ * where nothing went wrong.  The margin leaves time for the last look and
+ * the commit.  The timer started when the statement did.
+ */
+static TimestampTz
+within_statement_timeout(TimestampTz deadline)
+{
+	int64		timeout_us = (int64) StatementTimeout * 1000;
+	int64		margin_us;
+	TimestampTz limit;
+
+	if (StatementTimeout <= 0)
+		return deadline;
+	margin_us = Min(Max(timeout_us / 10, 5000), 1000000);
+	limit = GetCurrentStatementStartTimestamp() + timeout_us - margin_us;
+	if (deadline == 0 || limit < deadline)
+		return limit;
+	return deadline;
+}
+
+/*
+ * Every call writes (a put, a claim, a taken result), so none can run in a
+ * read-only transaction or on a standby: say so before anything is done.
+ */
+void
+check_writable(const char *func)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("%s cannot run on a standby", func),
+				 errdetail("Every syrpc call writes to the queue tables, and a standby is read-only."),
+				 errhint("Connect to the primary, for example with target_session_attrs=read-write in the connection string.")));
+	if (XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("%s cannot run in a read-only transaction", func),
+				 errdetail("Every syrpc call writes to the queue tables."),
+				 errhint("Call it in a read-write transaction (see default_transaction_read_only).")));
+}
+
+/*
+ * A lease_time or TTL: from 1 millisecond to 100 years, counted as
+ * extract(epoch) counts them (which is how the settings are read: a year
+ * is 365.25 days, a month left over 30 days).  The upper bound keeps now +
+ * the interval a valid timestamp; the sum is computed without overflow so
+ * that no interval, however large, slips through.  NULL (keep the
+ * setting) passes.
+ */
+NullableDatum
+arg_interval(FunctionCallInfo fcinfo, int n, const char *what)
+{
+	NullableDatum arg = {.value = (Datum) 0, .isnull = true};
+	Interval   *iv;
+	int64		us;
+	int64		days_us;
+	int64		months_us;
+	bool		overflow;
+
+	if (PG_ARGISNULL(n))
+		return arg;
+	iv = PG_GETARG_INTERVAL_P(n);
+	overflow = pg_mul_s64_overflow((int64) iv->day, USECS_PER_DAY, &days_us) ||
+		pg_mul_s64_overflow((int64) (iv->month / MONTHS_PER_YEAR),
+							(int64) (DAYS_PER_YEAR * USECS_PER_DAY), &months_us) ||
+		pg_add_s64_overflow(iv->time, days_us, &us) ||
+		pg_add_s64_overflow(us, months_us, &us) ||
+		pg_add_s64_overflow(us, (int64) (iv->month % MONTHS_PER_YEAR) * DAYS_PER_MONTH * USECS_PER_DAY, &us);
+	if (overflow || us < 1000 || us > SYRPC_INTERVAL_MAX_US)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between 1 millisecond and 100 years", what),
+				 errdetail("It is %s.",
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   IntervalPGetDatum(iv))))));
+	arg.value = IntervalPGetDatum(iv);
+	arg.isnull = false;
+	return arg;
+}
+
+/* max_attempts: NULL (keep the setting) or at least 1. */
+NullableDatum
+arg_max_attempts(FunctionCallInfo fcinfo, int n)
+{
+	NullableDatum arg = {.value = (Datum) 0, .isnull = PG_ARGISNULL(n)};
+
+	if (arg.isnull)
+		return arg;
+	if (PG_GETARG_INT32(n) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_attempts must be at least 1")));
+	arg.value = PG_GETARG_DATUM(n);
+	return arg;
+}
