@@ -23,14 +23,6 @@
 #include "testlib.h"
 
 static json_t *
-echo(const syrpc_request *req, void *arg)
-{
-    if (arg)
-        __atomic_add_fetch((int *) arg, 1, __ATOMIC_SEQ_CST);
-    return json_deep_copy(syrpc_request_data(req));
-}
-
-static json_t *
 add(const syrpc_request *req, void *arg)
 {
     const json_t *data = syrpc_request_data(req);
@@ -44,7 +36,7 @@ add(const syrpc_request *req, void *arg)
 static void
 handlers(syrpc_conn *c, test_server *s)
 {
-    syrpc_register(c, "echo", echo, &s->handled);
+    serve_echo(c, s);
     syrpc_register(c, "add", add, NULL);
 }
 

@@ -26,7 +26,7 @@
 
 static const char *app;
 static volatile sig_atomic_t stop_putting;
-static long n_put, n_answered, n_failed, n_lost, n_wrong, n_unconfirmed, n_handled;
+static long n_put, n_answered, n_failed, n_lost, n_wrong, n_unconfirmed;
 static long n_calls, n_calls_cut;
 
 static void
@@ -130,22 +130,6 @@ caller(void *arg)
     return NULL;
 }
 
-/* The workers' handler: syrpc_serve answers, reconnecting after the crash. */
-static json_t *
-echo(const syrpc_request *req, void *arg)
-{
-    (void) arg;
-    add(&n_handled);
-    return json_deep_copy(syrpc_request_data(req));
-}
-
-static void
-handlers(syrpc_conn *c, test_server *s)
-{
-    (void) s;
-    syrpc_register(c, "echo", echo, NULL);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -156,7 +140,7 @@ main(int argc, char **argv)
     test_server *wt;
     char *v;
     int ok, restarted;
-    long answered_before;
+    long answered_before, handled = 0;
 
     if (argc != 5 || crash == NULL) {
         fprintf(stderr, "usage: SYRPC_CRASH_CMD=... crash_load APP CALLERS WORKERS SECONDS\n");
@@ -174,7 +158,7 @@ main(int argc, char **argv)
     wt = calloc(nworkers, sizeof(test_server));
     /* every other one with the setting in its conninfo, so that it is set again after each reconnect */
     for (int i = 0; i < nworkers; i++)
-        server_start(&wt[i], i % 2 == 1 ? ASYNC_RESULTS_CONNINFO : "", app, 0, handlers);
+        server_start(&wt[i], i % 2 == 1 ? ASYNC_RESULTS_CONNINFO : "", app, 0, serve_echo);
     for (int i = 0; i < ncallers; i++)
         pthread_create(&ct[i], NULL, caller, (void *) (long) i);
     usleep((useconds_t) (seconds / 2 * 1e6));
@@ -189,11 +173,13 @@ main(int argc, char **argv)
     for (int i = 0; i < nworkers; i++)
         if (server_stop(&wt[i]) != SYRPC_INTERRUPTED)
             diag("worker %d: syrpc_serve ended with %s: %s", i, syrpc_status_name(wt[i].status), wt[i].message);
+    for (int i = 0; i < nworkers; i++)
+        handled += wt[i].handled;
     printf("# requests put %ld, answered %ld (%ld of them by syrpc_call), failed %ld, lost %ld,"
            " wrong answer %ld; puts unconfirmed by the crash %ld, syrpc_calls cut by it %ld;"
            " handler calls %ld\n",
            n_put + n_calls, n_answered, n_calls, n_failed, n_lost, n_wrong, n_unconfirmed,
-           n_calls_cut, n_handled);
+           n_calls_cut, handled);
     ok = n_put > 0 && n_calls > 0 && n_lost == 0 && n_wrong == 0 &&
         n_answered + n_failed == n_put + n_calls;
     printf("%s 1 - server crash under load: every request put is answered or failed, none lost\n",

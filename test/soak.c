@@ -64,20 +64,6 @@ caller(void *arg)
     return NULL;
 }
 
-static json_t *
-echo(const syrpc_request *req, void *arg)
-{
-    (void) arg;
-    return json_deep_copy(syrpc_request_data(req));
-}
-
-static void
-handlers(syrpc_conn *c, test_server *s)
-{
-    (void) s;
-    syrpc_register(c, "echo", echo, NULL);
-}
-
 /*
  * The dropper's worker takes its requests and drops them, which a
  * syrpc_serve handler cannot do (it always answers): a loop of its own, on
@@ -139,7 +125,7 @@ main(int argc, char **argv)
     ct = calloc(ncallers, sizeof(pthread_t));
     wt = calloc(nworkers, sizeof(test_server));
     for (int i = 0; i < nworkers; i++)
-        server_start(&wt[i], i % 2 == 1 ? ASYNC_RESULTS_CONNINFO : "", app, 0, handlers);
+        server_start(&wt[i], i % 2 == 1 ? ASYNC_RESULTS_CONNINFO : "", app, 0, serve_echo);
     pthread_create(&dt, NULL, drop_worker, NULL);
     for (int i = 0; i < ncallers; i++)
         pthread_create(&ct[i], NULL, caller, (void *) (long) (i + 1));

@@ -149,6 +149,20 @@ connect_app_with(const char *conninfo, const char *app)
     return c;
 }
 
+json_t *
+echo_handler(const syrpc_request *req, void *arg)
+{
+    if (arg)
+        __atomic_add_fetch((int *) arg, 1, __ATOMIC_SEQ_CST);
+    return json_deep_copy(syrpc_request_data(req));
+}
+
+void
+serve_echo(syrpc_conn *conn, test_server *s)
+{
+    syrpc_register(conn, "echo", echo_handler, &s->handled);
+}
+
 static void *
 server_main(void *arg)
 {

@@ -69,6 +69,11 @@ struct test_server {
 
 void server_start(test_server *s, const char *conninfo, const char *app, long max_requests,
                   server_setup setup);
+
+/* A handler that answers with the request's data; counts in *(int *) arg unless arg is NULL. */
+json_t *echo_handler(const syrpc_request *req, void *arg);
+/* A setup: echo_handler for "echo", counting in the server's handled. */
+void serve_echo(syrpc_conn *conn, test_server *s);
 /* Set its interrupt flag, wake it (SIGUSR1), wait for it; syrpc_serve's status. */
 syrpc_status server_stop(test_server *s);
 

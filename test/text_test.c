@@ -25,13 +25,6 @@
 
 /* ---- handlers ---- */
 
-static json_t *
-echo(const syrpc_request *req, void *arg)
-{
-    (void) arg;
-    return json_deep_copy(syrpc_request_data(req));
-}
-
 static char *
 echo_text(const syrpc_request *req, void *arg)
 {
@@ -58,8 +51,7 @@ null_text(const syrpc_request *req, void *arg)
 static void
 handlers(syrpc_conn *c, test_server *s)
 {
-    (void) s;
-    syrpc_register(c, "echo", echo, NULL);
+    serve_echo(c, s);
     syrpc_register_text(c, "echo_text", echo_text, NULL);
     syrpc_register_text(c, "not_json", not_json, NULL);
     syrpc_register_text(c, "null_text", null_text, NULL);

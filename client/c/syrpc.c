@@ -559,6 +559,21 @@ run_with_text(syrpc_conn *c, const char *sql, const char *arg, const char *json,
     return run(c, sql, waits ? 4 : 3, values, wait_ms);
 }
 
+/*
+ * run_with_text for a CALL that waits for up to timeout_ms's first slice.
+ * A statement_timeout that cancelled the wait is SYRPC_TIMEOUT: the wait
+ * ended, which the caller may retry like any other.
+ */
+static PGresult *
+run_waiting(syrpc_conn *c, const char *sql, const char *arg, const char *json, int timeout_ms)
+{
+    PGresult *res = run_with_text(c, sql, arg, json, 1, timeout_ms);
+
+    if (res == NULL && statement_timed_out(c))
+        c->status = SYRPC_TIMEOUT;
+    return res;
+}
+
 syrpc_status
 syrpc_put_request_text(syrpc_conn *c, const char *type, const char *json,
                        char result_id[SYRPC_ID_SIZE])
@@ -692,13 +707,9 @@ syrpc_call_text(syrpc_conn *c, const char *type, const char *json, int timeout_m
     }
     snprintf(sql, sizeof(sql),
              "CALL %s.syrpc_call($1, $2, $3::pg_catalog.jsonb, $4::pg_catalog.float8)", c->schema);
-    res = run_with_text(c, sql, type, json, 1, timeout_ms);
-    if (res == NULL) {
-        /* cancelled by statement_timeout while it waited: the request may be queued */
-        if (statement_timed_out(c))
-            c->status = SYRPC_TIMEOUT;
+    /* on SYRPC_TIMEOUT (statement_timeout cancelled the wait) the request may be queued */
+    if ((res = run_waiting(c, sql, type, json, timeout_ms)) == NULL)
         return c->status;
-    }
     copy_str(id, sizeof(id), PQgetvalue(res, 0, 0));
     if (!PQgetisnull(res, 0, 1)) {
         *result = copy_text(c, PQgetvalue(res, 0, 1));
@@ -949,12 +960,8 @@ syrpc__put_result_wait_request(syrpc_conn *c, const char *result_id, const char 
         return put_result_get_request_raw(c, result_id, json, next);
     snprintf(sql, sizeof(sql), "CALL %s.syrpc_put_result_wait_request"
              "($1, $2::pg_catalog.uuid, $3::pg_catalog.jsonb, $4::pg_catalog.float8)", c->schema);
-    res = run_with_text(c, sql, result_id, json, 1, SYRPC_WAIT_SLICE_MS);
-    if (res == NULL) {
-        if (statement_timed_out(c))
-            c->status = SYRPC_TIMEOUT;
+    if ((res = run_waiting(c, sql, result_id, json, SYRPC_WAIT_SLICE_MS)) == NULL)
         return c->status;
-    }
     if (!PQgetisnull(res, 0, 1))
         return take_request(c, res, next);
     PQclear(res);
