@@ -38,7 +38,7 @@ waiter_main(void *arg)
     waiter *w = arg;
     syrpc_conn *c = syrpc_connect(w->conninfo, w->app);
     json_t *result = NULL;
-    syrpc_request req;
+    syrpc_request *req;
 
     if (c && syrpc_status_of(c) == SYRPC_OK) {
         w->pid = PQbackendPID(syrpc_pgconn(c));
@@ -49,7 +49,7 @@ waiter_main(void *arg)
             /* a worker that takes requests and never answers them */
             while (syrpc_get_request(c, w->timeout_ms, &req) == SYRPC_OK) {
                 __atomic_add_fetch(&w->claims, 1, __ATOMIC_SEQ_CST);
-                syrpc_request_clear(&req);
+                syrpc_request_free(req);
             }
         }
     }
@@ -224,7 +224,7 @@ idle_test(const char *conninfo, int n, double seconds, FILE *out)
     /* 2. backends woken per result put: each caller waits for its own claimed request */
     {
         syrpc_conn *wk = syrpc_connect("", app2);
-        syrpc_request req;
+        syrpc_request *req;
         int got = 0;
 
         for (int i = 0; i < n; i++) {
@@ -233,7 +233,7 @@ idle_test(const char *conninfo, int n, double seconds, FILE *out)
             json_decref(d);
         }
         while (got < n && syrpc_get_request(wk, 1000, &req) == SYRPC_OK) {
-            syrpc_request_clear(&req);
+            syrpc_request_free(req);
             got++;
         }
         if (got < n)

@@ -231,11 +231,10 @@ syrpc_caller_put_get(void *arg)
 }
 
 static json_t *
-echo(const char *type, const json_t *data, void *arg)
+echo(const syrpc_request *req, void *arg)
 {
-    (void) type;
     (void) arg;
-    return json_deep_copy(data);
+    return json_deep_copy(syrpc_request_data(req));
 }
 
 /* Workers: syrpc_serve; with async_results, SET syrpc.async_results = on. */

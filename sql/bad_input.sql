@@ -1,16 +1,6 @@
 -- Bad input gets a clear error with a proper SQLSTATE, and changes nothing.
 
--- try(sql): run sql, return 'ok' or its SQLSTATE and message, with
--- result_ids masked so that the output is stable.
-CREATE FUNCTION try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' ||
-        regexp_replace(SQLERRM, '[0-9a-f]{8}-[0-9a-f-]{27}', '<id>', 'g');
-END
-$$;
+\i sql/include/try.sql
 
 -- Some work in the queues: one queued request, one leased, one answered
 -- and waiting, one consumed, one in another app.

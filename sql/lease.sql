@@ -3,15 +3,7 @@
 SELECT syrpc_configure('lease', lease_time => '200 ms', max_attempts => 2);
 SELECT app, lease_time, max_attempts FROM syrpc_apps WHERE app = 'lease';
 
-CREATE FUNCTION try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' ||
-        regexp_replace(SQLERRM, '[0-9a-f]{8}-[0-9a-f-]{27}', '<id>', 'g');
-END
-$$;
+\i sql/include/try.sql
 
 -- A worker claims a request and never answers (as if it died).
 SELECT syrpc_put_request('lease', 'job', '{"n": 1}') AS rid \gset

@@ -129,8 +129,8 @@ syrpc stats cli_exec >"$WORK/stats"
 check "stats APP prints that app only" test "$(wc -l <"$WORK/stats")" -eq 2
 
 # the examples, built against the installed library with pkg-config
-if cc -o "$WORK/echo_server" client/examples/echo_server.c $(pkg-config --cflags --libs syrpc) 2>"$WORK/cc.err" &&
-   cc -o "$WORK/echo_client" client/examples/echo_client.c $(pkg-config --cflags --libs syrpc) 2>>"$WORK/cc.err"; then
+if cc -o "$WORK/echo_server" client/c/examples/echo_server.c $(pkg-config --cflags --libs syrpc) 2>"$WORK/cc.err" &&
+   cc -o "$WORK/echo_client" client/c/examples/echo_client.c $(pkg-config --cflags --libs syrpc) 2>>"$WORK/cc.err"; then
     ok "examples compile with pkg-config --cflags --libs syrpc"
     "$WORK/echo_server" cli_example & pids+=($!)
     out=$("$WORK/echo_client" cli_example)

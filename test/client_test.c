@@ -23,78 +23,21 @@
 #include "testlib.h"
 
 static json_t *
-echo(const char *type, const json_t *data, void *arg)
+add(const syrpc_request *req, void *arg)
 {
-    (void) type;
-    if (arg)
-        __atomic_add_fetch((int *) arg, 1, __ATOMIC_SEQ_CST);
-    return json_deep_copy(data);
-}
+    const json_t *data = syrpc_request_data(req);
 
-static json_t *
-add(const char *type, const json_t *data, void *arg)
-{
-    (void) type;
     (void) arg;
     return json_integer(json_integer_value(json_object_get(data, "a")) +
                         json_integer_value(json_object_get(data, "b")));
 }
 
-/* A worker thread running syrpc_serve until stopped, or max_requests served. */
-typedef struct server {
-    const char *conninfo;
-    const char *app;
-    long max_requests;
-    pthread_t tid;
-    volatile sig_atomic_t stop;
-    syrpc_status status;
-    int handled;
-    syrpc_conn *conn;
-} server;
-
-static void on_usr1(int sig) { (void) sig; }
-
-static void *
-server_main(void *arg)
-{
-    server *s = arg;
-
-    s->conn = connect_app_with(s->conninfo, s->app);
-    if (s->conn == NULL) {
-        s->status = SYRPC_CONNECTION;
-        return NULL;
-    }
-    syrpc_set_interrupt_flag(s->conn, &s->stop);
-    syrpc_register(s->conn, "echo", echo, &s->handled);
-    syrpc_register(s->conn, "add", add, NULL);
-    s->status = syrpc_serve(s->conn, s->max_requests);
-    syrpc_finish(s->conn);
-    return NULL;
-}
-
+/* The workers' handlers; echo counts the requests it answers in handled. */
 static void
-server_start_with(server *s, const char *conninfo, const char *app, long max_requests)
+handlers(syrpc_conn *c, test_server *s)
 {
-    memset(s, 0, sizeof(*s));
-    s->conninfo = conninfo;
-    s->app = app;
-    s->max_requests = max_requests;
-    pthread_create(&s->tid, NULL, server_main, s);
-}
-
-static void
-server_start(server *s, const char *app)
-{
-    server_start_with(s, "", app, 0);
-}
-
-static syrpc_status
-server_stop(server *s)
-{
-    s->stop = 1;
-    pthread_kill(s->tid, SIGUSR1);
-    pthread_join(s->tid, NULL);
-    return s->status;
+    serve_echo(c, s);
+    syrpc_register(c, "add", add, NULL);
 }
 
 /* ---- tests ---- */
@@ -104,7 +47,7 @@ test_round_trip(void)
 {
     syrpc_conn *caller = connect_app("t_round"), *worker = connect_app("t_round");
     char id[SYRPC_ID_SIZE];
-    syrpc_request req;
+    syrpc_request *req;
     json_t *data = json_pack("{s:s, s:[i,i]}", "value", "hello", "list", 1, 2), *result;
     int ok = 0;
 
@@ -112,10 +55,16 @@ test_round_trip(void)
     CHECK(syrpc_put_request(caller, "echo", data, id) == SYRPC_OK, "%s", syrpc_error_message(caller));
     CHECK(strlen(id) == 36, "result_id %s", id);
     CHECK(syrpc_get_request(worker, 1000, &req) == SYRPC_OK, "%s", syrpc_error_message(worker));
-    CHECK(strcmp(req.type, "echo") == 0 && strcmp(req.result_id, id) == 0, "got %s %s", req.type, req.result_id);
-    CHECK(json_equal(req.data, data), "data differs");
-    CHECK(syrpc_put_result(worker, req.result_id, req.data) == SYRPC_OK, "%s", syrpc_error_message(worker));
-    syrpc_request_clear(&req);
+    CHECK(strcmp(syrpc_request_type(req), "echo") == 0 && strcmp(syrpc_request_result_id(req), id) == 0,
+          "got %s %s", syrpc_request_type(req), syrpc_request_result_id(req));
+    CHECK(json_equal(syrpc_request_data(req), data), "data differs");
+    CHECK(strcmp(syrpc_request_data_text(req), "{\"list\": [1, 2], \"value\": \"hello\"}") == 0,
+          "text %s", syrpc_request_data_text(req));
+    /* no released extension reports the attempt */
+    CHECK(syrpc_request_attempts(req) == 0, "attempts %d", syrpc_request_attempts(req));
+    CHECK(syrpc_put_result(worker, syrpc_request_result_id(req), syrpc_request_data(req)) == SYRPC_OK, "%s",
+          syrpc_error_message(worker));
+    syrpc_request_free(req);
     CHECK(syrpc_get_result(caller, id, 1000, &result) == SYRPC_OK, "%s", syrpc_error_message(caller));
     ok = json_equal(result, data);
     json_decref(result);
@@ -139,7 +88,7 @@ test_timeout(void)
 {
     syrpc_conn *c = connect_app("t_timeout");
     json_t *data = json_integer(1), *result = NULL;
-    syrpc_request req;
+    syrpc_request *req = NULL;
     char id[SYRPC_ID_SIZE];
     double t0, took;
 
@@ -149,7 +98,7 @@ test_timeout(void)
     took = now_s() - t0;
     CHECK(took >= 0.2, "get_request returned early, after %.3f s", took);
     CHECK(took < 5, "get_request returned %.3f s after its 0.2 s timeout", took);
-    CHECK(req.data == NULL, "data set on timeout");
+    CHECK(req == NULL, "a request on timeout");
     CHECK(syrpc_put_request(c, "nobody", data, id) == SYRPC_OK, "put: %s", syrpc_error_message(c));
     t0 = now_s();
     CHECK(syrpc_get_result(c, id, 300, &result) == SYRPC_TIMEOUT, "%s", syrpc_error_message(c));
@@ -187,47 +136,102 @@ test_not_yours(void)
     return 1;
 }
 
+/*
+ * Bad input through the C library: what the library checks itself
+ * (refused before the server, no SQLSTATE), and one case of each server
+ * error class it maps to SYRPC_BAD_INPUT, with the server's SQLSTATE.
+ * Which inputs the server refuses, and with what message, is
+ * sql/bad_input.sql's; app names are test_app_name_checked's (text_test);
+ * SY003, SY005 and SY008 are the round trip's, test_not_yours' and
+ * test_timeout's.
+ */
+typedef enum { OP_PUT_REQUEST, OP_GET_RESULT, OP_PUT_RESULT } bad_op;
+
+typedef struct bad_case {
+    const char *label;
+    bad_op op;
+    const char *arg;            /* type or result_id; "@long", "@queued": filled in at run time */
+    const char *json;           /* NULL: no data; "@big": over syrpc.max_payload_size */
+    const char *sqlstate;       /* "": refused by the library */
+} bad_case;
+
+static const bad_case bad_cases[] = {
+    { "empty type", OP_PUT_REQUEST, "", "{}", "" },
+    { "NULL type", OP_PUT_REQUEST, NULL, "{}", "" },
+    { "type too long", OP_PUT_REQUEST, "@long", "{}", "" },
+    { "NULL data", OP_PUT_REQUEST, "t", NULL, "" },
+    { "empty result_id", OP_GET_RESULT, "", NULL, "" },
+    { "NULL result_id", OP_GET_RESULT, NULL, NULL, "" },
+    { "put_result, empty result_id", OP_PUT_RESULT, "", "{}", "" },
+    { "put_result, NULL data", OP_PUT_RESULT, "@queued", NULL, "" },
+    { "type with space (server: 22023)", OP_PUT_REQUEST, "a b", "{}", "22023" },
+    { "data over the limit (server: 54000)", OP_PUT_REQUEST, "t", "@big", "54000" },
+    { "result_id not a uuid (server: 22P02)", OP_GET_RESULT, "not-a-uuid", NULL, "22P02" },
+    { "put_result, not claimed (server: SY004)", OP_PUT_RESULT, "@queued", "{}", "SY004" },
+};
+
+static char *
+queue_contents(void)
+{
+    return sql_value("SELECT md5(string_agg(x, ',' ORDER BY x)) FROM ("
+                     " SELECT to_jsonb(r)::text AS x FROM syrpc.request r"
+                     " UNION ALL SELECT to_jsonb(s)::text FROM syrpc.result s) q");
+}
+
 static int
 test_bad_input(void)
 {
     syrpc_conn *c = connect_app("t_bad"), *bad;
-    json_t *data = json_object(), *result;
-    char id[SYRPC_ID_SIZE], long_name[100];
+    json_t *empty = json_object(), *big, *result;
+    char queued[SYRPC_ID_SIZE], long_name[SYRPC_NAME_MAX + 2], *bigtext = malloc(1100 * 1024);
     char *before, *after;
 
-    CHECK(c, "connect");
-    memset(long_name, 'x', 99);
-    long_name[99] = '\0';
-    CHECK(syrpc_put_request(c, "echo", data, id) == SYRPC_OK, "put");
-    before = sql_value("SELECT count(*) || '/' || string_agg(result_id::text, ',') FROM syrpc.request");
-    CHECK(syrpc_put_request(c, "", data, id) == SYRPC_BAD_INPUT, "empty type");
-    CHECK(syrpc_put_request(c, NULL, data, id) == SYRPC_BAD_INPUT, "NULL type");
-    CHECK(syrpc_put_request(c, long_name, data, id) == SYRPC_BAD_INPUT, "long type");
-    CHECK(syrpc_put_request(c, "a b", data, id) == SYRPC_BAD_INPUT, "type with space");
-    CHECK(strcmp(syrpc_error_sqlstate(c), "22023") == 0, "sqlstate %s", syrpc_error_sqlstate(c));
-    CHECK(syrpc_error_hint(c)[0] != '\0', "no hint");
-    CHECK(syrpc_put_request(c, "echo", NULL, id) == SYRPC_BAD_INPUT, "NULL data");
-    CHECK(syrpc_get_result(c, "not-a-uuid", 0, &result) == SYRPC_BAD_INPUT, "bad uuid");
-    CHECK(strcmp(syrpc_error_sqlstate(c), "22P02") == 0, "sqlstate %s", syrpc_error_sqlstate(c));
-    CHECK(syrpc_get_result(c, "", 0, &result) == SYRPC_BAD_INPUT, "empty id");
-    CHECK(syrpc_put_result(c, "00000000-0000-0000-0000-000000000001", data) == SYRPC_BAD_INPUT, "unknown id");
-    CHECK(strcmp(syrpc_error_sqlstate(c), "SY004") == 0, "sqlstate %s", syrpc_error_sqlstate(c));
-    CHECK(syrpc_put_result(c, id, data) == SYRPC_BAD_INPUT, "not claimed");
-    after = sql_value("SELECT count(*) || '/' || string_agg(result_id::text, ',') FROM syrpc.request");
-    CHECK(before && after && strcmp(before, after) == 0, "queue changed: %s -> %s", before, after);
+    CHECK(c && bigtext, "connect");
+    memset(long_name, 'x', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    memset(bigtext, 'x', 1100 * 1024 - 1);
+    bigtext[1100 * 1024 - 1] = '\0';
+    big = json_pack("{s:s}", "x", bigtext);
+    free(bigtext);
+    CHECK(syrpc_put_request(c, "t", empty, queued) == SYRPC_OK, "put");
+    before = queue_contents();
+    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+        const bad_case *k = &bad_cases[i];
+        const char *arg = k->arg == NULL ? NULL : strcmp(k->arg, "@long") == 0 ? long_name
+            : strcmp(k->arg, "@queued") == 0 ? queued : k->arg;
+        json_t *data = k->json == NULL ? NULL : strcmp(k->json, "@big") == 0 ? json_incref(big)
+            : json_loads(k->json, 0, NULL);
+        char id[SYRPC_ID_SIZE];
+        syrpc_status st;
+
+        result = NULL;
+        if (k->op == OP_PUT_REQUEST)
+            st = syrpc_put_request(c, arg, data, id);
+        else if (k->op == OP_GET_RESULT)
+            st = syrpc_get_result(c, arg, 0, &result);
+        else
+            st = syrpc_put_result(c, arg, data);
+        json_decref(data);
+        json_decref(result);
+        diag("  %-40s %-10s %-5s %s", k->label, syrpc_status_name(st), syrpc_error_sqlstate(c), syrpc_error_message(c));
+        CHECK(st == SYRPC_BAD_INPUT && strcmp(syrpc_error_sqlstate(c), k->sqlstate) == 0,
+              "case '%s': got %s (%s), expected bad input (%s)", k->label, syrpc_status_name(st),
+              syrpc_error_sqlstate(c), k->sqlstate);
+        /* the server's detail and hint come along */
+        if (strcmp(k->sqlstate, "22023") == 0)
+            CHECK(syrpc_error_hint(c)[0] != '\0', "case '%s': no hint", k->label);
+    }
+    after = queue_contents();
+    CHECK(before && after && strcmp(before, after) == 0, "the queues changed: %s -> %s", before, after);
     free(before);
     free(after);
-    bad = syrpc_connect("", "no spaces allowed");
-    CHECK(bad != NULL && syrpc_put_request(bad, "echo", data, id) == SYRPC_BAD_INPUT, "bad app");
-    syrpc_finish(bad);
-    bad = syrpc_connect("", long_name);
-    CHECK(bad != NULL && syrpc_status_of(bad) == SYRPC_BAD_INPUT, "long app");
-    syrpc_finish(bad);
+    /* no server: SYRPC_CONNECTION at connect and for each call */
     bad = syrpc_connect("host=/nonexistent", "app");
     CHECK(bad != NULL && syrpc_status_of(bad) == SYRPC_CONNECTION, "bad host");
-    CHECK(syrpc_call(bad, "echo", data, 100, &result) == SYRPC_CONNECTION, "call without connection");
+    CHECK(syrpc_call(bad, "echo", empty, 100, &result) == SYRPC_CONNECTION, "call without connection");
     syrpc_finish(bad);
-    json_decref(data);
+    json_decref(empty);
+    json_decref(big);
     syrpc_finish(c);
     return 1;
 }
@@ -235,13 +239,13 @@ test_bad_input(void)
 static int
 test_serve_handlers(void)
 {
-    server s;
+    test_server s;
     syrpc_conn *c = connect_app("t_serve");
     json_t *data, *result;
     int ok;
 
     CHECK(c, "connect");
-    server_start(&s, "t_serve");
+    server_start(&s, "", "t_serve", 0, handlers);
     data = json_pack("{s:i, s:i}", "a", 2, "b", 40);
     CHECK(syrpc_call(c, "add", data, 5000, &result) == SYRPC_OK, "%s", syrpc_error_message(c));
     ok = json_integer_value(result) == 42;
@@ -288,13 +292,13 @@ caller_main(void *arg)
 static int
 test_threads(void)
 {
-    server s[2];
+    test_server s[2];
     pthread_t t[4];
     caller_arg a[4];
     int total = 0;
 
-    server_start(&s[0], "t_threads");
-    server_start(&s[1], "t_threads");
+    server_start(&s[0], "", "t_threads", 0, handlers);
+    server_start(&s[1], "", "t_threads", 0, handlers);
     for (int i = 0; i < 4; i++) {
         a[i].n = i;
         a[i].calls = 25;
@@ -331,7 +335,7 @@ test_terminate_backend(void)
 {
     blocked_arg b;
     pthread_t t;
-    server s;
+    test_server s;
     json_t *data = json_string("after reconnect"), *pending = json_integer(0), *result;
     double terminated;
     int ok;
@@ -350,7 +354,7 @@ test_terminate_backend(void)
          (b.returned - terminated) * 1000, syrpc_error_message(b.c));
     CHECK(b.returned - terminated < 2, "returned %.3f s after pg_terminate_backend", b.returned - terminated);
     CHECK(syrpc_reconnect(b.c) == SYRPC_OK, "%s", syrpc_error_message(b.c));
-    server_start(&s, "t_term");
+    server_start(&s, "", "t_term", 0, handlers);
     CHECK(syrpc_call(b.c, "echo", data, 10000, &result) == SYRPC_OK, "%s", syrpc_error_message(b.c));
     ok = json_equal(data, result);
     json_decref(result);
@@ -373,7 +377,7 @@ test_older_extensions(void)
 
     for (int i = 0; i < 2; i++) {
         char db[32], conninfo[64];
-        server w;
+        test_server w;
         syrpc_conn *c;
         json_t *data = json_pack("{s:s}", "version", versions[i]), *result = NULL;
         PGresult *res;
@@ -391,7 +395,7 @@ test_older_extensions(void)
         same = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), versions[i]) == 0;
         PQclear(res);
         CHECK(same, "extension is not version %s", versions[i]);
-        server_start_with(&w, conninfo, "t_old", 1);     /* serves one request, then stops */
+        server_start(&w, conninfo, "t_old", 1, handlers);     /* serves one request, then stops */
         CHECK(syrpc_call(c, "echo", data, 10000, &result) == SYRPC_OK, "%s: %s", versions[i],
               syrpc_error_message(c));
         pthread_join(w.tid, NULL);
@@ -503,13 +507,13 @@ test_notify(void)
 static int
 test_serve_reconnects(void)
 {
-    server s;
+    test_server s;
     syrpc_conn *c = connect_app("t_reconn");
     json_t *data = json_integer(7), *result;
     int ok;
 
     CHECK(c, "connect");
-    server_start(&s, "t_reconn");
+    server_start(&s, "", "t_reconn", 0, handlers);
     CHECK(wait_for(10, "1", "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%syrpc_wait_request(%' AND state = 'active' AND pid <> pg_backend_pid()"),
           "worker never waited");
     free(sql_value("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%%syrpc_wait_request(%%' AND pid <> pg_backend_pid()"));
@@ -532,7 +536,7 @@ test_worker_killed(void)
     pid_t pid;
     char buf[8], id[SYRPC_ID_SIZE];
     json_t *data = json_string("survives"), *result;
-    server s;
+    test_server s;
     int ok;
 
     free(sql_value("SELECT syrpc_configure('t_kill', lease_time => '300 ms')"));
@@ -545,7 +549,7 @@ test_worker_killed(void)
     if (pid == 0) {
         /* the doomed worker: claim the request, say so, hang */
         syrpc_conn *w = syrpc_connect("", "t_kill");
-        syrpc_request req;
+        syrpc_request *req;
 
         if (w && syrpc_get_request(w, 5000, &req) == SYRPC_OK)
             (void) !write(fds[1], "claimed", 7);
@@ -557,7 +561,7 @@ test_worker_killed(void)
     close(fds[0]);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    server_start(&s, "t_kill");
+    server_start(&s, "", "t_kill", 0, handlers);
     CHECK(syrpc_get_result(c, id, 10000, &result) == SYRPC_OK, "%s", syrpc_error_message(c));
     ok = json_equal(data, result);
     json_decref(result);
@@ -613,7 +617,7 @@ test_wakeup_delay(void)
     w.c = connect_app("t_wake");
     CHECK(worker && w.c, "connect");
     for (int i = 0; i < N; i++) {
-        syrpc_request req;
+        syrpc_request *req;
         pthread_t t;
         double committed;
 
@@ -621,9 +625,10 @@ test_wakeup_delay(void)
         CHECK(syrpc_get_request(worker, 1000, &req) == SYRPC_OK, "get_request");
         pthread_create(&t, NULL, wake_main, &w);
         CHECK(wait_blocked(syrpc_pgconn(w.c)), "caller never slept");
-        CHECK(syrpc_put_result(worker, req.result_id, req.data) == SYRPC_OK, "put_result");
+        CHECK(syrpc_put_result(worker, syrpc_request_result_id(req), syrpc_request_data(req)) == SYRPC_OK,
+              "put_result");
         committed = now_s();
-        syrpc_request_clear(&req);
+        syrpc_request_free(req);
         pthread_join(t, NULL);
         CHECK(w.st == SYRPC_OK, "get_result: %s", syrpc_error_message(w.c));
         delay[i] = (w.returned - committed) * 1000;
@@ -648,7 +653,7 @@ static const test_case tests[] = {
     { "round trip, result taken once", test_round_trip },
     { "timeouts of get_result and get_request; an unknown result_id is SY008 at once", test_timeout },
     { "a result_id of another app", test_not_yours },
-    { "bad input is refused and changes nothing", test_bad_input },
+    { "bad input: the library's own checks, the server's errors mapped, nothing changed", test_bad_input },
     { "serve loop: two handlers and an unknown type", test_serve_handlers },
     { "four caller threads, two worker threads", test_threads },
     { "syrpc_call times out, its request stays queued", test_call_timeout },
@@ -663,12 +668,7 @@ static const test_case tests[] = {
 int
 main(void)
 {
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_usr1;    /* no SA_RESTART: interrupts a serve loop's wait */
-    sigaction(SIGUSR1, &sa, NULL);
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    tests_init();
     printf("# libsyrpc %s (runtime %d)\n", SYRPC_VERSION, syrpc_version());
     return RUN_TESTS(tests);
 }

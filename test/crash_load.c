@@ -3,7 +3,8 @@
  *
  *   crash_load APP CALLERS WORKERS SECONDS     (SYRPC_CRASH_CMD in the environment)
  *
- * Callers put echo requests and wait for their results; workers answer.
+ * Callers put echo requests and wait for their results; workers answer
+ * (syrpc_serve).
  * Halfway through, SYRPC_CRASH_CMD stops the server the hard way
  * (pg_ctl stop -m immediate) and starts it again; everybody reconnects.
  * Then every request whose syrpc_put_request returned must be answered
@@ -24,8 +25,8 @@
 #include "testlib.h"
 
 static const char *app;
-static volatile sig_atomic_t stop_putting, stop_workers;
-static long n_put, n_answered, n_failed, n_lost, n_wrong, n_unconfirmed, n_worker_answers;
+static volatile sig_atomic_t stop_putting;
+static long n_put, n_answered, n_failed, n_lost, n_wrong, n_unconfirmed;
 static long n_calls, n_calls_cut;
 
 static void
@@ -129,52 +130,23 @@ caller(void *arg)
     return NULL;
 }
 
-static void *
-worker(void *arg)
-{
-    /* in the conninfo, so that it is set again after each reconnect */
-    syrpc_conn *c = connect_app_with((long) arg % 2 == 1 ? ASYNC_RESULTS_CONNINFO : "", app);
-
-    while (c && !stop_workers) {
-        syrpc_request req;
-        syrpc_status st = syrpc_get_request(c, 500, &req);
-
-        if (st == SYRPC_CONNECTION) {
-            if (!reconnect(c))
-                break;
-            continue;
-        }
-        if (st != SYRPC_OK)
-            continue;
-        st = syrpc_put_result(c, req.result_id, req.data);
-        if (st == SYRPC_OK)
-            add(&n_worker_answers);
-        else if (st == SYRPC_CONNECTION && !reconnect(c)) {
-            syrpc_request_clear(&req);
-            break;
-        }
-        syrpc_request_clear(&req);
-    }
-    syrpc_finish(c);
-    return NULL;
-}
-
 int
 main(int argc, char **argv)
 {
     int ncallers, nworkers;
     double seconds;
     const char *crash = getenv("SYRPC_CRASH_CMD");
-    pthread_t *ct, *wt;
+    pthread_t *ct;
+    test_server *wt;
     char *v;
     int ok, restarted;
-    long answered_before;
+    long answered_before, handled = 0;
 
     if (argc != 5 || crash == NULL) {
         fprintf(stderr, "usage: SYRPC_CRASH_CMD=... crash_load APP CALLERS WORKERS SECONDS\n");
         return 2;
     }
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    tests_init();
     printf("1..2\n");         /* the TAP plan: a run that stops early prints fewer */
     app = argv[1];
     ncallers = atoi(argv[2]);
@@ -183,9 +155,10 @@ main(int argc, char **argv)
     v = sql_value("SELECT syrpc_configure('%s', lease_time => '1 s', max_attempts => 5)", app);
     free(v);
     ct = calloc(ncallers, sizeof(pthread_t));
-    wt = calloc(nworkers, sizeof(pthread_t));
+    wt = calloc(nworkers, sizeof(test_server));
+    /* every other one with the setting in its conninfo, so that it is set again after each reconnect */
     for (int i = 0; i < nworkers; i++)
-        pthread_create(&wt[i], NULL, worker, (void *) (long) i);
+        server_start(&wt[i], i % 2 == 1 ? ASYNC_RESULTS_CONNINFO : "", app, 0, serve_echo);
     for (int i = 0; i < ncallers; i++)
         pthread_create(&ct[i], NULL, caller, (void *) (long) i);
     usleep((useconds_t) (seconds / 2 * 1e6));
@@ -197,14 +170,16 @@ main(int argc, char **argv)
     stop_putting = 1;
     for (int i = 0; i < ncallers; i++)
         pthread_join(ct[i], NULL);
-    stop_workers = 1;
     for (int i = 0; i < nworkers; i++)
-        pthread_join(wt[i], NULL);
+        if (server_stop(&wt[i]) != SYRPC_INTERRUPTED)
+            diag("worker %d: syrpc_serve ended with %s: %s", i, syrpc_status_name(wt[i].status), wt[i].message);
+    for (int i = 0; i < nworkers; i++)
+        handled += wt[i].handled;
     printf("# requests put %ld, answered %ld (%ld of them by syrpc_call), failed %ld, lost %ld,"
            " wrong answer %ld; puts unconfirmed by the crash %ld, syrpc_calls cut by it %ld;"
-           " worker answers %ld\n",
+           " handler calls %ld\n",
            n_put + n_calls, n_answered, n_calls, n_failed, n_lost, n_wrong, n_unconfirmed,
-           n_calls_cut, n_worker_answers);
+           n_calls_cut, handled);
     ok = n_put > 0 && n_calls > 0 && n_lost == 0 && n_wrong == 0 &&
         n_answered + n_failed == n_put + n_calls;
     printf("%s 1 - server crash under load: every request put is answered or failed, none lost\n",

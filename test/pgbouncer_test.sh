@@ -46,11 +46,11 @@ BOUNCER="host=$DIR port=6432 dbname=syrpc_client_test user=postgres"
 
 # Two workers and eight callers through the pooler.
 for i in 1 2; do
-    PGHOST=$DIR PGPORT=6432 PGDATABASE=syrpc_client_test client/examples/echo_server pgb_app 2>"$DIR/server$i.err" & pids+=($!)
+    PGHOST=$DIR PGPORT=6432 PGDATABASE=syrpc_client_test client/c/examples/echo_server pgb_app 2>"$DIR/server$i.err" & pids+=($!)
 done
 cpids=()
 for i in $(seq 8); do
-    PGHOST=$DIR PGPORT=6432 PGDATABASE=syrpc_client_test client/examples/echo_client pgb_app --count 200 \
+    PGHOST=$DIR PGPORT=6432 PGDATABASE=syrpc_client_test client/c/examples/echo_client pgb_app --count 200 \
         >"$DIR/client$i.out" 2>&1 & cpids+=($!)
 done
 bad=0

@@ -4,11 +4,12 @@
  *
  *   soak APP SECONDS CALLERS WORKERS
  *
- * One caller puts only requests that are never answered (workers take
- * them and drop them: their leases run out, they fail after max_attempts
- * and are cleaned up); the others fetch 90% of their answers and leave
- * 10% unfetched (they expire).  Every other caller makes its fetched RPCs
- * with syrpc_call, and every other worker runs with async results.
+ * One caller puts only requests that are never answered (in an app of
+ * their own, APP_drop, whose worker takes them and drops them: their
+ * leases run out, they fail after max_attempts and are cleaned up); the
+ * others fetch 90% of their answers and leave 10% unfetched (they
+ * expire).  Every other caller makes its fetched RPCs with syrpc_call.
+ * The workers serve with syrpc_serve, every other one with async results.
  * Every 2 s it prints the size of syrpc.request and of the 64 result
  * partitions (tables and indexes).  The sizes must stop growing: the
  * largest in the last third of the run may not exceed the largest in the
@@ -23,13 +24,14 @@
 #include "testlib.h"
 
 static const char *app;
+static char drop_app[SYRPC_NAME_MAX + 1];
 static volatile sig_atomic_t stop_callers, stop_workers;
 static long n_rpc, n_failed, n_skipped, n_dropped;
 
 static void *
 caller(void *arg)
 {
-    syrpc_conn *c = connect_app(app);
+    syrpc_conn *c = connect_app((long) arg == 1 ? drop_app : app);
     unsigned seed = (unsigned) (long) arg;
     int dropper = (long) arg == 1;
     int use_call = (long) arg % 2 == 0;
@@ -62,21 +64,23 @@ caller(void *arg)
     return NULL;
 }
 
+/*
+ * The dropper's worker takes its requests and drops them, which a
+ * syrpc_serve handler cannot do (it always answers): a loop of its own, on
+ * an app of its own.
+ */
 static void *
-worker(void *arg)
+drop_worker(void *arg)
 {
-    syrpc_conn *c = connect_app_with((long) arg % 2 == 1 ? ASYNC_RESULTS_CONNINFO : "", app);
+    syrpc_conn *c = connect_app(drop_app);
 
+    (void) arg;
     while (c && !stop_workers) {
-        syrpc_request req;
+        syrpc_request *req;
 
-        if (syrpc_get_request(c, 500, &req) != SYRPC_OK)
-            continue;
-        if (strcmp(req.type, "drop") == 0)
+        if (syrpc_get_request(c, 500, &req) == SYRPC_OK)
             __atomic_add_fetch(&n_dropped, 1, __ATOMIC_RELAXED);
-        else
-            syrpc_put_result(c, req.result_id, req.data);
-        syrpc_request_clear(&req);
+        syrpc_request_free(req);
     }
     syrpc_finish(c);
     return NULL;
@@ -99,7 +103,8 @@ main(int argc, char **argv)
     long req_size[MAX_SAMPLES], res_size[MAX_SAMPLES];
     int ncallers, nworkers, n = 0;
     double seconds, t0;
-    pthread_t *ct, *wt;
+    pthread_t *ct, dt;
+    test_server *wt;
     long mid_max = 0, last_max = 0;
     int ok;
 
@@ -107,18 +112,21 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: soak APP SECONDS CALLERS WORKERS\n");
         return 2;
     }
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    tests_init();
     printf("1..2\n");         /* the TAP plan: a run that stops early prints fewer */
     app = argv[1];
     seconds = atof(argv[2]);
     ncallers = atoi(argv[3]);
     nworkers = atoi(argv[4]);
-    free(sql_value("SELECT syrpc_configure('%s', lease_time => '500 ms', max_attempts => 2,"
-                   " result_ttl => '2 s', request_ttl => '10 s')", app));
+    snprintf(drop_app, sizeof(drop_app), "%s_drop", app);
+    for (int i = 0; i < 2; i++)
+        free(sql_value("SELECT syrpc_configure('%s', lease_time => '500 ms', max_attempts => 2,"
+                       " result_ttl => '2 s', request_ttl => '10 s')", i == 0 ? app : drop_app));
     ct = calloc(ncallers, sizeof(pthread_t));
-    wt = calloc(nworkers, sizeof(pthread_t));
+    wt = calloc(nworkers, sizeof(test_server));
     for (int i = 0; i < nworkers; i++)
-        pthread_create(&wt[i], NULL, worker, (void *) (long) i);
+        server_start(&wt[i], i % 2 == 1 ? ASYNC_RESULTS_CONNINFO : "", app, 0, serve_echo);
+    pthread_create(&dt, NULL, drop_worker, NULL);
     for (int i = 0; i < ncallers; i++)
         pthread_create(&ct[i], NULL, caller, (void *) (long) (i + 1));
     printf("# %5s %8s %10s %10s %10s %14s %14s\n", "t (s)", "RPCs", "failed", "unfetched", "requests", "request bytes", "result bytes");
@@ -136,8 +144,10 @@ main(int argc, char **argv)
     for (int i = 0; i < ncallers; i++)
         pthread_join(ct[i], NULL);
     stop_workers = 1;
+    pthread_join(dt, NULL);
     for (int i = 0; i < nworkers; i++)
-        pthread_join(wt[i], NULL);
+        if (server_stop(&wt[i]) != SYRPC_INTERRUPTED)
+            diag("worker %d: syrpc_serve ended with %s: %s", i, syrpc_status_name(wt[i].status), wt[i].message);
     for (int i = n / 3; i < 2 * n / 3; i++)
         if (req_size[i] + res_size[i] > mid_max)
             mid_max = req_size[i] + res_size[i];

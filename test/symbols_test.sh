@@ -16,8 +16,8 @@ if [ "$got" = "$want" ]; then ok "syrpc.so exports the module magic, _PG_init an
 else fail "syrpc.so exports the module magic, _PG_init and the SQL entry points only" \
     "extra: $(comm -13 <(echo "$want") <(echo "$got") | tr '\n' ' ')" "missing: $(comm -23 <(echo "$want") <(echo "$got") | tr '\n' ' ')"; fi
 
-api=$(grep -oE "\bsyrpc_[a-z_]+\(" client/syrpc.h | tr -d '(' | sort -u)
-got=$(exported client/libsyrpc.so)
+api=$(grep -oE "\bsyrpc_[a-z_]+\(" client/c/syrpc.h | tr -d '(' | sort -u)
+got=$(exported client/c/libsyrpc.so)
 if [ "$got" = "$api" ]; then ok "libsyrpc.so exports the $(echo "$api" | wc -w) functions of syrpc.h only"
 else fail "libsyrpc.so exports the functions of syrpc.h only" \
     "extra: $(comm -13 <(echo "$api") <(echo "$got") | tr '\n' ' ')" "missing: $(comm -23 <(echo "$api") <(echo "$got") | tr '\n' ' ')"; fi

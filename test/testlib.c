@@ -1,6 +1,8 @@
 /*
  * testlib.c: helpers shared by the C test programs (see testlib.h).
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +147,73 @@ connect_app_with(const char *conninfo, const char *app)
         return NULL;
     }
     return c;
+}
+
+json_t *
+echo_handler(const syrpc_request *req, void *arg)
+{
+    if (arg)
+        __atomic_add_fetch((int *) arg, 1, __ATOMIC_SEQ_CST);
+    return json_deep_copy(syrpc_request_data(req));
+}
+
+void
+serve_echo(syrpc_conn *conn, test_server *s)
+{
+    syrpc_register(conn, "echo", echo_handler, &s->handled);
+}
+
+static void *
+server_main(void *arg)
+{
+    test_server *s = arg;
+    syrpc_conn *c = connect_app_with(s->conninfo, s->app);
+
+    if (c == NULL) {
+        s->status = SYRPC_CONNECTION;
+        __atomic_store_n(&s->done, 1, __ATOMIC_SEQ_CST);
+        return NULL;
+    }
+    syrpc_set_interrupt_flag(c, &s->stop);
+    s->setup(c, s);
+    s->status = syrpc_serve(c, s->max_requests);
+    snprintf(s->message, sizeof(s->message), "%s", syrpc_error_message(c));
+    syrpc_finish(c);
+    __atomic_store_n(&s->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+void
+server_start(test_server *s, const char *conninfo, const char *app, long max_requests, server_setup setup)
+{
+    memset(s, 0, sizeof(*s));
+    s->conninfo = conninfo;
+    s->app = app;
+    s->max_requests = max_requests;
+    s->setup = setup;
+    pthread_create(&s->tid, NULL, server_main, s);
+}
+
+syrpc_status
+server_stop(test_server *s)
+{
+    s->stop = 1;
+    pthread_kill(s->tid, SIGUSR1);
+    pthread_join(s->tid, NULL);
+    return s->status;
+}
+
+static void on_usr1(int sig) { (void) sig; }
+
+void
+tests_init(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
+    setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
 void

@@ -1,10 +1,13 @@
 /*
  * testlib.h: helpers shared by the C test programs in test/: checks, a
  * TAP-style runner, SQL on a side connection, waiting on a condition
- * with a deadline.
+ * with a deadline, a worker thread running syrpc_serve.
  */
 #ifndef SYRPC_TESTLIB_H
 #define SYRPC_TESTLIB_H
+
+#include <pthread.h>
+#include <signal.h>
 
 #include "syrpc.h"
 
@@ -41,6 +44,45 @@ void finish_session(void *pgconn);
 syrpc_conn *connect_app(const char *app);
 /* The same with a conninfo of its own (kept by syrpc_reconnect). */
 syrpc_conn *connect_app_with(const char *conninfo, const char *app);
+
+/*
+ * A worker thread: syrpc_serve on a handle of its own, until server_stop
+ * or until it has served max_requests (0: no limit).  setup registers the
+ * handlers; it gets the server too, so that a handler may count in
+ * handled (with __atomic builtins: the thread is not the test's).
+ */
+typedef struct test_server test_server;
+typedef void (*server_setup)(syrpc_conn *conn, test_server *s);
+
+struct test_server {
+    const char *conninfo;
+    const char *app;
+    long max_requests;
+    server_setup setup;
+    pthread_t tid;
+    volatile sig_atomic_t stop;
+    volatile int done;          /* syrpc_serve returned */
+    syrpc_status status;        /* what it returned */
+    char message[256];          /* and the handle's message then */
+    int handled;
+};
+
+void server_start(test_server *s, const char *conninfo, const char *app, long max_requests,
+                  server_setup setup);
+
+/* A handler that answers with the request's data; counts in *(int *) arg unless arg is NULL. */
+json_t *echo_handler(const syrpc_request *req, void *arg);
+/* A setup: echo_handler for "echo", counting in the server's handled. */
+void serve_echo(syrpc_conn *conn, test_server *s);
+/* Set its interrupt flag, wake it (SIGUSR1), wait for it; syrpc_serve's status. */
+syrpc_status server_stop(test_server *s);
+
+/*
+ * For main, first: stdout line-buffered (the TAP lines interleave with the
+ * threads'), and a SIGUSR1 handler without SA_RESTART, so that
+ * server_stop's signal ends a serve loop's wait.
+ */
+void tests_init(void);
 
 /* A worker's conninfo for syrpc.async_results = on. */
 #define ASYNC_RESULTS_CONNINFO "options='-c syrpc.async_results=on'"

@@ -25,95 +25,36 @@
 
 /* ---- handlers ---- */
 
-static json_t *
-echo(const char *type, const json_t *data, void *arg)
+static char *
+echo_text(const syrpc_request *req, void *arg)
 {
-    (void) type;
     (void) arg;
-    return json_deep_copy(data);
+    return strdup(syrpc_request_data_text(req));
 }
 
 static char *
-echo_text(const char *type, const char *data, void *arg)
+not_json(const syrpc_request *req, void *arg)
 {
-    (void) type;
-    (void) arg;
-    return strdup(data);
-}
-
-static char *
-not_json(const char *type, const char *data, void *arg)
-{
-    (void) type;
-    (void) data;
+    (void) req;
     (void) arg;
     return strdup("this is not JSON");
 }
 
 static char *
-null_text(const char *type, const char *data, void *arg)
+null_text(const syrpc_request *req, void *arg)
 {
-    (void) type;
-    (void) data;
+    (void) req;
     (void) arg;
     return NULL;
 }
 
-/* ---- a worker thread running syrpc_serve ---- */
-
-typedef struct server {
-    const char *conninfo;
-    const char *app;
-    long max_requests;
-    pthread_t tid;
-    volatile sig_atomic_t stop;
-    volatile int done;          /* syrpc_serve returned */
-    syrpc_status status;
-    char message[256];
-} server;
-
-static void on_usr1(int sig) { (void) sig; }
-
-static void *
-server_main(void *arg)
+static void
+handlers(syrpc_conn *c, test_server *s)
 {
-    server *s = arg;
-    syrpc_conn *c = connect_app_with(s->conninfo, s->app);
-
-    if (c == NULL) {
-        s->status = SYRPC_CONNECTION;
-        s->done = 1;
-        return NULL;
-    }
-    syrpc_set_interrupt_flag(c, &s->stop);
-    syrpc_register(c, "echo", echo, NULL);
+    serve_echo(c, s);
     syrpc_register_text(c, "echo_text", echo_text, NULL);
     syrpc_register_text(c, "not_json", not_json, NULL);
     syrpc_register_text(c, "null_text", null_text, NULL);
-    s->status = syrpc_serve(c, s->max_requests);
-    snprintf(s->message, sizeof(s->message), "%s", syrpc_error_message(c));
-    syrpc_finish(c);
-    __atomic_store_n(&s->done, 1, __ATOMIC_SEQ_CST);
-    return NULL;
-}
-
-static void
-server_start(server *s, const char *conninfo, const char *app, long max_requests)
-{
-    memset(s, 0, sizeof(*s));
-    s->conninfo = conninfo;
-    s->app = app;
-    s->max_requests = max_requests;
-    pthread_create(&s->tid, NULL, server_main, s);
-}
-
-static syrpc_status
-server_stop(server *s)
-{
-    s->stop = 1;
-    pthread_kill(s->tid, SIGUSR1);
-    pthread_join(s->tid, NULL);
-    return s->status;
 }
 
 /* ---- SQL with parameters on a connection of its own ---- */
@@ -268,12 +209,12 @@ test_serve_fails_unrepresentable(void)
     char ids[4][SYRPC_ID_SIZE], good[SYRPC_ID_SIZE];
     syrpc_conn *c = connect_app(app);
     json_t *result = NULL;
-    server s;
+    test_server s;
     double t0;
     int ok;
 
     CHECK(c, "connect");
-    server_start(&s, "", app, 0);
+    server_start(&s, "", app, 0, handlers);
     for (int i = 0; i < 4; i++)
         CHECK(sql_put(app, "echo", bad[i], ids[i]), "put %d", i);
     CHECK(sql_put(app, "echo", "{\"after\": \"the bad ones\"}", good), "put");
@@ -311,11 +252,11 @@ test_text_api_exact(void)
     const char *app = "t_text";
     syrpc_conn *c = connect_app(app), *w = connect_app(app);
     char id[SYRPC_ID_SIZE], *result = NULL;
-    syrpc_request req;
-    server s;
+    syrpc_request *req;
+    test_server s;
 
     CHECK(c && w, "connect");
-    server_start(&s, "", app, 0);
+    server_start(&s, "", app, 0, handlers);
     for (size_t i = 0; i < sizeof(exact_cases) / sizeof(exact_cases[0]); i++) {
         CHECK(syrpc_call_text(c, "echo_text", exact_cases[i], 10000, &result) == SYRPC_OK, "%s: %s",
               exact_cases[i], syrpc_error_message(c));
@@ -335,8 +276,10 @@ test_text_api_exact(void)
     }
     /* a json_t worker cannot hold 9007199254740993.0, but gets the request to answer or fail */
     CHECK(syrpc_get_request(w, 5000, &req) == SYRPC_BAD_INPUT, "%s", syrpc_error_message(w));
-    CHECK(strcmp(req.result_id, id) == 0 && req.data == NULL, "claimed another request");
-    syrpc_request_clear(&req);
+    CHECK(strcmp(syrpc_request_result_id(req), id) == 0 && syrpc_request_data(req) == NULL, "claimed another request");
+    /* its text is there as stored, for a worker that can use it */
+    CHECK(strstr(syrpc_request_data_text(req), "9007199254740993.0") != NULL, "text %s", syrpc_request_data_text(req));
+    syrpc_request_free(req);
     CHECK(syrpc_put_result_text(w, id, "{\"n\": 12345678901234567.5}") == SYRPC_OK, "%s", syrpc_error_message(w));
     CHECK(syrpc_get_result_text(c, id, 5000, &result) == SYRPC_OK, "%s", syrpc_error_message(c));
     CHECK(jsonb_equal(result, "{\"n\": 12345678901234567.5}") && strstr(result, "12345678901234567.5"), "got %s", result);
@@ -362,10 +305,10 @@ test_text_handler_refused(void)
     const char *app = "t_text_bad";
     syrpc_conn *c = connect_app(app);
     char *result = NULL;
-    server s;
+    test_server s;
 
     CHECK(c, "connect");
-    server_start(&s, "", app, 0);
+    server_start(&s, "", app, 0, handlers);
     CHECK(syrpc_call_text(c, "not_json", "{}", 10000, &result) == SYRPC_REQUEST_FAILED, "%s: %s",
           syrpc_status_name(syrpc_status_of(c)), syrpc_error_message(c));
     CHECK(strstr(syrpc_error_message(c), "invalid input syntax for type json") != NULL, "%s", syrpc_error_message(c));
@@ -427,7 +370,7 @@ test_json_decode_refuses(void)
     const char *app = "t_decode";
     syrpc_conn *c = connect_app(app), *w = connect_app(app);
     char id[SYRPC_ID_SIZE];
-    syrpc_request req;
+    syrpc_request *req;
     json_t *result = NULL;
     const char *params[2];
     int ok;
@@ -441,8 +384,10 @@ test_json_decode_refuses(void)
         CHECK(sql_put(app, "job", exact_cases[i], id), "put");
         CHECK(syrpc_get_request(w, 5000, &req) == SYRPC_BAD_INPUT, "%s: got %s", exact_cases[i],
               syrpc_status_name(syrpc_status_of(w)));
-        CHECK(req.data == NULL && strcmp(req.result_id, id) == 0 && strcmp(req.type, "job") == 0,
+        CHECK(req != NULL && syrpc_request_data(req) == NULL && strcmp(syrpc_request_result_id(req), id) == 0 &&
+              strcmp(syrpc_request_type(req), "job") == 0 && jsonb_equal(syrpc_request_data_text(req), exact_cases[i]),
               "request not described");
+        syrpc_request_free(req);
         CHECK(strstr(syrpc_error_message(w), "_text functions") != NULL && strstr(syrpc_error_hint(w), "_text"),
               "no pointer to the _text functions: %s", syrpc_error_message(w));
         printf("#   %s\n", syrpc_error_message(w));
@@ -454,17 +399,19 @@ test_json_decode_refuses(void)
           syrpc_error_message(w));
     CHECK(sql_put(app, "job", "[1.10, 100000000000000000000, -0.0]", id), "put");
     CHECK(syrpc_get_request(w, 5000, &req) == SYRPC_OK, "%s", syrpc_error_message(w));
-    ok = json_real_value(json_array_get(req.data, 0)) == 1.1 && json_real_value(json_array_get(req.data, 1)) == 1e20;
+    ok = json_real_value(json_array_get(syrpc_request_data(req), 0)) == 1.1 &&
+        json_real_value(json_array_get(syrpc_request_data(req), 1)) == 1e20;
     /* answered with what it got: the stored result equals the request as jsonb */
-    CHECK(syrpc_put_result(w, req.result_id, req.data) == SYRPC_OK, "%s", syrpc_error_message(w));
-    syrpc_request_clear(&req);
+    CHECK(syrpc_put_result(w, syrpc_request_result_id(req), syrpc_request_data(req)) == SYRPC_OK, "%s",
+          syrpc_error_message(w));
+    syrpc_request_free(req);
     CHECK(ok, "1.10 or 1e20 not read as reals");
     CHECK(syrpc_get_result(c, id, 5000, &result) == SYRPC_OK, "%s", syrpc_error_message(c));
     json_decref(result);
     /* a result with a number a json_t cannot hold */
     CHECK(sql_put(app, "job", "{}", id), "put");
     CHECK(syrpc_get_request(w, 5000, &req) == SYRPC_OK, "%s", syrpc_error_message(w));
-    syrpc_request_clear(&req);
+    syrpc_request_free(req);
     params[0] = app;
     params[1] = id;
     free(sqlp(NULL, "SELECT syrpc_put_result($1, $2::uuid, '[12345678901234567.5]')", 2, params, NULL, NULL, 0));
@@ -492,10 +439,10 @@ test_json_serve_exact(void)
     const char *app = "t_json_serve";
     syrpc_conn *c = connect_app(app);
     char *result = NULL;
-    server s;
+    test_server s;
 
     CHECK(c, "connect");
-    server_start(&s, "", app, 0);
+    server_start(&s, "", app, 0, handlers);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         CHECK(syrpc_call_text(c, "echo", cases[i], 10000, &result) == SYRPC_OK, "%s: %s", cases[i],
               syrpc_error_message(c));
@@ -523,11 +470,11 @@ test_short_statement_timeout(void)
     syrpc_conn *c = connect_app_with(conninfo, app);
     char id[SYRPC_ID_SIZE];
     json_t *data = json_integer(0), *result = NULL;
-    server s;
+    test_server s;
     double t0;
 
     CHECK(c, "connect");
-    server_start(&s, conninfo, app, 0);
+    server_start(&s, conninfo, app, 0, handlers);
     for (int i = 0; i < 3; i++) {
         double gap = now_s() + 1;
         int ok;
@@ -615,7 +562,7 @@ test_statement_timeout_cancel(void)
     const char *app = "t_stmt_lock";
     PGconn *locker = PQconnectdb("");
     PGresult *res;
-    server s;
+    test_server s;
     get_arg g;
     pthread_t t;
     char id[SYRPC_ID_SIZE];
@@ -625,7 +572,7 @@ test_statement_timeout_cancel(void)
 
     CHECK(c && PQstatus(locker) == CONNECTION_OK, "connect");
     /* the serve loop */
-    server_start(&s, "application_name=t_stmt_worker options='-c statement_timeout=300'", app, 0);
+    server_start(&s, "application_name=t_stmt_worker options='-c statement_timeout=300'", app, 0, handlers);
     CHECK(wait_for(10, "1", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 't_stmt_worker'"
                    " AND wait_event = 'Extension'"), "worker never waited");
     res = PQexec(locker, "BEGIN; LOCK TABLE syrpc.app, syrpc.request IN ACCESS EXCLUSIVE MODE");
@@ -652,7 +599,7 @@ test_statement_timeout_cancel(void)
     pthread_create(&t, NULL, get_main, &g);
     ok = retried_after_statement_timeout("t_stmt_caller");
     PQclear(PQexec(locker, "COMMIT"));
-    server_start(&s, "", app, 1);
+    server_start(&s, "", app, 1, handlers);
     pthread_join(t, NULL);
     pthread_join(s.tid, NULL);
     CHECK(ok, "the caller did not go on after statement_timeout");
@@ -675,25 +622,25 @@ test_negative_timeouts(void)
     syrpc_conn *c = connect_app(app);
     json_t *data = json_object(), *result = NULL;
     char id[SYRPC_ID_SIZE], *text = NULL;
-    syrpc_request req;
-    server s;
+    syrpc_request *req;
+    test_server s;
 
     CHECK(c, "connect");
     /* with these there, a call that took the timeout as "forever" would return at once with SYRPC_OK */
     CHECK(syrpc_put_request(c, "echo", data, id) == SYRPC_OK, "%s", syrpc_error_message(c));
     CHECK(syrpc_get_request(c, -2, &req) == SYRPC_BAD_INPUT, "get_request: %s", syrpc_status_name(syrpc_status_of(c)));
     CHECK(strstr(syrpc_error_message(c), "timeout_ms") != NULL, "%s", syrpc_error_message(c));
-    syrpc_request_clear(&req);
-    CHECK(syrpc_get_request(c, 5000, &req) == SYRPC_OK && syrpc_put_result(c, req.result_id, data) == SYRPC_OK,
-          "%s", syrpc_error_message(c));
-    syrpc_request_clear(&req);
+    syrpc_request_free(req);
+    CHECK(syrpc_get_request(c, 5000, &req) == SYRPC_OK &&
+          syrpc_put_result(c, syrpc_request_result_id(req), data) == SYRPC_OK, "%s", syrpc_error_message(c));
+    syrpc_request_free(req);
     CHECK(syrpc_get_result(c, id, -1000, &result) == SYRPC_BAD_INPUT, "get_result: %s",
           syrpc_status_name(syrpc_status_of(c)));
     json_decref(result);
     CHECK(syrpc_get_result_text(c, id, -5, &text) == SYRPC_BAD_INPUT && text == NULL, "get_result_text");
     CHECK(syrpc_get_result(c, id, 0, &result) == SYRPC_OK, "the result was taken: %s", syrpc_error_message(c));
     json_decref(result);
-    server_start(&s, "", app, 0);
+    server_start(&s, "", app, 0, handlers);
     CHECK(syrpc_call(c, "echo", data, -3, &result) == SYRPC_BAD_INPUT, "call: %s", syrpc_status_name(syrpc_status_of(c)));
     json_decref(result);
     CHECK(syrpc_call_text(c, "echo", "{}", -30000, &text) == SYRPC_BAD_INPUT, "call_text");
@@ -785,15 +732,15 @@ test_other_schema(void)
     syrpc_conn *c, *w;
     json_t *data = json_pack("{s:s}", "schema", "rpc"), *result = NULL;
     char id[SYRPC_ID_SIZE], id2[SYRPC_ID_SIZE], *text = NULL;
-    syrpc_request req, next;
-    server s;
+    syrpc_request *req, *next;
+    test_server s;
     int ok;
 
     CHECK(make_db(db, "CREATE SCHEMA \"my rpc\"; CREATE EXTENSION syrpc SCHEMA \"my rpc\""), "create");
     c = connect_app_with(conninfo, "t_schema");
     w = connect_app_with(conninfo, "t_schema");
     CHECK(c && w, "connect");
-    server_start(&s, conninfo, "t_schema", 0);
+    server_start(&s, conninfo, "t_schema", 0, handlers);
     CHECK(syrpc_call(c, "echo", data, 10000, &result) == SYRPC_OK, "call: %s", syrpc_error_message(c));
     ok = json_equal(data, result);
     json_decref(result);
@@ -804,12 +751,12 @@ test_other_schema(void)
     /* a worker's own calls: get_request, put_result_get_request, fail_request, put_result */
     CHECK(syrpc_put_request(c, "job", data, id) == SYRPC_OK, "put: %s", syrpc_error_message(c));
     CHECK(syrpc_put_request(c, "job", data, id2) == SYRPC_OK, "put: %s", syrpc_error_message(c));
-    CHECK(syrpc_get_request(w, 5000, &req) == SYRPC_OK && strcmp(req.result_id, id) == 0, "get_request: %s",
-          syrpc_error_message(w));
-    CHECK(syrpc_put_result_get_request(w, id, req.data, &next) == SYRPC_OK && strcmp(next.result_id, id2) == 0,
-          "put_result_get_request: %s", syrpc_error_message(w));
-    syrpc_request_clear(&req);
-    syrpc_request_clear(&next);
+    CHECK(syrpc_get_request(w, 5000, &req) == SYRPC_OK && strcmp(syrpc_request_result_id(req), id) == 0,
+          "get_request: %s", syrpc_error_message(w));
+    CHECK(syrpc_put_result_get_request(w, id, syrpc_request_data(req), &next) == SYRPC_OK &&
+          strcmp(syrpc_request_result_id(next), id2) == 0, "put_result_get_request: %s", syrpc_error_message(w));
+    syrpc_request_free(req);
+    syrpc_request_free(next);
     CHECK(syrpc_fail_request(w, id2, "given up in \"my rpc\"") == SYRPC_OK, "fail_request: %s",
           syrpc_error_message(w));
     CHECK(syrpc_get_result(c, id, 5000, &result) == SYRPC_OK, "get_result: %s", syrpc_error_message(c));
@@ -820,10 +767,10 @@ test_other_schema(void)
     CHECK(syrpc_reconnect(w) == SYRPC_OK, "reconnect: %s", syrpc_error_message(w));
     CHECK(syrpc_put_request(c, "job", data, id) == SYRPC_OK, "put: %s", syrpc_error_message(c));
     CHECK(syrpc_get_request(w, 5000, &req) == SYRPC_OK, "get_request after reconnect: %s", syrpc_error_message(w));
-    CHECK(syrpc_put_result(w, id, req.data) == SYRPC_OK, "put_result: %s", syrpc_error_message(w));
+    CHECK(syrpc_put_result(w, id, syrpc_request_data(req)) == SYRPC_OK, "put_result: %s", syrpc_error_message(w));
     CHECK(syrpc_get_result(c, id, 5000, &result) == SYRPC_OK, "get_result: %s", syrpc_error_message(c));
     json_decref(result);
-    syrpc_request_clear(&req);
+    syrpc_request_free(req);
     syrpc_finish(c);
     syrpc_finish(w);
     json_decref(data);
@@ -843,7 +790,7 @@ test_version_flags(void)
     syrpc_conn *c, *w;
     json_t *data = json_integer(10);
     char id[SYRPC_ID_SIZE];
-    syrpc_request req, next;
+    syrpc_request *req, *next;
     PGresult *res;
     syrpc_status st;
 
@@ -856,9 +803,9 @@ test_version_flags(void)
     res = PQexec(syrpc_pgconn(w), "BEGIN");
     PQclear(res);
     CHECK(syrpc_get_request(w, 0, &req) == SYRPC_OK, "get_request in a transaction: %s", syrpc_error_message(w));
-    st = syrpc_put_result_get_request(w, req.result_id, data, &next);
-    syrpc_request_clear(&req);
-    syrpc_request_clear(&next);
+    st = syrpc_put_result_get_request(w, syrpc_request_result_id(req), data, &next);
+    syrpc_request_free(req);
+    syrpc_request_free(next);
     CHECK(st == SYRPC_OK, "put_result_get_request in a transaction: %s", syrpc_error_message(w));
     res = PQexec(syrpc_pgconn(w), "ROLLBACK");
     PQclear(res);
@@ -883,12 +830,12 @@ test_unrepresentable_on_1_2(void)
     const char *db = "syrpc_text_v12", *conninfo = "dbname=syrpc_text_v12";
     syrpc_conn *c;
     char *result = NULL;
-    server s;
+    test_server s;
 
     CHECK(make_db(db, "CREATE EXTENSION syrpc VERSION '1.2'"), "create");
     c = connect_app_with(conninfo, "t_v12");
     CHECK(c, "connect");
-    server_start(&s, conninfo, "t_v12", 0);
+    server_start(&s, conninfo, "t_v12", 0, handlers);
     CHECK(syrpc_call_text(c, "echo", "[1e400]", 10000, &result) == SYRPC_OK, "%s", syrpc_error_message(c));
     printf("#   %s\n", result);
     CHECK(strstr(result, "\"error\": \"request failed\"") && strstr(result, "cannot be represented by the C library"),
@@ -911,18 +858,19 @@ test_fail_request(void)
     syrpc_conn *c = connect_app(app), *w = connect_app(app);
     json_t *data = json_object(), *result = NULL;
     char id[SYRPC_ID_SIZE], expected[128], reason[SYRPC_ID_SIZE + 1100];
-    syrpc_request req;
+    syrpc_request *req;
 
     CHECK(c && w, "connect");
     CHECK(syrpc_put_request(c, "job", data, id) == SYRPC_OK, "put");
     CHECK(syrpc_get_request(w, 5000, &req) == SYRPC_OK, "%s", syrpc_error_message(w));
-    CHECK(syrpc_fail_request(w, req.result_id, "") == SYRPC_BAD_INPUT, "empty reason");
+    CHECK(syrpc_fail_request(w, syrpc_request_result_id(req), "") == SYRPC_BAD_INPUT, "empty reason");
     memset(reason, 'r', 1025);
     reason[1025] = '\0';
-    CHECK(syrpc_fail_request(w, req.result_id, reason) == SYRPC_BAD_INPUT, "1025-byte reason");
-    CHECK(syrpc_fail_request(w, req.result_id, NULL) == SYRPC_BAD_INPUT, "NULL reason");
-    CHECK(syrpc_fail_request(w, req.result_id, "disk on fire") == SYRPC_OK, "%s", syrpc_error_message(w));
-    syrpc_request_clear(&req);
+    CHECK(syrpc_fail_request(w, syrpc_request_result_id(req), reason) == SYRPC_BAD_INPUT, "1025-byte reason");
+    CHECK(syrpc_fail_request(w, syrpc_request_result_id(req), NULL) == SYRPC_BAD_INPUT, "NULL reason");
+    CHECK(syrpc_fail_request(w, syrpc_request_result_id(req), "disk on fire") == SYRPC_OK, "%s",
+          syrpc_error_message(w));
+    syrpc_request_free(req);
     CHECK(syrpc_get_result(c, id, 5000, &result) == SYRPC_REQUEST_FAILED, "%s", syrpc_status_name(syrpc_status_of(c)));
     snprintf(expected, sizeof(expected), "request %s failed: disk on fire", id);
     CHECK(strcmp(syrpc_error_message(c), expected) == 0, "message %s", syrpc_error_message(c));
@@ -947,12 +895,7 @@ test(const char *name, int (*fn)(void))
 int
 main(int argc, char **argv)
 {
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_usr1;    /* no SA_RESTART: interrupts a serve loop's wait */
-    sigaction(SIGUSR1, &sa, NULL);
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    tests_init();
     only = argc > 1 ? argv[1] : NULL;
     printf("# libsyrpc %s (runtime %d)\n", SYRPC_VERSION, syrpc_version());
     test("serve fails requests a json_t cannot hold, with a reason, and goes on", test_serve_fails_unrepresentable);

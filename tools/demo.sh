@@ -37,13 +37,13 @@ rm -f /tmp/syrpc-demo-worker.$$
 echo "caller: get_result -> $result   ($((t1 - t0)) ms for the round trip, psql start-up included)"
 [ "$result" = '{"value": "hello"}' ] || { echo "unexpected result"; exit 1; }
 
-if [ -x client/examples/echo_server ] && [ -x client/examples/echo_client ]; then
+if [ -x client/c/examples/echo_server ] && [ -x client/c/examples/echo_client ]; then
     echo
     echo "== C client library: examples/echo_server and examples/echo_client"
-    client/examples/echo_server echo_app &
+    client/c/examples/echo_server echo_app &
     server=$!
-    client/examples/echo_client echo_app
-    client/examples/echo_client echo_app --count 2000
+    client/c/examples/echo_client echo_app
+    client/c/examples/echo_client echo_app --count 2000
     kill $server; wait $server 2>/dev/null || true
 fi
 echo

@@ -1,7 +1,7 @@
 'use strict';
 /*
  * The errors of syrpc: one class per kind of failure, as libsyrpc's
- * statuses group the server's SQLSTATEs (client/syrpc.c,
+ * statuses group the server's SQLSTATEs (client/c/syrpc.c,
  * status_of_sqlstate).  Every error carries the server's sqlstate, detail
  * and hint when there was one, and the original error as `cause`.
  */

@@ -2,7 +2,7 @@
 /*
  * The worker's side: get a request (a lease), put its result, or give it
  * up; and serve(), the loop that dispatches requests to handlers by type,
- * as libsyrpc's syrpc_serve (client/serve.c).
+ * as libsyrpc's syrpc_serve (client/c/serve.c).
  */
 const { Base, checkResultId, checkName, waitArgs, seconds } = require('./base');
 const { encode, decode } = require('./json');

@@ -6,7 +6,7 @@ each statement's rows (lists of text values, None for NULL), or has the
 statement's SyrpcError thrown into it; its return value is the call's.  A
 driver (_sync.Link, aio's link) runs the statements, so the waiting in
 slices, the timeouts and the fallbacks are written once, here, after
-libsyrpc (client/syrpc.c) which they follow.
+libsyrpc (client/c/syrpc.c) which they follow.
 """
 
 import difflib

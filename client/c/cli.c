@@ -204,11 +204,10 @@ cmd_call(const char *conninfo, int argc, char **argv)
 }
 
 static char *
-echo_handler(const char *type, const char *data, void *arg)
+echo_handler(const syrpc_request *req, void *arg)
 {
-    (void) type;
     (void) arg;
-    return strdup(data);
+    return strdup(syrpc_request_data_text(req));
 }
 
 /* {"error": "command failed", KEY: value} as JSON text, malloc'd. */
@@ -228,9 +227,9 @@ command_failed(const char *key, json_t *value)
  * fails the request with the server's reason).
  */
 static char *
-exec_handler(const char *type, const char *data, void *arg)
+exec_handler(const syrpc_request *req, void *arg)
 {
-    const char *cmd = arg;
+    const char *cmd = arg, *data = syrpc_request_data_text(req);
     FILE *in = tmpfile();
     int out[2];
     pid_t pid;
@@ -251,7 +250,7 @@ exec_handler(const char *type, const char *data, void *arg)
         dup2(out[1], 1);
         close(out[0]);
         close(out[1]);
-        setenv("SYRPC_TYPE", type, 1);
+        setenv("SYRPC_TYPE", syrpc_request_type(req), 1);
         execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
         _exit(127);
     }

@@ -16,11 +16,10 @@ static volatile sig_atomic_t stop = 0;
 static void on_signal(int sig) { (void) sig; stop = 1; }
 
 static json_t *
-echo(const char *type, const json_t *data, void *arg)
+echo(const syrpc_request *req, void *arg)
 {
-    (void) type;
     (void) arg;
-    return json_deep_copy(data);
+    return json_deep_copy(syrpc_request_data(req));
 }
 
 int

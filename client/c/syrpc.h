@@ -51,10 +51,20 @@
 extern "C" {
 #endif
 
-#define SYRPC_VERSION_MAJOR 1
-#define SYRPC_VERSION_MINOR 1
+/*
+ * The library's version: these three lines are the only place it is
+ * written (the Makefile reads them for the shared library's name, its
+ * soname libsyrpc.so.MAJOR, and syrpc.pc).  2.0.0 broke 1.x's API and ABI:
+ * syrpc_request became opaque (accessors, syrpc_request_free) and
+ * handlers get the request; see the README, "Upgrading from libsyrpc 1".
+ */
+#define SYRPC_VERSION_MAJOR 2
+#define SYRPC_VERSION_MINOR 0
 #define SYRPC_VERSION_PATCH 0
-#define SYRPC_VERSION "1.1.0"
+#define SYRPC__STR(x) #x
+#define SYRPC__XSTR(x) SYRPC__STR(x)
+#define SYRPC_VERSION SYRPC__XSTR(SYRPC_VERSION_MAJOR) "." SYRPC__XSTR(SYRPC_VERSION_MINOR) "." \
+    SYRPC__XSTR(SYRPC_VERSION_PATCH)
 #define SYRPC_VERSION_NUM (SYRPC_VERSION_MAJOR * 10000 + SYRPC_VERSION_MINOR * 100 + SYRPC_VERSION_PATCH)
 
 /* Room for a result_id as text: 36 characters and the NUL. */
@@ -89,12 +99,11 @@ typedef enum syrpc_status {
 
 typedef struct syrpc_conn syrpc_conn;
 
-/* A claimed request, filled by syrpc_get_request; release with syrpc_request_clear. */
-typedef struct syrpc_request {
-    char type[SYRPC_NAME_MAX + 1];
-    char result_id[SYRPC_ID_SIZE];
-    json_t *data;              /* owned by the struct */
-} syrpc_request;
+/*
+ * A claimed request.  Opaque, so that it can carry more without breaking
+ * callers: read it with the syrpc_request_*() accessors.
+ */
+typedef struct syrpc_request syrpc_request;
 
 /* Version of the library at run time, as SYRPC_VERSION_NUM. */
 int syrpc_version(void);
@@ -178,13 +187,40 @@ syrpc_status syrpc_call_text(syrpc_conn *conn, const char *type, const char *jso
 /* ---- worker side ---- */
 
 /*
- * Wait up to timeout_ms for a request and claim it (a lease).  If its data
- * cannot be held exactly in a json_t: SYRPC_BAD_INPUT with req->type and
- * req->result_id filled and req->data NULL; the request is claimed:
- * give it up with syrpc_fail_request (or answer it).
+ * Wait up to timeout_ms for a request and claim it (a lease).  *req is a
+ * new request, the caller's to release with syrpc_request_free, whenever
+ * one was claimed: with SYRPC_OK; with SYRPC_BAD_INPUT if its data cannot
+ * be held exactly in a json_t (syrpc_request_data is NULL, the text is
+ * there); with SYRPC_NO_MEMORY if converting it ran out.  Such a request
+ * is claimed all the same: answer it or give it up (syrpc_fail_request).
+ * On any other status *req is NULL.
  */
-syrpc_status syrpc_get_request(syrpc_conn *conn, int timeout_ms, syrpc_request *req);
-void syrpc_request_clear(syrpc_request *req);
+syrpc_status syrpc_get_request(syrpc_conn *conn, int timeout_ms, syrpc_request **req);
+
+/* Release a request (NULL: nothing); what its accessors returned goes with it. */
+void syrpc_request_free(syrpc_request *req);
+
+/* The request's type and result_id; they belong to req. */
+const char *syrpc_request_type(const syrpc_request *req);
+const char *syrpc_request_result_id(const syrpc_request *req);
+
+/*
+ * Its data as a json_t, borrowed from req (json_incref it to keep it past
+ * syrpc_request_free); NULL if a json_t cannot hold it exactly, and in the
+ * request a text handler gets.
+ */
+json_t *syrpc_request_data(const syrpc_request *req);
+
+/* Its data as the server's JSON text, as stored; belongs to req. */
+const char *syrpc_request_data_text(const syrpc_request *req);
+
+/*
+ * Which attempt this claim is: 1 for the first, 2 after a lease ran out
+ * once, and so on, when the server reports it; 0 when it does not.  No
+ * released extension version (1.0 to 1.3) reports it yet: with them this
+ * is always 0, and a handler cannot tell a retry from a first attempt.
+ */
+int syrpc_request_attempts(const syrpc_request *req);
 
 /* Answer a claimed request (_text: with JSON text, sent as is). */
 syrpc_status syrpc_put_result(syrpc_conn *conn, const char *result_id, const json_t *data);
@@ -200,35 +236,39 @@ syrpc_status syrpc_fail_request(syrpc_conn *conn, const char *result_id, const c
 /*
  * Answer a claimed request and claim the next one in the same transaction,
  * without waiting (one statement and one durable commit per request for a
- * busy worker).  SYRPC_OK: answered, and *next holds the next request;
- * SYRPC_TIMEOUT: answered, no request is waiting (*next is empty);
- * SYRPC_BAD_INPUT with next->result_id set: answered, and the next request
- * claimed, but its data cannot be held in a json_t (see
- * syrpc_get_request); any other status: not answered.  Works with
+ * busy worker).  SYRPC_OK: answered, and *next is the next request
+ * (free it with syrpc_request_free); SYRPC_TIMEOUT: answered, no request
+ * is waiting (*next is NULL); SYRPC_BAD_INPUT with *next set: answered,
+ * and the next request claimed, but its data cannot be held in a json_t
+ * (see syrpc_get_request); any other status: not answered.  Works with
  * extension version 1.0 too (as two statements).
  */
 syrpc_status syrpc_put_result_get_request(syrpc_conn *conn, const char *result_id,
-                                          const json_t *data, syrpc_request *next);
+                                          const json_t *data, syrpc_request **next);
 
 /*
  * A handler computes the result of one request: it returns a new
  * reference, or NULL on failure, in which case the serve loop answers
- * {"error": "handler failed", "type": TYPE}.
+ * {"error": "handler failed", "type": TYPE}.  It gets the request itself
+ * (lent for the call; syrpc_request_data is never NULL here), so that
+ * what a request carries can grow without changing this type.
  */
-typedef json_t *(*syrpc_handler)(const char *type, const json_t *data, void *arg);
+typedef json_t *(*syrpc_handler)(const syrpc_request *req, void *arg);
 
 /* Register handler for type (NULL type: for every type without its own). */
 syrpc_status syrpc_register(syrpc_conn *conn, const char *type,
                             syrpc_handler handler, void *arg);
 
 /*
- * A text handler gets the request data as the server's JSON text and
- * returns the result as JSON text allocated with malloc (the serve loop
- * frees it with free()), sent as is; NULL on failure, answered as for
- * syrpc_handler.  If the server refuses the text (not JSON, too large),
- * the request is given up with the server's reason (syrpc_fail_request).
+ * A text handler reads the request data as the server's JSON text
+ * (syrpc_request_data_text; syrpc_request_data is NULL: nothing is
+ * converted) and returns the result as JSON text allocated with malloc
+ * (the serve loop frees it with free()), sent as is; NULL on failure,
+ * answered as for syrpc_handler.  If the server refuses the text (not
+ * JSON, too large), the request is given up with the server's reason
+ * (syrpc_fail_request).
  */
-typedef char *(*syrpc_text_handler)(const char *type, const char *data_json, void *arg);
+typedef char *(*syrpc_text_handler)(const syrpc_request *req, void *arg);
 
 /* Register a text handler for type (NULL: every type); replaces any handler of type. */
 syrpc_status syrpc_register_text(syrpc_conn *conn, const char *type,

@@ -47,12 +47,18 @@ struct syrpc_conn {
     syrpc_route fallback;      /* handler for any other type, if set */
 };
 
-/* A claimed request as the server sent it (the serve loop's own). */
-typedef struct syrpc__raw {
+/*
+ * A claimed request.  The serve loop keeps its own on the stack and
+ * converts the text only for a json_t handler; syrpc_get_request hands
+ * out one it allocated, converted.
+ */
+struct syrpc_request {
     char type[SYRPC_NAME_MAX + 1];
-    char result_id[SYRPC_ID_SIZE];
-    char *data;                /* JSON text, malloc'd; NULL when empty */
-} syrpc__raw;
+    char result_id[SYRPC_ID_SIZE];     /* "" when no request is held */
+    char *text;                /* the data as the server's JSON text, malloc'd */
+    json_t *data;              /* text as a json_t, or NULL: not converted, or it cannot be */
+    int attempts;              /* 0: the server did not say */
+};
 
 /* Set the handle's status and message (printf-style); returns status. */
 syrpc_status syrpc__fail(syrpc_conn *c, syrpc_status status, const char *fmt, ...)
@@ -60,12 +66,13 @@ syrpc_status syrpc__fail(syrpc_conn *c, syrpc_status status, const char *fmt, ..
 syrpc_status syrpc__ok(syrpc_conn *c);
 int syrpc__interrupted(const syrpc_conn *c);
 
-/* The serve loop's calls on requests as text (syrpc.c). */
-syrpc_status syrpc__get_request_raw(syrpc_conn *c, int timeout_ms, syrpc__raw *req);
+/* The serve loop's calls on requests as text, not converted (syrpc.c). */
+syrpc_status syrpc__get_request_raw(syrpc_conn *c, int timeout_ms, syrpc_request *req);
 /* Answer and wait up to a slice for the next request, in one statement if the server can. */
 syrpc_status syrpc__put_result_wait_request(syrpc_conn *c, const char *result_id,
-                                            const char *json, syrpc__raw *next);
-void syrpc__raw_clear(syrpc__raw *req);
+                                            const char *json, syrpc_request *next);
+/* Release what req holds and empty it (req itself stays). */
+void syrpc__request_clear(syrpc_request *req);
 
 /* json.c: exact conversion.  Returns one of these; err says why not. */
 enum { SYRPC__EXACT = 0, SYRPC__REFUSED = 1, SYRPC__NO_MEMORY = 2 };

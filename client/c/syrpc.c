@@ -559,6 +559,21 @@ run_with_text(syrpc_conn *c, const char *sql, const char *arg, const char *json,
     return run(c, sql, waits ? 4 : 3, values, wait_ms);
 }
 
+/*
+ * run_with_text for a CALL that waits for up to timeout_ms's first slice.
+ * A statement_timeout that cancelled the wait is SYRPC_TIMEOUT: the wait
+ * ended, which the caller may retry like any other.
+ */
+static PGresult *
+run_waiting(syrpc_conn *c, const char *sql, const char *arg, const char *json, int timeout_ms)
+{
+    PGresult *res = run_with_text(c, sql, arg, json, 1, timeout_ms);
+
+    if (res == NULL && statement_timed_out(c))
+        c->status = SYRPC_TIMEOUT;
+    return res;
+}
+
 syrpc_status
 syrpc_put_request_text(syrpc_conn *c, const char *type, const char *json,
                        char result_id[SYRPC_ID_SIZE])
@@ -692,13 +707,9 @@ syrpc_call_text(syrpc_conn *c, const char *type, const char *json, int timeout_m
     }
     snprintf(sql, sizeof(sql),
              "CALL %s.syrpc_call($1, $2, $3::pg_catalog.jsonb, $4::pg_catalog.float8)", c->schema);
-    res = run_with_text(c, sql, type, json, 1, timeout_ms);
-    if (res == NULL) {
-        /* cancelled by statement_timeout while it waited: the request may be queued */
-        if (statement_timed_out(c))
-            c->status = SYRPC_TIMEOUT;
+    /* on SYRPC_TIMEOUT (statement_timeout cancelled the wait) the request may be queued */
+    if ((res = run_waiting(c, sql, type, json, timeout_ms)) == NULL)
         return c->status;
-    }
     copy_str(id, sizeof(id), PQgetvalue(res, 0, 0));
     if (!PQgetisnull(res, 0, 1)) {
         *result = copy_text(c, PQgetvalue(res, 0, 1));
@@ -732,47 +743,77 @@ syrpc_call(syrpc_conn *c, const char *type, const json_t *data, int timeout_ms, 
 /* ---- worker side ---- */
 
 void
-syrpc_request_clear(syrpc_request *req)
+syrpc__request_clear(syrpc_request *req)
 {
+    free(req->text);
     json_decref(req->data);
     memset(req, 0, sizeof(*req));
 }
 
 void
-syrpc__raw_clear(syrpc__raw *req)
+syrpc_request_free(syrpc_request *req)
 {
-    free(req->data);
-    memset(req, 0, sizeof(*req));
+    if (req == NULL)
+        return;
+    syrpc__request_clear(req);
+    free(req);
 }
 
-/* Fill req from the one row of res (type, result_id, data); clears res. */
+const char *syrpc_request_type(const syrpc_request *req) { return req->type; }
+const char *syrpc_request_result_id(const syrpc_request *req) { return req->result_id; }
+json_t *syrpc_request_data(const syrpc_request *req) { return req->data; }
+const char *syrpc_request_data_text(const syrpc_request *req) { return req->text; }
+int syrpc_request_attempts(const syrpc_request *req) { return req->attempts; }
+
+/*
+ * Fill req from the one row of res, read by column name, and clear res.
+ * attempts is read whenever the statement returns such a column: the
+ * claim calls of released extensions do not, so it stays 0 until one
+ * does, with no change here.
+ */
 static syrpc_status
-take_raw(syrpc_conn *c, PGresult *res, syrpc__raw *req)
+take_request(syrpc_conn *c, PGresult *res, syrpc_request *req)
 {
-    copy_str(req->type, sizeof(req->type), PQgetvalue(res, 0, 0));
-    copy_str(req->result_id, sizeof(req->result_id), PQgetvalue(res, 0, 1));
-    req->data = copy_text(c, PQgetvalue(res, 0, 2));
+    int attempts = PQfnumber(res, "attempts");
+
+    copy_str(req->type, sizeof(req->type), PQgetvalue(res, 0, PQfnumber(res, "type")));
+    copy_str(req->result_id, sizeof(req->result_id), PQgetvalue(res, 0, PQfnumber(res, "result_id")));
+    req->text = copy_text(c, PQgetvalue(res, 0, PQfnumber(res, "data")));
+    if (attempts >= 0 && !PQgetisnull(res, 0, attempts))
+        req->attempts = atoi(PQgetvalue(res, 0, attempts));
     PQclear(res);
     return c->status;
 }
 
 /*
- * The public request of raw (raw's status, SYRPC_OK or SYRPC_BAD_INPUT if
- * its data cannot be held in a json_t: then type and result_id only).
- * Clears raw.
+ * The request for the caller: raw, converted to a json_t, in memory of
+ * its own, in *out whenever raw holds a claimed request (see
+ * syrpc_get_request).  Empties raw.
  */
 static syrpc_status
-request_of_raw(syrpc_conn *c, syrpc__raw *raw, syrpc_request *req)
+hand_out(syrpc_conn *c, syrpc_request *raw, syrpc_request **out)
 {
-    copy_str(req->type, sizeof(req->type), raw->type);
-    copy_str(req->result_id, sizeof(req->result_id), raw->result_id);
-    req->data = decode(c, raw->data, "request data");
-    syrpc__raw_clear(raw);
+    syrpc_request *req;
+
+    *out = NULL;
+    if (raw->result_id[0] == '\0') {
+        syrpc__request_clear(raw);
+        return c->status;
+    }
+    if ((req = malloc(sizeof(*req))) == NULL) {
+        syrpc__request_clear(raw);      /* claimed: it comes back by its lease */
+        return syrpc__fail(c, SYRPC_NO_MEMORY, "out of memory");
+    }
+    *req = *raw;
+    memset(raw, 0, sizeof(*raw));
+    if (c->status == SYRPC_OK && req->text != NULL)
+        req->data = decode(c, req->text, "request data");
+    *out = req;
     return c->status;
 }
 
 syrpc_status
-syrpc__get_request_raw(syrpc_conn *c, int timeout_ms, syrpc__raw *req)
+syrpc__get_request_raw(syrpc_conn *c, int timeout_ms, syrpc_request *req)
 {
     const char *values[2] = { c->app, NULL };
     char proc[256], func[256];
@@ -787,18 +828,16 @@ syrpc__get_request_raw(syrpc_conn *c, int timeout_ms, syrpc__raw *req)
     res = wait_sliced(c, proc, func, 2, values, 1, timeout_ms, "request");
     if (res == NULL)
         return c->status;
-    return take_raw(c, res, req);
+    return take_request(c, res, req);
 }
 
 syrpc_status
-syrpc_get_request(syrpc_conn *c, int timeout_ms, syrpc_request *req)
+syrpc_get_request(syrpc_conn *c, int timeout_ms, syrpc_request **req)
 {
-    syrpc__raw raw;
+    syrpc_request raw;
 
-    memset(req, 0, sizeof(*req));
-    if (syrpc__get_request_raw(c, timeout_ms, &raw) != SYRPC_OK)
-        return c->status;
-    return request_of_raw(c, &raw, req);
+    syrpc__get_request_raw(c, timeout_ms, &raw);
+    return hand_out(c, &raw, req);
 }
 
 syrpc_status
@@ -860,7 +899,7 @@ syrpc_fail_request(syrpc_conn *c, const char *result_id, const char *reason)
 
 /* Answer and claim the next request without waiting; statuses as for syrpc_put_result_get_request. */
 static syrpc_status
-put_result_get_request_raw(syrpc_conn *c, const char *result_id, const char *json, syrpc__raw *next)
+put_result_get_request_raw(syrpc_conn *c, const char *result_id, const char *json, syrpc_request *next)
 {
     char sql[256];
     PGresult *res;
@@ -879,26 +918,24 @@ put_result_get_request_raw(syrpc_conn *c, const char *result_id, const char *jso
     if (res == NULL)
         return c->status;
     if (PQntuples(res) == 1)
-        return take_raw(c, res, next);
+        return take_request(c, res, next);
     PQclear(res);
     return syrpc__fail(c, SYRPC_TIMEOUT, "no request waiting");
 }
 
 syrpc_status
 syrpc_put_result_get_request(syrpc_conn *c, const char *result_id, const json_t *data,
-                             syrpc_request *next)
+                             syrpc_request **next)
 {
-    syrpc__raw raw;
+    syrpc_request raw;
     char *text;
 
-    memset(next, 0, sizeof(*next));
+    *next = NULL;
     if (!check_id(c, result_id) || (text = encode(c, data)) == NULL)
         return c->status;
     put_result_get_request_raw(c, result_id, text, &raw);
     free(text);
-    if (c->status != SYRPC_OK)
-        return c->status;
-    return request_of_raw(c, &raw, next);
+    return hand_out(c, &raw, next);
 }
 
 /*
@@ -911,7 +948,7 @@ syrpc_put_result_get_request(syrpc_conn *c, const char *result_id, const json_t 
  */
 syrpc_status
 syrpc__put_result_wait_request(syrpc_conn *c, const char *result_id, const char *json,
-                               syrpc__raw *next)
+                               syrpc_request *next)
 {
     char sql[256];
     PGresult *res;
@@ -923,14 +960,10 @@ syrpc__put_result_wait_request(syrpc_conn *c, const char *result_id, const char 
         return put_result_get_request_raw(c, result_id, json, next);
     snprintf(sql, sizeof(sql), "CALL %s.syrpc_put_result_wait_request"
              "($1, $2::pg_catalog.uuid, $3::pg_catalog.jsonb, $4::pg_catalog.float8)", c->schema);
-    res = run_with_text(c, sql, result_id, json, 1, SYRPC_WAIT_SLICE_MS);
-    if (res == NULL) {
-        if (statement_timed_out(c))
-            c->status = SYRPC_TIMEOUT;
+    if ((res = run_waiting(c, sql, result_id, json, SYRPC_WAIT_SLICE_MS)) == NULL)
         return c->status;
-    }
     if (!PQgetisnull(res, 0, 1))
-        return take_raw(c, res, next);
+        return take_request(c, res, next);
     PQclear(res);
     return syrpc__fail(c, SYRPC_TIMEOUT, "no request within %d ms", SYRPC_WAIT_SLICE_MS);
 }

@@ -111,14 +111,15 @@ set_reason(char *reason, const char *prefix, const char *src)
 /*
  * The answer to req: the handler's result as JSON text (malloc'd), or an
  * error object; or, with *answer NULL and reason set, why the request
- * must be given up.  SYRPC_NO_MEMORY (status set) if out of memory.
+ * must be given up.  A json_t handler gets req with its data converted.
+ * SYRPC_NO_MEMORY (status set) if out of memory.
  */
 static syrpc_status
-dispatch(syrpc_conn *c, const syrpc__raw *req, char **answer, char *reason)
+dispatch(syrpc_conn *c, syrpc_request *req, char **answer, char *reason)
 {
     const syrpc_route *r = route_of(c, req->type);
     char err[SYRPC_MSG_MAX / 2];
-    json_t *data, *result;
+    json_t *result;
     int rc;
 
     *answer = NULL;
@@ -126,19 +127,18 @@ dispatch(syrpc_conn *c, const syrpc__raw *req, char **answer, char *reason)
     if (r == NULL)
         *answer = error_object("unknown type", req->type, NULL);
     else if (r->text_handler != NULL) {
-        *answer = r->text_handler(req->type, req->data, r->arg);
+        *answer = r->text_handler(req, r->arg);
         if (*answer == NULL)
             *answer = error_object("handler failed", req->type, NULL);
     } else {
-        rc = syrpc__decode_exact(req->data, &data, err, sizeof(err));
+        rc = syrpc__decode_exact(req->text, &req->data, err, sizeof(err));
         if (rc == SYRPC__REFUSED) {
             set_reason(reason, "request data cannot be represented by the C library: ", err);
             return SYRPC_OK;
         }
         if (rc == SYRPC__NO_MEMORY)
             return syrpc__fail(c, SYRPC_NO_MEMORY, "out of memory");
-        result = r->handler(req->type, data, r->arg);
-        json_decref(data);
+        result = r->handler(req, r->arg);
         if (result == NULL)
             *answer = error_object("handler failed", req->type, NULL);
         else {
@@ -160,7 +160,7 @@ dispatch(syrpc_conn *c, const syrpc__raw *req, char **answer, char *reason)
  * cannot, answer it with an error object that has the reason.
  */
 static syrpc_status
-give_up(syrpc_conn *c, const syrpc__raw *req, const char *reason)
+give_up(syrpc_conn *c, const syrpc_request *req, const char *reason)
 {
     char *answer;
     syrpc_status st;
@@ -212,7 +212,7 @@ syrpc_serve(syrpc_conn *c, long max_requests)
 {
     long served = 0;
     int have = 0;               /* req holds a claimed request */
-    syrpc__raw req, next;
+    syrpc_request req, next;
 
     memset(&req, 0, sizeof(req));
     memset(&next, 0, sizeof(next));     /* the last answer (max_requests) fills no next */
@@ -221,7 +221,7 @@ syrpc_serve(syrpc_conn *c, long max_requests)
         syrpc_status st;
 
         if (syrpc__interrupted(c)) {
-            syrpc__raw_clear(&req);     /* if held, it comes back by its lease */
+            syrpc__request_clear(&req);     /* if held, it comes back by its lease */
             return syrpc__fail(c, SYRPC_INTERRUPTED, "interrupted");
         }
         if (!have) {
@@ -238,7 +238,7 @@ syrpc_serve(syrpc_conn *c, long max_requests)
         }
         have = 0;
         if (dispatch(c, &req, &answer, reason) != SYRPC_OK) {
-            syrpc__raw_clear(&req);
+            syrpc__request_clear(&req);
             return c->status;
         }
         if (answer != NULL) {
@@ -252,10 +252,10 @@ syrpc_serve(syrpc_conn *c, long max_requests)
         }
         if (reason[0] != '\0')
             st = give_up(c, &req, reason);
-        syrpc__raw_clear(&req);
+        syrpc__request_clear(&req);
         if (st == SYRPC_OK || st == SYRPC_TIMEOUT) {
             served++;
-            if (st == SYRPC_OK && next.data != NULL) {
+            if (st == SYRPC_OK && next.result_id[0] != '\0') {
                 req = next;
                 memset(&next, 0, sizeof(next));
                 have = 1;
