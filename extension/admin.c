@@ -12,6 +12,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -26,7 +27,28 @@ PG_FUNCTION_INFO_V1(syrpc_wait_key);
 PG_FUNCTION_INFO_V1(syrpc_workers_waiting);
 PG_FUNCTION_INFO_V1(syrpc_waiters);
 PG_FUNCTION_INFO_V1(syrpc_give_way_trigger);
+PG_FUNCTION_INFO_V1(syrpc_grant);
+PG_FUNCTION_INFO_V1(syrpc_revoke);
+PG_FUNCTION_INFO_V1(syrpc_drop_app);
+PG_FUNCTION_INFO_V1(syrpc_may_use);
 SYRPC_EXPORTS_END
+
+/* An administration function starts so: as the owner, if the caller is. */
+static void
+enter_as_owner(FunctionCallInfo fcinfo, const char *func, SyrpcAsOwner *as)
+{
+	check_writable(func);
+	become_owner(fcinfo, as);
+	SPI_connect();
+	check_owner(as, func);
+}
+
+static void
+leave(SyrpcAsOwner *as)
+{
+	SPI_finish();
+	back_to_caller(as);
+}
 
 /*
  * syrpc_configure(app, lease_time, max_attempts, result_ttl, request_ttl)
@@ -36,17 +58,139 @@ syrpc_configure(PG_FUNCTION_ARGS)
 {
 	text	   *app = arg_name(fcinfo, 0, "app");
 	SyrpcAppChange change;
+	SyrpcAsOwner as;
 
 	/* one by one: the errors come in the order of the arguments */
 	change.lease_time = arg_interval(fcinfo, 1, "lease_time");
 	change.max_attempts = arg_max_attempts(fcinfo, 2);
 	change.result_ttl = arg_interval(fcinfo, 3, "result_ttl");
 	change.request_ttl = arg_interval(fcinfo, 4, "request_ttl");
-	check_writable("syrpc_configure");
-	SPI_connect();
+	enter_as_owner(fcinfo, "syrpc_configure", &as);
 	store_configure(app, &change);
-	SPI_finish();
+	leave(&as);
 	PG_RETURN_VOID();
+}
+
+/* The app of syrpc_grant and syrpc_revoke: an app name, or "*" for all. */
+static text *
+arg_app_or_all(FunctionCallInfo fcinfo, int n)
+{
+	if (!PG_ARGISNULL(n) && VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(n)) == 1 &&
+		*VARDATA_ANY(PG_GETARG_TEXT_PP(n)) == '*')
+		return PG_GETARG_TEXT_PP(n);
+	return arg_name(fcinfo, n, "app");
+}
+
+/*
+ * syrpc_grant(app, role, side) and syrpc_revoke(app, role, side) (1.4):
+ * let role (and its members) use app on side 'caller' or 'worker', or no
+ * longer.  app '*': every app of this database without grants of its own.
+ */
+static Datum
+grant_or_revoke(FunctionCallInfo fcinfo, bool grant)
+{
+	const char *func = grant ? "syrpc_grant" : "syrpc_revoke";
+	text	   *app = arg_app_or_all(fcinfo, 0);
+	Oid			role = arg_role(fcinfo, 1);
+	SyrpcSide	side = arg_side(fcinfo, 2);
+	char	   *rolename = GetUserNameFromId(role, false);
+	SyrpcAsOwner as;
+	int64		n = 0;
+	bool		now_open = false;
+
+	enter_as_owner(fcinfo, func, &as);
+	if (!store_has_grants())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s needs syrpc 1.4", func),
+				 errhint("Update the extension: ALTER EXTENSION syrpc UPDATE.")));
+	if (grant)
+	{
+		SyrpcApp	ignored;
+
+		if (strcmp(text_to_cstring(app), "*") != 0)
+			(void) store_load_app(app, true, &ignored);
+		store_grant(app, rolename, side);
+	}
+	else
+	{
+		n = store_revoke(app, rolename, side);
+		now_open = n > 0 && strcmp(text_to_cstring(app), "*") != 0 &&
+			store_count_grants(app) == 0;
+	}
+	leave(&as);
+	if (now_open)
+		ereport(WARNING,
+				(errmsg("app \"%s\" has no grants left", text_to_cstring(app)),
+				 errdetail("The roles granted all apps (\"*\") may now use it."),
+				 errhint("Grant a role on the app to keep it to that role.")));
+	if (!grant && n == 0)
+		ereport(NOTICE,
+				(errmsg("role \"%s\" had no %s grant on app \"%s\"",
+						rolename, side_name(side), text_to_cstring(app))));
+	PG_RETURN_VOID();
+}
+
+Datum
+syrpc_grant(PG_FUNCTION_ARGS)
+{
+	return grant_or_revoke(fcinfo, true);
+}
+
+Datum
+syrpc_revoke(PG_FUNCTION_ARGS)
+{
+	return grant_or_revoke(fcinfo, false);
+}
+
+/*
+ * syrpc_drop_app(app, force) returns bigint (1.4): delete an app with its
+ * settings and grants; refused while it has requests, unless force, which
+ * deletes them and its results too (returns how many).
+ */
+Datum
+syrpc_drop_app(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	bool		force = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+	SyrpcAsOwner as;
+	SyrpcApp	ignored;
+	int64		n;
+
+	enter_as_owner(fcinfo, "syrpc_drop_app", &as);
+	if (!store_load_app(app, false, &ignored))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("app \"%s\" does not exist", text_to_cstring(app))));
+	n = store_count_requests(app);
+	if (n > 0 && !force)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("app \"%s\" has %lld requests", text_to_cstring(app), (long long) n),
+				 errdetail("They are queued, in flight, or failed and not yet cleaned up."),
+				 errhint("Let the workers drain them, or pass force => true to delete them with the app.")));
+	n = store_drop_app(app);
+	leave(&as);
+	PG_RETURN_INT64(n);
+}
+
+/*
+ * syrpc.may_use(app) returns boolean (1.4): may the current role use app,
+ * on either side?  The views show a role only such apps.
+ */
+Datum
+syrpc_may_use(PG_FUNCTION_ARGS)
+{
+	text	   *app = PG_GETARG_TEXT_PP(0);
+	SyrpcAsOwner as;
+	bool		ok;
+
+	become_owner(fcinfo, &as);
+	SPI_connect();
+	ok = may_use(&as, app, SYRPC_CALLER) || may_use(&as, app, SYRPC_WORKER);
+	SPI_finish();
+	back_to_caller(&as);
+	PG_RETURN_BOOL(ok);
 }
 
 /*
@@ -56,11 +200,11 @@ Datum
 syrpc_cleanup(PG_FUNCTION_ARGS)
 {
 	int64		n;
+	SyrpcAsOwner as;
 
-	check_writable("syrpc_cleanup");
-	SPI_connect();
+	enter_as_owner(fcinfo, "syrpc_cleanup", &as);
 	n = store_cleanup(GetCurrentTimestamp());
-	SPI_finish();
+	leave(&as);
 	PG_RETURN_INT64(n);
 }
 

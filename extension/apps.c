@@ -1,11 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * apps.c
- *	  The per-backend cache of app settings, so that a call need not read
- *	  syrpc.app (the statements that read and create apps are in store.c).
+ *	  The per-backend cache of app settings and grants, so that a call need
+ *	  not read syrpc.app and syrpc.app_grant (the statements that read and
+ *	  create apps are in store.c).
  *
- * syrpc_configure sends a relcache invalidation for syrpc.app at commit
- * (app_changed), which empties the cache of every backend; so does
+ * syrpc_configure, syrpc_grant, syrpc_revoke and syrpc_drop_app send a
+ * relcache invalidation for syrpc.app at commit (app_changed), which
+ * empties the cache of every backend; so does
  * dropping the table, and so does the abort of a transaction that created
  * an app (its settings were cached, its row is gone).  Each emptying
  * counts a generation, so that answers computed from settings (the next
@@ -20,6 +22,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "syrpc_internal.h"
 
@@ -29,8 +32,16 @@ typedef struct AppCacheEntry
 	SyrpcApp	settings;
 } AppCacheEntry;
 
+typedef struct AccessCacheEntry
+{
+	char		name[NAMEDATALEN];	/* an app, or "*" */
+	SyrpcAccess access;
+} AccessCacheEntry;
+
 static HTAB *app_cache = NULL;
-static Oid	app_relid = InvalidOid; /* syrpc.app, while the cache is there */
+static HTAB *access_cache = NULL;
+static MemoryContext access_cxt = NULL; /* the lists of access_cache */
+static Oid	app_relid = InvalidOid; /* syrpc.app, while a cache is there */
 static uint64 generation = 1;
 
 /* Did this transaction create an app?  Then an abort empties the cache. */
@@ -46,8 +57,14 @@ app_cache_invalidate(Datum arg, Oid relid)
 	{
 		hash_destroy(app_cache);
 		app_cache = NULL;
-		app_relid = InvalidOid;
 	}
+	if (access_cache != NULL)
+	{
+		hash_destroy(access_cache);
+		access_cache = NULL;
+		MemoryContextReset(access_cxt);
+	}
+	app_relid = InvalidOid;
 }
 
 static void
@@ -91,13 +108,55 @@ app_cache_put(const char *name, const SyrpcApp *settings)
 	{
 		HASHCTL		ctl;
 
-		app_relid = get_relname_relid("app", get_namespace_oid("syrpc", false));
+		if (app_relid == InvalidOid)
+			app_relid = get_relname_relid("app", get_namespace_oid("syrpc", false));
 		ctl.keysize = NAMEDATALEN;
 		ctl.entrysize = sizeof(AppCacheEntry);
 		app_cache = hash_create("syrpc app settings", 16, &ctl, HASH_ELEM | HASH_STRINGS);
 	}
 	e = hash_search(app_cache, name, HASH_ENTER, &found);
 	e->settings = *settings;
+}
+
+/* The cached grants of app name (or "*"), if there are any. */
+const SyrpcAccess *
+app_access_get(const char *name)
+{
+	AccessCacheEntry *e;
+
+	if (access_cache == NULL)
+		return NULL;
+	e = hash_search(access_cache, name, HASH_FIND, NULL);
+	return e != NULL ? &e->access : NULL;
+}
+
+/* Cache the grants of app name; the lists are copied. */
+const SyrpcAccess *
+app_access_put(const char *name, bool has_grants, List *callers, List *workers)
+{
+	AccessCacheEntry *e;
+	MemoryContext old;
+
+	if (access_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (access_cxt == NULL)
+			access_cxt = AllocSetContextCreate(CacheMemoryContext, "syrpc grants",
+											   ALLOCSET_SMALL_SIZES);
+		if (app_relid == InvalidOid)
+			app_relid = get_relname_relid("app", get_namespace_oid("syrpc", false));
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(AccessCacheEntry);
+		access_cache = hash_create("syrpc grants", 16, &ctl, HASH_ELEM | HASH_STRINGS);
+	}
+	e = hash_search(access_cache, name, HASH_ENTER, NULL);
+	old = MemoryContextSwitchTo(access_cxt);
+	e->access.has_grants = has_grants;
+	e->access.callers = list_copy(callers);
+	e->access.workers = list_copy(workers);
+	MemoryContextSwitchTo(old);
+	return &e->access;
 }
 
 /* This transaction creates an app: if it aborts, forget what was cached. */

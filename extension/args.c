@@ -248,3 +248,31 @@ arg_max_attempts(FunctionCallInfo fcinfo, int n)
 	arg.value = PG_GETARG_DATUM(n);
 	return arg;
 }
+
+/* A role (regrole, so it exists when the call starts). */
+Oid
+arg_role(FunctionCallInfo fcinfo, int n)
+{
+	check_not_null(fcinfo, n, "role");
+	return PG_GETARG_OID(n);
+}
+
+/* The side of an app: 'caller' or 'worker'. */
+SyrpcSide
+arg_side(FunctionCallInfo fcinfo, int n)
+{
+	char	   *side;
+
+	check_not_null(fcinfo, n, "side");
+	side = text_to_cstring(PG_GETARG_TEXT_PP(n));
+	if (strcmp(side, "caller") == 0)
+		return SYRPC_CALLER;
+	if (strcmp(side, "worker") == 0)
+		return SYRPC_WORKER;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("side must be 'caller' or 'worker'"),
+			 errdetail("It is '%s'.", side),
+			 errhint("Callers put requests and take results; workers take requests and answer them.")));
+	return SYRPC_CALLER;		/* not reached */
+}

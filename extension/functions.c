@@ -27,6 +27,27 @@ PG_FUNCTION_INFO_V1(syrpc_fail_request);
 PG_FUNCTION_INFO_V1(syrpc_get_result);
 SYRPC_EXPORTS_END
 
+/*
+ * Every function starts so: it may run here, runs as the extension's
+ * owner inside SPI, and the caller may use the app on that side.
+ */
+static void
+enter(FunctionCallInfo fcinfo, const char *func, text *app, SyrpcSide side,
+	  SyrpcAsOwner *as)
+{
+	check_writable(func);
+	become_owner(fcinfo, as);
+	SPI_connect();
+	check_access(as, app, side);
+}
+
+static void
+leave(SyrpcAsOwner *as)
+{
+	SPI_finish();
+	back_to_caller(as);
+}
+
 /* A claimed request as the one row (type, result_id, data) of an SRF. */
 static void
 return_claim(FunctionCallInfo fcinfo, const SyrpcClaim *claim)
@@ -48,11 +69,11 @@ syrpc_put_request(PG_FUNCTION_ARGS)
 	text	   *type = arg_name(fcinfo, 1, "type");
 	Datum		data = arg_data(fcinfo, 2);
 	pg_uuid_t  *id;
+	SyrpcAsOwner as;
 
-	check_writable("syrpc_put_request");
-	SPI_connect();
+	enter(fcinfo, "syrpc_put_request", app, SYRPC_CALLER, &as);
 	id = put_request(app, type, data);
-	SPI_finish();
+	leave(&as);
 	PG_RETURN_UUID_P(id);
 }
 
@@ -68,12 +89,12 @@ syrpc_get_request(PG_FUNCTION_ARGS)
 	SyrpcWait	wait = {.deadline = deadline, .owns_xact = owns_transaction()};
 	SyrpcClaim	claim;
 	bool		found;
+	SyrpcAsOwner as;
 
-	check_writable("syrpc_get_request");
 	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
+	enter(fcinfo, "syrpc_get_request", app, SYRPC_WORKER, &as);
 	found = wait_for_request(app, &wait, &claim);
-	SPI_finish();
+	leave(&as);
 	if (found)
 		return_claim(fcinfo, &claim);
 	return (Datum) 0;
@@ -89,11 +110,11 @@ syrpc_put_result(PG_FUNCTION_ARGS)
 	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
 	Datum		data = arg_data(fcinfo, 2);
 	bool		owned = owns_transaction();
+	SyrpcAsOwner as;
 
-	check_writable("syrpc_put_result");
-	SPI_connect();
+	enter(fcinfo, "syrpc_put_result", app, SYRPC_WORKER, &as);
 	answer_request(app, id, data, GetCurrentTimestamp());
-	SPI_finish();
+	leave(&as);
 	relax_result_commit(owned);
 	PG_RETURN_VOID();
 }
@@ -108,11 +129,11 @@ syrpc_fail_request(PG_FUNCTION_ARGS)
 	text	   *app = arg_name(fcinfo, 0, "app");
 	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
 	text	   *reason = arg_reason(fcinfo, 2);
+	SyrpcAsOwner as;
 
-	check_writable("syrpc_fail_request");
-	SPI_connect();
+	enter(fcinfo, "syrpc_fail_request", app, SYRPC_WORKER, &as);
 	fail_request(app, id, reason, GetCurrentTimestamp());
-	SPI_finish();
+	leave(&as);
 	PG_RETURN_VOID();
 }
 
@@ -134,13 +155,13 @@ syrpc_put_result_get_request(PG_FUNCTION_ARGS)
 	SyrpcWait	no_wait = {.deadline = now, .owns_xact = false};
 	SyrpcClaim	claim;
 	bool		found;
+	SyrpcAsOwner as;
 
-	check_writable("syrpc_put_result_get_request");
 	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
+	enter(fcinfo, "syrpc_put_result_get_request", app, SYRPC_WORKER, &as);
 	answer_request(app, id, data, now);
 	found = wait_for_request(app, &no_wait, &claim);
-	SPI_finish();
+	leave(&as);
 	if (found)
 		return_claim(fcinfo, &claim);
 	relax_result_commit(owned);
@@ -160,11 +181,11 @@ syrpc_get_result(PG_FUNCTION_ARGS)
 	SyrpcWait	wait = {.deadline = deadline, .owns_xact = owns_transaction()};
 	Datum		data;
 	bool		found;
+	SyrpcAsOwner as;
 
-	check_writable("syrpc_get_result");
-	SPI_connect();
+	enter(fcinfo, "syrpc_get_result", app, SYRPC_CALLER, &as);
 	found = wait_for_result(app, id, &wait, &data);
-	SPI_finish();
+	leave(&as);
 	if (!found)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(data);

@@ -24,6 +24,8 @@ int			syrpc_cleanup_interval_ms = 1000;
 bool		syrpc_async_acks = true;
 bool		syrpc_async_results = false;
 bool		syrpc_notify = false;
+bool		syrpc_create_apps = true;
+static bool syrpc_adopt_roles = false;
 static char *syrpc_wakeup_registry = NULL;
 
 /*
@@ -79,6 +81,22 @@ _PG_init(void)
 							 &syrpc_notify,
 							 false,
 							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("syrpc.create_apps",
+							 "Create an app on the first request put for it.",
+							 "Off: only syrpc_configure creates apps, and a request "
+							 "for an unknown app is refused.",
+							 &syrpc_create_apps,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("syrpc.adopt_roles",
+							 "Let CREATE EXTENSION use existing roles syrpc_caller and "
+							 "syrpc_worker that syrpc did not make.",
+							 "It grants them every app of the database.",
+							 &syrpc_adopt_roles,
+							 false,
+							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomStringVariable("syrpc.wakeup_registry",
 							   "Where blocked calls register to be woken: "

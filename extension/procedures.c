@@ -48,41 +48,9 @@ SYRPC_EXPORTS_END
  * while it sleeps (each look takes its own; SyrpcWait.no_snapshot).
  *
  * A procedure that commits cannot be SECURITY DEFINER nor carry a SET
- * clause, so these do what those would do themselves: run as the
- * procedure's owner, with search_path pinned, after the commit.
+ * clause; like the functions (since 1.4), they switch to their owner and
+ * pin search_path themselves (become_owner), after the commit.
  */
-typedef struct AsOwner
-{
-	Oid			save_user;
-	int			save_sec;
-	int			nestlevel;
-} AsOwner;
-
-static void
-become_owner(FunctionCallInfo fcinfo, AsOwner *as)
-{
-	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for procedure %u", fcinfo->flinfo->fn_oid);
-	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
-	ReleaseSysCache(tup);
-	GetUserIdAndSecContext(&as->save_user, &as->save_sec);
-	SetUserIdAndSecContext(owner, as->save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	as->nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-}
-
-static void
-back_to_caller(AsOwner *as)
-{
-	AtEOXact_GUC(true, as->nestlevel);
-	SetUserIdAndSecContext(as->save_user, as->save_sec);
-}
-
 /* Was this procedure called by CALL outside a transaction block? */
 static bool
 may_commit(FunctionCallInfo fcinfo)
@@ -141,7 +109,8 @@ typedef struct ProcWait
 {
 	SyrpcWait	wait;
 	text	   *app;
-	pg_uuid_t  *result_id;		/* of the result waited for, else NULL */
+	SyrpcSide	side;			/* worker: a request; caller: a result */
+	pg_uuid_t  *result_id;		/* of the result waited for */
 	SyrpcClaim	claim;			/* the request claimed */
 	Datum		result;			/* the result taken */
 } ProcWait;
@@ -154,11 +123,12 @@ static bool
 wait_as_owner(FunctionCallInfo fcinfo, ProcWait *pw)
 {
 	bool		found;
-	AsOwner		as;
+	SyrpcAsOwner as;
 
 	become_owner(fcinfo, &as);
 	SPI_connect();
-	if (pw->result_id != NULL)
+	check_access(&as, pw->app, pw->side);
+	if (pw->side == SYRPC_CALLER)
 		found = wait_for_result(pw->app, pw->result_id, &pw->wait, &pw->result);
 	else
 		found = wait_for_request(pw->app, &pw->wait, &pw->claim);
@@ -174,7 +144,7 @@ wait_as_owner(FunctionCallInfo fcinfo, ProcWait *pw)
 Datum
 syrpc_wait_request(PG_FUNCTION_ARGS)
 {
-	ProcWait	pw = {0};
+	ProcWait	pw = {.side = SYRPC_WORKER};
 	bool		found;
 
 	check_writable("syrpc_wait_request");
@@ -192,7 +162,7 @@ syrpc_wait_request(PG_FUNCTION_ARGS)
 Datum
 syrpc_wait_result(PG_FUNCTION_ARGS)
 {
-	ProcWait	pw = {0};
+	ProcWait	pw = {.side = SYRPC_CALLER};
 	bool		found;
 
 	check_writable("syrpc_wait_result");
@@ -240,19 +210,21 @@ syrpc_call(PG_FUNCTION_ARGS)
 	text	   *app = arg_name(fcinfo, 0, "app");
 	text	   *type = arg_name(fcinfo, 1, "type");
 	Datum		data = arg_data(fcinfo, 2);
-	ProcWait	pw = {.wait = {.owns_xact = true, .no_snapshot = true}, .app = app};
+	ProcWait	pw = {.wait = {.owns_xact = true, .no_snapshot = true},
+	.app = app, .side = SYRPC_CALLER};
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 	XLogRecPtr	put_end;
-	AsOwner		as;
+	SyrpcAsOwner as;
 
 	pw.wait.deadline = arg_deadline(fcinfo, 3, "syrpc_call");
 	check_writable("syrpc_call");
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	become_owner(fcinfo, &as);
+	check_access(&as, app, SYRPC_CALLER);
 	require_own_transaction(fcinfo, "syrpc_call",
 							"Its request must commit before a worker can take it.",
 							"Inside a transaction, use syrpc_put_request, and syrpc_get_result after the commit.");
-	SPI_connect_ext(SPI_OPT_NONATOMIC);
-	become_owner(fcinfo, &as);
 	pw.result_id = put_request(app, type, data);
 	back_to_caller(&as);
 	commit_without_flush();
@@ -288,16 +260,17 @@ syrpc_put_result_wait_request(PG_FUNCTION_ARGS)
 	TimestampTz deadline = arg_deadline(fcinfo, 3, "syrpc_put_result_wait_request");
 	SyrpcWait	no_wait = {.deadline = GetCurrentTimestamp(), .owns_xact = false};
 	ProcWait	pw = {.wait = {.deadline = deadline, .owns_xact = true, .no_snapshot = true},
-	.app = app};
+	.app = app, .side = SYRPC_WORKER};
 	bool		found;
-	AsOwner		as;
+	SyrpcAsOwner as;
 
 	check_writable("syrpc_put_result_wait_request");
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	become_owner(fcinfo, &as);
+	check_access(&as, app, SYRPC_WORKER);
 	require_own_transaction(fcinfo, "syrpc_put_result_wait_request",
 							"It commits the answer before it waits.",
 							"Inside a transaction, use syrpc_put_result_get_request.");
-	SPI_connect_ext(SPI_OPT_NONATOMIC);
-	become_owner(fcinfo, &as);
 	answer_request(app, id, data, GetCurrentTimestamp());
 	found = wait_for_request(app, &no_wait, &pw.claim);
 	back_to_caller(&as);

@@ -33,7 +33,13 @@ put_request(text *app, text *type, Datum data)
 	SyrpcApp	settings;
 	pg_uuid_t  *id;
 
-	store_load_app(app, true, &settings);
+	if (!store_load_app(app, syrpc_create_apps, &settings))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("app \"%s\" does not exist", text_to_cstring(app)),
+				 errdetail("syrpc.create_apps is off: apps are created by syrpc_configure, not by their first request."),
+				 errhint("Ask the extension's owner to create it with syrpc_configure('%s').",
+						 text_to_cstring(app))));
 	id = store_put_request(app, type, data, now, &settings);
 	maybe_cleanup(now);
 	wake_at_commit(SYRPC_WAIT_REQUEST, syrpc_app_key(app));

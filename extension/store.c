@@ -24,6 +24,7 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -125,6 +126,12 @@ store_init(void)
 static SPIPlanPtr plan_load_app;
 static SPIPlanPtr plan_create_app;
 static SPIPlanPtr plan_configure;
+static SPIPlanPtr plan_load_access;
+static SPIPlanPtr plan_grant;
+static SPIPlanPtr plan_revoke;
+static SPIPlanPtr plan_count_requests;
+static SPIPlanPtr plan_count_grants;
+static SPIPlanPtr plan_drop_app[4];
 static SPIPlanPtr plan_put_request;
 static SPIPlanPtr plan_claim;
 static SPIPlanPtr plan_next_look;
@@ -406,6 +413,167 @@ store_configure(text *app, const SyrpcAppChange *change)
 				 5, argtypes);
 	run(plan_configure, values, nulls, 0);
 	app_changed();
+}
+
+/* Has this database's syrpc the grant table (1.4 on)? */
+bool
+store_has_grants(void)
+{
+	Oid			nsp = get_namespace_oid("syrpc", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("app_grant", nsp));
+}
+
+/*
+ * The grants of app (or "*"), from the cache or syrpc.app_grant.  Roles
+ * are stored by name; one that does not exist (dropped, renamed) grants
+ * nothing.
+ */
+const SyrpcAccess *
+store_load_access(const char *app)
+{
+	const SyrpcAccess *acc = app_access_get(app);
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	List	   *callers = NIL;
+	List	   *workers = NIL;
+	uint64		n;
+
+	if (acc != NULL)
+		return acc;
+	values[0] = CStringGetTextDatum(app);
+	prepare_once(&plan_load_access,
+				 "SELECT role::text, side = 'caller' FROM syrpc.app_grant WHERE app = $1",
+				 1, argtypes);
+	n = run(plan_load_access, values, NULL, 0);
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		char	   *role = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[i],
+															 SPI_tuptable->tupdesc, 1, &isnull));
+		bool		caller = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 2, &isnull));
+		Oid			roleid = get_role_oid(role, true);
+
+		if (!OidIsValid(roleid))
+			continue;
+		if (caller)
+			callers = lappend_oid(callers, roleid);
+		else
+			workers = lappend_oid(workers, roleid);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	acc = app_access_put(app, n > 0, callers, workers);
+	list_free(callers);
+	list_free(workers);
+	return acc;
+}
+
+/* The parameters of a statement on one grant: app, role, side. */
+static Oid	grant_argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+
+static void
+grant_args(Datum *values, text *app, const char *role, SyrpcSide side)
+{
+	values[0] = PointerGetDatum(app);
+	values[1] = CStringGetTextDatum(role);
+	values[2] = CStringGetTextDatum(side_name(side));
+}
+
+/* Grant role the side of app ("*": all apps without grants of their own). */
+void
+store_grant(text *app, const char *role, SyrpcSide side)
+{
+	Datum		values[3];
+
+	grant_args(values, app, role, side);
+	prepare_once(&plan_grant,
+				 "INSERT INTO syrpc.app_grant (app, role, side)"
+				 " SELECT $1, $2, $3 WHERE NOT EXISTS"
+				 "       (SELECT FROM syrpc.app_grant"
+				 "         WHERE app = $1 AND role = $2 AND side = $3)",
+				 3, grant_argtypes);
+	run(plan_grant, values, NULL, 0);
+	app_changed();
+}
+
+/* Take back a grant; returns how many rows went (0 or 1). */
+int64
+store_revoke(text *app, const char *role, SyrpcSide side)
+{
+	Datum		values[3];
+	int64		n;
+
+	grant_args(values, app, role, side);
+	prepare_once(&plan_revoke,
+				 "DELETE FROM syrpc.app_grant WHERE app = $1 AND role = $2 AND side = $3",
+				 3, grant_argtypes);
+	n = run(plan_revoke, values, NULL, 0);
+	app_changed();
+	return n;
+}
+
+/* How many grants app has of its own, read now (not from the cache). */
+int64
+store_count_grants(text *app)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {PointerGetDatum(app)};
+	int64		n;
+
+	prepare_once(&plan_count_grants,
+				 "SELECT count(*) FROM syrpc.app_grant WHERE app = $1",
+				 1, argtypes);
+	run(plan_count_grants, values, NULL, 1);
+	n = DatumGetInt64(col_notnull(1));
+	SPI_freetuptable(SPI_tuptable);
+	return n;
+}
+
+/* How many requests of app are queued, in flight or failed. */
+int64
+store_count_requests(text *app)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {PointerGetDatum(app)};
+	int64		n;
+
+	prepare_once(&plan_count_requests,
+				 "SELECT count(*) FROM syrpc.request WHERE app = $1",
+				 1, argtypes);
+	run(plan_count_requests, values, NULL, 1);
+	n = DatumGetInt64(col_notnull(1));
+	SPI_freetuptable(SPI_tuptable);
+	return n;
+}
+
+/*
+ * Delete app: its requests, results, grants and settings; returns the
+ * number of requests and results deleted.
+ */
+int64
+store_drop_app(text *app)
+{
+	static const char *const sql[4] = {
+		"DELETE FROM syrpc.request WHERE app = $1",
+		"DELETE FROM syrpc.result WHERE app = $1",
+		"DELETE FROM syrpc.app_grant WHERE app = $1",
+		"DELETE FROM syrpc.app WHERE app = $1",
+	};
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {PointerGetDatum(app)};
+	int64		n = 0;
+
+	for (int i = 0; i < 4; i++)
+	{
+		prepare_once(&plan_drop_app[i], sql[i], 1, argtypes);
+		if (i < 2)
+			n += run(plan_drop_app[i], values, NULL, 0);
+		else
+			run(plan_drop_app[i], values, NULL, 0);
+	}
+	app_changed();
+	return n;
 }
 
 /*

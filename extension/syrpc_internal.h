@@ -9,6 +9,8 @@
  * module.c          _PG_init and the GUCs (syrpc.*)
  * args.c            checks of SQL arguments, and of whether a call may run
  *                   here (standby, read-only): every error about bad input
+ * access.c          who may use which app (the one check of every entry
+ *                   point), and running as the extension's owner
  * functions.c       the SQL-callable functions: parse arguments, open SPI,
  *                   call rpc.c; nothing else
  * admin.c           the SQL-callable administration and monitoring functions
@@ -30,7 +32,9 @@
  *                   the two behind one SyrpcWaiterOps, chosen in _PG_init
  *
  * A new SQL entry point: its C function in functions.c or admin.c (or
- * procedures.c if it commits), its argument checks from args.c, its SQL in
+ * procedures.c if it commits), its argument checks from args.c, then
+ * become_owner and check_access (or check_owner) before it reads or
+ * writes anything, its SQL in
  * a new syrpc--A--B.sql and the full syrpc--B.sql, and its name between
  * SYRPC_EXPORTS_BEGIN/END.  A new statement: store.c.  A new kind of
  * waiter or wake-up: wakeup.c and both waiters_*.c.
@@ -45,6 +49,7 @@
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/pg_list.h"
 #include "storage/lock.h"
 #include "utils/uuid.h"
 
@@ -121,6 +126,30 @@ typedef struct SyrpcApp
 	int64		request_ttl_us;
 } SyrpcApp;
 
+/* Which side of an app a call is on. */
+typedef enum SyrpcSide
+{
+	SYRPC_CALLER,				/* puts requests, takes results */
+	SYRPC_WORKER				/* claims requests, answers them */
+} SyrpcSide;
+
+/* A call running as the extension's owner (become_owner). */
+typedef struct SyrpcAsOwner
+{
+	Oid			caller;			/* who called: whose grants count */
+	Oid			owner;			/* the function's owner, run as */
+	int			save_sec;
+	int			nestlevel;
+} SyrpcAsOwner;
+
+/* The grants of one app (or of "*"), as role oids, cached per backend. */
+typedef struct SyrpcAccess
+{
+	bool		has_grants;		/* any row for the app, either side */
+	List	   *callers;		/* roles granted the caller side */
+	List	   *workers;		/* roles granted the worker side */
+} SyrpcAccess;
+
 /* What syrpc_configure changes: each setting that is not NULL. */
 typedef struct SyrpcAppChange
 {
@@ -196,6 +225,7 @@ extern int	syrpc_cleanup_interval_ms;
 extern bool syrpc_async_acks;
 extern bool syrpc_async_results;
 extern bool syrpc_notify;
+extern bool syrpc_create_apps;
 
 /* args.c: they raise the errors */
 extern text *arg_name(FunctionCallInfo fcinfo, int n, const char *what);
@@ -205,7 +235,17 @@ extern text *arg_reason(FunctionCallInfo fcinfo, int n);
 extern TimestampTz arg_deadline(FunctionCallInfo fcinfo, int n, const char *func);
 extern NullableDatum arg_interval(FunctionCallInfo fcinfo, int n, const char *what);
 extern NullableDatum arg_max_attempts(FunctionCallInfo fcinfo, int n);
+extern Oid	arg_role(FunctionCallInfo fcinfo, int n);
+extern SyrpcSide arg_side(FunctionCallInfo fcinfo, int n);
 extern void check_writable(const char *func);
+
+/* access.c */
+extern const char *side_name(SyrpcSide side);
+extern void become_owner(FunctionCallInfo fcinfo, SyrpcAsOwner *as);
+extern void back_to_caller(SyrpcAsOwner *as);
+extern void check_access(const SyrpcAsOwner *as, text *app, SyrpcSide side);
+extern bool may_use(const SyrpcAsOwner *as, text *app, SyrpcSide side);
+extern void check_owner(const SyrpcAsOwner *as, const char *func);
 
 /* commit.c */
 extern void commit_init(void);
@@ -233,12 +273,22 @@ extern void app_cache_put(const char *name, const SyrpcApp *settings);
 extern void app_created(void);
 extern void app_changed(void);
 extern uint64 app_generation(void);
+extern const SyrpcAccess *app_access_get(const char *name);
+extern const SyrpcAccess *app_access_put(const char *name, bool has_grants,
+										 List *callers, List *workers);
 
 /* store.c: all of these run inside an SPI connection of the caller's */
 extern void store_init(void);
 extern int	syrpc_bucket_of(const pg_uuid_t *id);
 extern bool store_load_app(text *app, bool create, SyrpcApp *settings);
 extern void store_configure(text *app, const SyrpcAppChange *change);
+extern bool store_has_grants(void);
+extern const SyrpcAccess *store_load_access(const char *app);
+extern void store_grant(text *app, const char *role, SyrpcSide side);
+extern int64 store_revoke(text *app, const char *role, SyrpcSide side);
+extern int64 store_count_requests(text *app);
+extern int64 store_count_grants(text *app);
+extern int64 store_drop_app(text *app);
 extern pg_uuid_t *store_put_request(text *app, text *type, Datum data,
 									TimestampTz now, const SyrpcApp *settings);
 extern bool store_claim(text *app, TimestampTz now, const SyrpcApp *settings,

@@ -49,6 +49,11 @@ SELECT syrpc_cleanup() >= 2 AS cleaned;
 SELECT count(*) AS left FROM syrpc.request WHERE app = 'fr';
 
 -- Only workers may fail requests.
-SELECT has_function_privilege('syrpc_worker', 'syrpc_fail_request(text, uuid, text)', 'EXECUTE') AS worker,
-       has_function_privilege('syrpc_caller', 'syrpc_fail_request(text, uuid, text)', 'EXECUTE') AS caller,
-       has_function_privilege('public', 'syrpc_fail_request(text, uuid, text)', 'EXECUTE') AS public;
+CREATE ROLE syrpc_test_fr_caller IN ROLE syrpc_caller;
+SELECT syrpc_put_request('fr', 'job', '{}') AS frc \gset
+SELECT result_id = :'frc' AS claimed FROM syrpc_get_request('fr', 0);
+SET ROLE syrpc_test_fr_caller;
+SELECT syrpc_fail_request('fr', :'frc', 'not mine to fail');
+RESET ROLE;
+SELECT attempts, failure FROM syrpc.request WHERE result_id = :'frc';
+DROP ROLE syrpc_test_fr_caller;

@@ -17,7 +17,8 @@ SELECT count(*) AS not_extension_members
                       AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e')
    AND NOT c.relispartition;
 
--- Every SECURITY DEFINER function pins search_path.
+-- No function is SECURITY DEFINER (since 1.4): each checks its caller's
+-- grants, then runs as its owner with search_path pinned by its C code.
 SELECT p.proname, p.proconfig
   FROM pg_proc p
   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid

@@ -1,4 +1,4 @@
--- Upgrade 1.0 -> 1.1 -> 1.2 with requests and results in the queues.
+-- Upgrade 1.0 -> 1.1 -> 1.4 with requests and results in the queues.
 DROP EXTENSION syrpc;
 CREATE EXTENSION syrpc VERSION '1.0';
 SELECT extversion FROM pg_extension WHERE extname = 'syrpc';
@@ -49,11 +49,18 @@ SELECT queued, in_flight, workers_waiting FROM syrpc_stats WHERE app = 'up';
 SELECT syrpc_put_result('up', :'five', '{"r": 5}');
 SELECT syrpc_get_result('up', :'five', 0);
 SELECT data FROM syrpc_get_request('up', 0);
--- 1.2's syrpc_call, its privileges, and nothing left of 1.1's wait_key.
-SELECT has_function_privilege('syrpc_caller', 'syrpc_call(text, text, jsonb, float8, uuid, jsonb)', 'EXECUTE') AS caller,
-       has_function_privilege('syrpc_worker', 'syrpc_call(text, text, jsonb, float8, uuid, jsonb)', 'EXECUTE') AS worker,
-       has_function_privilege('public', 'syrpc_call(text, text, jsonb, float8, uuid, jsonb)', 'EXECUTE') AS public,
+-- 1.2's syrpc_call; since 1.4 EXECUTE is PUBLIC's and syrpc's own grants
+-- decide, and an updated database grants the group roles every app, as
+-- before; no function is SECURITY DEFINER any more; nothing left of 1.1's
+-- wait_key.
+SELECT has_function_privilege('public', 'syrpc_call(text, text, jsonb, float8, uuid, jsonb)', 'EXECUTE') AS public,
        has_function_privilege('public', 'syrpc.waiters()', 'EXECUTE') AS public_waiters;
+SELECT app, role, side FROM syrpc_grants ORDER BY side;
+SELECT count(*) AS definers
+  FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                  AND d.refclassid = 'pg_extension'::regclass
+ WHERE p.prosecdef;
 SELECT count(*) AS wait_key_left FROM pg_proc WHERE proname = 'wait_key';
 CALL syrpc_call('up', 'job', '{"n": 7}', 0) \gset c_
 SELECT result_id = :'c_result_id' AS queued_by_call, data

@@ -46,7 +46,7 @@ class InexactNumberError extends BadInputError {
 class RequestFailedError extends SyrpcError {}
 /* SY002: the request expired (request_ttl) before it was answered. */
 class RequestExpiredError extends RequestFailedError {}
-/* 42501: the role may not call this (GRANT syrpc_caller / syrpc_worker). */
+/* 42501: the role may not use this app (see syrpc_grant; GRANT syrpc_caller / syrpc_worker). */
 class PermissionError extends SyrpcError {}
 /* 25006: read-only transaction, or a hot standby. */
 class ReadOnlyError extends SyrpcError {}

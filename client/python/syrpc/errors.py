@@ -108,7 +108,7 @@ class ExtensionNotInstalled(QueueNotFoundException, ServerError):
 
 
 class PermissionDenied(ServerError):
-    """42501: the role may not do this (GRANT syrpc_caller or syrpc_worker)."""
+    """42501: the role may not do this (see syrpc_grant, and GRANT syrpc_caller or syrpc_worker)."""
 
 
 class ReadOnly(ServerError):

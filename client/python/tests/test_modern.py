@@ -137,13 +137,15 @@ def test_permission_denied(settings, sql, app, dsn, caplog):
             with pytest.raises(syrpc.PermissionDenied) as exc:
                 cli.put_request("echo", 1)
             assert exc.value.sqlstate == "42501"
-        # a caller may use the queue, but not change the app's settings: a warning
-        sql.execute("GRANT syrpc_caller TO syrpc_py_nobody")
+        # granted the app's caller side it may use the queue, but not change
+        # the app's settings: a warning
+        sql.execute("SELECT syrpc_grant(%s, 'syrpc_py_nobody', 'caller')", (app,))
         with caplog.at_level("WARNING", logger="syrpc"):
             with syrpc.Client({"app_name": app, "dsn": dsn + " user=syrpc_py_nobody", "amq_msg_ttl": 3}) as cli:
                 assert cli.put_request("echo", 1)
         assert "syrpc_configure" in caplog.text
     finally:
+        sql.execute("SELECT syrpc_revoke(%s, 'syrpc_py_nobody', 'caller')", (app,))
         sql.execute("DROP OWNED BY syrpc_py_nobody")
         sql.execute("DROP ROLE syrpc_py_nobody")
 
