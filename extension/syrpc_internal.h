@@ -168,8 +168,10 @@ typedef struct SyrpcWait
 	TimestampTz deadline;		/* 0: no limit; now or earlier: look once */
 	bool		owns_xact;		/* the call is its whole transaction, so it
 								 * may choose how its commit is flushed */
-	bool		no_snapshot;	/* a procedure after its commit: sleep
-								 * holding no snapshot */
+	bool		no_snapshot;	/* a procedure after its commit: the only
+								 * snapshot left is the one SPI made for
+								 * its last statement, which the sleep
+								 * may drop (ForgetPortalSnapshots) */
 } SyrpcWait;
 
 /* A claimed request, in memory that outlives SPI. */
