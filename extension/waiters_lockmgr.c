@@ -19,7 +19,8 @@
  * one key pick under a session lock of their own (SYRPC_LOCK_PICK), so
  * that two committing at once never both see the same latch unset and
  * pick the same worker.  A waiter that stops waiting with its latch set
- * was picked (was_picked), and passes the wake-up on (wakeup.c).
+ * was picked (was_picked), and passes the wake-up on (wakeup.c).  The
+ * model in extension/waiters.pml (-DLOCKMGR) checks this with spin.
  *
  *-------------------------------------------------------------------------
  */

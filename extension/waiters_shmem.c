@@ -21,6 +21,16 @@
  * waiter clears its flag just before each look at the table; a wake-up
  * that comes after that look finds it clear again.
  *
+ * States of a slot: unlinked (part -1: not waiting); linked, woken 0
+ * (waiting, not picked since its last look); linked, woken 1 (picked: its
+ * latch is set or about to be).  register: unlinked -> linked, woken 0;
+ * rearm (its backend, before each look): woken -> 0; a put's pick: woken
+ * 0 -> 1 by CAS, then SetLatch; unregister: linked -> unlinked, after which
+ * its backend reads woken and, if 1, passes the wake-up on (wakeup.c).
+ * extension/waiters.pml models this with the puts and the waits around it,
+ * and test/model_test.sh has spin check every interleaving: no request is
+ * left queued while a worker sleeps unpicked.
+ *
  * Fields: next, prev and part of a linked slot are protected by the lock
  * of the list it is in; dbid, kind, key and proc are written only by the
  * slot's own backend while unlinked, and read under the list's lock;

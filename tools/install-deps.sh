@@ -5,9 +5,10 @@ set -euo pipefail
 # libkrb5-dev: libpq-be.h (the client socket, for noticing a client that has
 # gone) includes gssapi.h, which postgresql-server-dev-15 does not bring.
 # python3-*: the Python client and its tests, for /usr/bin/python3 (no
-# package index is needed).
+# package index is needed).  spin: the model of the waiter protocol
+# (extension/waiters.pml, test/model_test.sh).
 pkgs=(postgresql-15 postgresql-server-dev-15 libpq-dev libjansson-dev libkrb5-dev
-      pkg-config gcc make valgrind pgbouncer
+      pkg-config gcc make valgrind pgbouncer spin
       python3-psycopg python3-pytest python3-pip python3-setuptools)
 missing=()
 for p in "${pkgs[@]}"; do

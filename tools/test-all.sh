@@ -2,7 +2,8 @@
 # Run every test suite against throwaway clusters:
 #   1. the pg_regress suite (sql/, expected/) and the isolation specs (specs/),
 #      without and with shared_preload_libraries = 'syrpc'
-#   2. the client library's and reliability tests (test/), under valgrind,
+#   2. the model of the waiter protocol (spin), the client library's and
+#      reliability tests (test/), under valgrind,
 #      the CLI and example tests, pgbouncer, and test/server_test.sh if there
 #      is one
 #   3. a server crash under load, and a short soak
@@ -97,6 +98,9 @@ build_and_install || give_up "building and installing the extension and the clie
 
 echo "== exported symbols (test/symbols_test.sh)"
 tap_run test/symbols_test.sh "$LOG/symbols.out" bash test/symbols_test.sh
+
+echo "== the waiter protocol's model, in spin (test/model_test.sh)"
+tap_run test/model_test.sh "$LOG/model.out" bash test/model_test.sh
 
 echo "== install script against the upgrade path (test/install_test.sh)"
 tap_run test/install_test.sh "$LOG/install.out" bash test/install_test.sh
