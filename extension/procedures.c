@@ -20,6 +20,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "replication/syncrep.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
@@ -202,7 +203,8 @@ require_own_transaction(FunctionCallInfo fcinfo, const char *func,
  * loses the request, it also ends this session, and the caller gets an
  * error, as for any call cut short.  The result that answers it commits
  * after it, so its flush takes the request's with it.  When the call
- * times out, it flushes the request before it returns the result_id.
+ * times out, it flushes the request, and waits for synchronous
+ * replication as a commit does, before it returns the result_id.
  */
 Datum
 syrpc_call(PG_FUNCTION_ARGS)
@@ -234,7 +236,15 @@ syrpc_call(PG_FUNCTION_ARGS)
 
 	nulls[1] = !wait_as_owner(fcinfo, &pw);
 	if (nulls[1])
-		XLogFlush(put_end);		/* the result_id is about to leave */
+	{
+		/*
+		 * The result_id is about to leave: its request must be as durable
+		 * as a commit is, on a synchronous standby too, or a failover could
+		 * lose a request its caller goes on waiting for.
+		 */
+		XLogFlush(put_end);
+		SyncRepWaitForLSN(put_end, true);
+	}
 	values[0] = UUIDPGetDatum(pw.result_id);
 	values[1] = pw.result;
 	return procedure_result(fcinfo, values, nulls);

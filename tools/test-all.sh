@@ -6,7 +6,8 @@
 #      reliability tests (test/), under valgrind,
 #      the CLI and example tests, pgbouncer, and test/server_test.sh if there
 #      is one
-#   3. a server crash under load, and a short soak
+#   3. a server crash under load, a failover to a synchronous standby under
+#      load, and a short soak
 # Every runner is checked, not only its "ok" lines counted (tools/tap.sh):
 # one that crashes, exits non-zero, prints no plan ("1..N") or a different
 # number of tests than its plan counts as a failure, and "# FAILED: ..." says
@@ -139,6 +140,9 @@ crash_load() {
         test/bin/crash_load crash_app 4 2 6 2>"$LOG/crash.err"
 }
 tap_run test/bin/crash_load "$LOG/crash.out" crash_load || tail -n 20 "$LOG/crash.err" | sed 's/^/# stderr: /'
+
+echo "== failover to a synchronous standby under load (test/failover_test.sh)"
+tap_run test/failover_test.sh "$LOG/failover.out" bash test/failover_test.sh
 
 echo "== soak (${SOAK_SECONDS:-40} s; SOAK_SECONDS=600 make test for a long one)"
 tap_run test/bin/soak "$LOG/soak.out" test/bin/soak soak_app "${SOAK_SECONDS:-40}" 5 2
