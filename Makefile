@@ -27,6 +27,8 @@ ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
 
 ifneq ($(PGXS),)
 include $(PGXS)
+# PGXS knows no header dependencies (after the include: not the default goal).
+$(OBJS): extension/syrpc_internal.h
 PG_MAJOR := $(shell $(PG_CONFIG) --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/')
 ifneq ($(shell test $(PG_MAJOR) -ge 15 && echo ok),ok)
 $(error syrpc needs PostgreSQL 15 or later; $(PG_CONFIG) is $(PG_MAJOR))

@@ -110,6 +110,7 @@ _PG_init(void)
 							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("syrpc");
 	wakeup_init(process_shared_preload_libraries_in_progress);
+	stats_init(process_shared_preload_libraries_in_progress);
 	commit_init();
 	apps_init();
 	store_init();

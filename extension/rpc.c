@@ -41,6 +41,7 @@ put_request(text *app, text *type, Datum data)
 				 errhint("Ask the extension's owner to create it with syrpc_configure('%s').",
 						 text_to_cstring(app))));
 	id = store_put_request(app, type, data, now, &settings);
+	stats_count(app, SYRPC_STAT_REQUESTS, 1);
 	maybe_cleanup(now);
 	wake_at_commit(SYRPC_WAIT_REQUEST, syrpc_app_key(app));
 	if (syrpc_notify)
@@ -87,6 +88,7 @@ wait_for_request(text *app, const SyrpcWait *wait, SyrpcClaim *claim)
 		else if (store_claim(app, now, &settings, claim))
 		{
 			claimed = true;
+			stats_latency(app, SYRPC_LAT_QUEUE, Max(now - claim->created_at, 0));
 			wake_on_abort(SYRPC_WAIT_REQUEST, key);
 			check_client();
 			relax_commit(wait->owns_xact);
@@ -215,10 +217,16 @@ void
 answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
 {
 	SyrpcApp	settings;
+	TimestampTz requested_at = 0;
+	TimestampTz lease_end = 0;
 
-	report_not_in_flight(store_finish_request(app, id, now), app, id);
+	report_not_in_flight(store_finish_request(app, id, now, &requested_at, &lease_end),
+						 app, id);
 	store_load_app(app, true, &settings);
-	store_put_result(app, id, data, now, &settings);
+	store_put_result(app, id, data, now, &settings, requested_at);
+	stats_count(app, SYRPC_STAT_ANSWERED, 1);
+	/* its last claim began a lease_time before its lease ends */
+	stats_latency(app, SYRPC_LAT_SERVICE, Max(now - (lease_end - settings.lease_us), 0));
 	maybe_cleanup(now);
 	wake_at_commit(SYRPC_WAIT_RESULT, syrpc_result_key(id));
 	if (syrpc_notify)
@@ -233,6 +241,7 @@ void
 fail_request(text *app, pg_uuid_t *id, text *reason, TimestampTz now)
 {
 	report_not_in_flight(store_fail_request(app, id, reason, now), app, id);
+	stats_count(app, SYRPC_STAT_FAILED, 1);
 	maybe_cleanup(now);
 	wake_at_commit(SYRPC_WAIT_RESULT, syrpc_result_key(id));
 }
@@ -242,8 +251,12 @@ static bool
 take_result(text *app, pg_uuid_t *id, TimestampTz now, const SyrpcWait *wait,
 			Datum *data)
 {
-	if (!store_consume_result(app, id, now, data))
+	TimestampTz requested_at;
+
+	if (!store_consume_result(app, id, now, data, &requested_at))
 		return false;
+	if (requested_at != 0)
+		stats_latency(app, SYRPC_LAT_ROUND_TRIP, Max(now - requested_at, 0));
 	check_client();
 	relax_commit(wait->owns_xact);
 	return true;

@@ -84,7 +84,8 @@ subxact_abort_rethrow(Subxact *sx)
 }
 
 static Oid	request_relid = InvalidOid;
-static bool request_schema_dirty = true;
+static Oid	result_relid = InvalidOid;
+static bool schema_dirty = true;
 
 /* store_next_look's answer for one app, valid until it has passed. */
 static char next_look_app[NAMEDATALEN];
@@ -92,34 +93,30 @@ static TimestampTz next_look_at = 0;
 static uint64 next_look_generation = 0;	/* of the app settings it used */
 
 /*
- * Which version of syrpc.request this database has: 1.3 added the column
- * failure.  The library serves every version of the SQL objects (a
- * database is updated by ALTER EXTENSION, maybe long after the library),
- * so the statements on syrpc.request come in two forms.  Looked up again
- * after any change to a relation of the extension, and the plans of the
- * other form are dropped.
+ * Which version of the tables this database has: 1.3 added the column
+ * syrpc.request.failure, 1.4 syrpc.result.requested_at.  The library
+ * serves every version of the SQL objects (a database is updated by ALTER
+ * EXTENSION, maybe long after the library), so the statements on them
+ * come in two forms.  Looked up again after a change to either table, and
+ * the plans of the other form are dropped.
  */
-typedef enum RequestSchema
-{
-	SCHEMA_UNKNOWN,
-	SCHEMA_NO_FAILURE,			/* 1.0 - 1.2 */
-	SCHEMA_FAILURE				/* 1.3 - */
-} RequestSchema;
+#define SCHEMA_FAILURE		0x01	/* 1.3 - */
+#define SCHEMA_REQUESTED_AT	0x02	/* 1.4 - */
 
-static RequestSchema request_schema = SCHEMA_UNKNOWN;
+static int	schema = -1;
 
-/* A relation changed: if it is syrpc.request, look up its version again. */
+/* A relation changed: if it is one of the two, look up their version again. */
 static void
-request_schema_invalidate(Datum arg, Oid relid)
+schema_invalidate(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == request_relid)
-		request_schema_dirty = true;
+	if (relid == InvalidOid || relid == request_relid || relid == result_relid)
+		schema_dirty = true;
 }
 
 void
 store_init(void)
 {
-	CacheRegisterRelcacheCallback(request_schema_invalidate, (Datum) 0);
+	CacheRegisterRelcacheCallback(schema_invalidate, (Datum) 0);
 }
 
 /* Saved plans of statements that do not depend on a bucket. */
@@ -199,11 +196,51 @@ prepare_bucket(SPIPlanPtr *slots, int bucket, const char *sql,
 	return slots[bucket];
 }
 
-/* The plans whose text depends on the version of syrpc.request. */
+/* The plans whose text depends on the version of the tables. */
 static SPIPlanPtr *const variant_plans[] = {
 	&plan_claim, &plan_next_look, &plan_finish_request, &plan_request_state,
 	&plan_cleanup_requests
 };
+static SPIPlanPtr *const variant_bucket_plans[] = {plan_put_result, plan_consume};
+
+static void
+free_plan(SPIPlanPtr *slot)
+{
+	if (*slot != NULL)
+		SPI_freeplan(*slot);
+	*slot = NULL;
+}
+
+/* What this database's tables have (SCHEMA_*). */
+static int
+schema_features(void)
+{
+	if (schema_dirty)
+	{
+		Oid			nsp = get_namespace_oid("syrpc", false);
+		int			now = 0;
+
+		request_relid = get_relname_relid("request", nsp);
+		result_relid = get_relname_relid("result", nsp);
+		if (OidIsValid(request_relid) &&
+			get_attnum(request_relid, "failure") != InvalidAttrNumber)
+			now |= SCHEMA_FAILURE;
+		if (OidIsValid(result_relid) &&
+			get_attnum(result_relid, "requested_at") != InvalidAttrNumber)
+			now |= SCHEMA_REQUESTED_AT;
+		if (now != schema)
+		{
+			for (int i = 0; i < lengthof(variant_plans); i++)
+				free_plan(variant_plans[i]);
+			for (int i = 0; i < lengthof(variant_bucket_plans); i++)
+				for (int b = 0; b < SYRPC_BUCKETS; b++)
+					free_plan(&variant_bucket_plans[i][b]);
+			schema = now;
+		}
+		schema_dirty = false;
+	}
+	return schema;
+}
 
 /*
  * Prepare a statement on syrpc.request in the form that this database's
@@ -213,29 +250,9 @@ static SPIPlanPtr
 prepare_variant(SPIPlanPtr *slot, const char *with_failure, const char *without,
 				int nargs, Oid *argtypes)
 {
-	if (request_schema_dirty)
-	{
-		Oid			nsp = get_namespace_oid("syrpc", false);
-		RequestSchema now;
+	bool		failure = (schema_features() & SCHEMA_FAILURE) != 0;
 
-		request_relid = get_relname_relid("request", nsp);
-		now = OidIsValid(request_relid) &&
-			get_attnum(request_relid, "failure") != InvalidAttrNumber
-			? SCHEMA_FAILURE : SCHEMA_NO_FAILURE;
-		if (now != request_schema)
-		{
-			for (int i = 0; i < lengthof(variant_plans); i++)
-			{
-				if (*variant_plans[i] != NULL)
-					SPI_freeplan(*variant_plans[i]);
-				*variant_plans[i] = NULL;
-			}
-			request_schema = now;
-		}
-		request_schema_dirty = false;
-	}
-	return prepare_once(slot, request_schema == SCHEMA_FAILURE ? with_failure : without,
-						nargs, argtypes);
+	return prepare_once(slot, failure ? with_failure : without, nargs, argtypes);
 }
 
 /*
@@ -636,7 +653,7 @@ store_claim(text *app, TimestampTz now, const SyrpcApp *settings, SyrpcClaim *cl
 	"          AND attempts < $4" failure \
 	"        ORDER BY app, created_at" \
 	"        LIMIT 1 FOR UPDATE SKIP LOCKED)" \
-	" RETURNING type, result_id, data, attempts"
+	" RETURNING type, result_id, data, attempts, created_at"
 	prepare_variant(&plan_claim, CLAIM_SQL(" AND failure IS NULL"), CLAIM_SQL(""),
 					4, argtypes);
 	subxact_begin(&sx);
@@ -649,6 +666,7 @@ store_claim(text *app, TimestampTz now, const SyrpcApp *settings, SyrpcClaim *cl
 			claim->result_id = SPI_datumTransfer(col_notnull(2), false, UUID_LEN);
 			claim->data = col_out(3);
 			claim->attempts = DatumGetInt32(col_notnull(4));
+			claim->created_at = DatumGetTimestampTz(col_notnull(5));
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
@@ -714,7 +732,8 @@ static SyrpcFinishState why_not_in_flight(text *app, const pg_uuid_t *id,
 										  TimestampTz now);
 
 SyrpcFinishState
-store_finish_request(text *app, const pg_uuid_t *id, TimestampTz now)
+store_finish_request(text *app, const pg_uuid_t *id, TimestampTz now,
+					 TimestampTz *created_at, TimestampTz *ready_at)
 {
 	Oid			argtypes[2] = {UUIDOID, TEXTOID};
 	Datum		values[2];
@@ -723,11 +742,18 @@ store_finish_request(text *app, const pg_uuid_t *id, TimestampTz now)
 	values[1] = PointerGetDatum(app);
 #define FINISH_SQL(failure) \
 	"DELETE FROM syrpc.request" \
-	" WHERE result_id = $1 AND app = $2 AND attempts > 0" failure
+	" WHERE result_id = $1 AND app = $2 AND attempts > 0" failure \
+	" RETURNING created_at, ready_at"
 	prepare_variant(&plan_finish_request, FINISH_SQL(" AND failure IS NULL"), FINISH_SQL(""),
 					2, argtypes);
 	if (run(plan_finish_request, values, NULL, 0) == 1)
+	{
+		*created_at = DatumGetTimestampTz(col_notnull(1));
+		*ready_at = DatumGetTimestampTz(col_notnull(2));
+		SPI_freetuptable(SPI_tuptable);
 		return SYRPC_FIN_OK;
+	}
+	SPI_freetuptable(SPI_tuptable);
 	return why_not_in_flight(app, id, now);
 }
 
@@ -789,22 +815,28 @@ store_fail_request(text *app, const pg_uuid_t *id, text *reason, TimestampTz now
  */
 void
 store_put_result(text *app, const pg_uuid_t *id, Datum data, TimestampTz now,
-				 const SyrpcApp *settings)
+				 const SyrpcApp *settings, TimestampTz requested_at)
 {
-	Oid			argtypes[5] = {UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[5];
+	Oid			argtypes[6] = {UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID};
+	Datum		values[6];
 	int			bucket = syrpc_bucket_of(id);
+	bool		with = (schema_features() & SCHEMA_REQUESTED_AT) != 0;
 
 	values[0] = UUIDPGetDatum(id);
 	values[1] = PointerGetDatum(app);
 	values[2] = data;
 	values[3] = TimestampTzGetDatum(now);
 	values[4] = TimestampTzGetDatum(now + settings->result_ttl_us);
-	prepare_bucket(plan_put_result, bucket,
+	values[5] = TimestampTzGetDatum(requested_at);
+	prepare_bucket(plan_put_result, bucket, with ?
+				   "INSERT INTO syrpc.result_%02d"
+				   "       (result_id, app, data, created_at, expires_at, requested_at)"
+				   " VALUES ($1, $2, $3, $4, $5, $6)" :
 				   "INSERT INTO syrpc.result_%02d"
 				   "       (result_id, app, data, created_at, expires_at)"
 				   " VALUES ($1, $2, $3, $4, $5)",
-				   5, argtypes);
+				   6, argtypes);
 	run(plan_put_result[bucket], values, NULL, 0);
 }
 
@@ -813,20 +845,26 @@ store_put_result(text *app, const pg_uuid_t *id, Datum data, TimestampTz now,
  * Returns false if there is none.
  */
 bool
-store_consume_result(text *app, const pg_uuid_t *id, TimestampTz now, Datum *data)
+store_consume_result(text *app, const pg_uuid_t *id, TimestampTz now, Datum *data,
+					 TimestampTz *requested_at)
 {
 	Oid			argtypes[3] = {UUIDOID, TEXTOID, TIMESTAMPTZOID};
 	Datum		values[3];
 	int			bucket = syrpc_bucket_of(id);
+	bool		with = (schema_features() & SCHEMA_REQUESTED_AT) != 0;
+	bool		isnull;
+	Datum		d;
 
+#define CONSUME_SQL(requested_at) \
+	"UPDATE syrpc.result_%02d SET consumed_at = $3" \
+	" WHERE result_id = $1 AND app = $2" \
+	"   AND consumed_at IS NULL AND expires_at > $3" \
+	" RETURNING data, " requested_at
 	values[0] = UUIDPGetDatum(id);
 	values[1] = PointerGetDatum(app);
 	values[2] = TimestampTzGetDatum(now);
 	prepare_bucket(plan_consume, bucket,
-				   "UPDATE syrpc.result_%02d SET consumed_at = $3"
-				   " WHERE result_id = $1 AND app = $2"
-				   "   AND consumed_at IS NULL AND expires_at > $3"
-				   " RETURNING data",
+				   with ? CONSUME_SQL("requested_at") : CONSUME_SQL("NULL::timestamptz"),
 				   3, argtypes);
 	if (run(plan_consume[bucket], values, NULL, 0) == 0)
 	{
@@ -834,6 +872,8 @@ store_consume_result(text *app, const pg_uuid_t *id, TimestampTz now, Datum *dat
 		return false;
 	}
 	*data = col_out(1);
+	d = col(2, &isnull);
+	*requested_at = isnull ? 0 : DatumGetTimestampTz(d);
 	SPI_freetuptable(SPI_tuptable);
 	return true;
 }
@@ -946,18 +986,37 @@ store_cleanup(TimestampTz now)
 	Datum		values[1] = {TimestampTzGetDatum(now)};
 	int64		n;
 
-#define CLEANUP_SQL(failure) \
+	/*
+	 * RETURNING says what each deleted request counts as: 0 nothing more
+	 * (a worker failed it: counted then), 1 failed after max_attempts, 2
+	 * expired.
+	 */
+#define CLEANUP_SQL(failure, counted) \
 	"DELETE FROM syrpc.request r USING syrpc.app a" \
 	" WHERE a.app = r.app" \
 	"   AND ((r.expires_at <= $1 AND r.ready_at <= $1)" \
 	"        OR ((r.attempts >= a.max_attempts" failure ")" \
-	"            AND r.ready_at <= $1 - least(a.result_ttl, " SYRPC_INTERVAL_MAX_SQL ")))"
-	prepare_variant(&plan_cleanup_requests, CLEANUP_SQL(" OR r.failure IS NOT NULL"),
-					CLEANUP_SQL(""), 1, argtypes);
+	"            AND r.ready_at <= $1 - least(a.result_ttl, " SYRPC_INTERVAL_MAX_SQL ")))" \
+	" RETURNING r.app, CASE " counted " WHEN r.attempts >= a.max_attempts THEN 1 ELSE 2 END"
+	prepare_variant(&plan_cleanup_requests,
+					CLEANUP_SQL(" OR r.failure IS NOT NULL", "WHEN r.failure IS NOT NULL THEN 0"),
+					CLEANUP_SQL("", ""), 1, argtypes);
 	prepare_once(&plan_cleanup_results,
 				 "DELETE FROM syrpc.result WHERE expires_at <= $1",
 				 1, argtypes);
 	n = run(plan_cleanup_requests, values, NULL, 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int			kind = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (kind != 0)
+			stats_count(DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull)),
+						kind == 1 ? SYRPC_STAT_FAILED : SYRPC_STAT_EXPIRED, 1);
+	}
+	SPI_freetuptable(SPI_tuptable);
 	n += run(plan_cleanup_results, values, NULL, 0);
 	return n;
 }

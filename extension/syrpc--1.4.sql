@@ -90,9 +90,12 @@ CREATE TABLE syrpc.result (
     data        jsonb       NOT NULL,
     created_at  timestamptz NOT NULL,
     expires_at  timestamptz NOT NULL,
-    consumed_at timestamptz
+    consumed_at timestamptz,
+    requested_at timestamptz
 ) PARTITION BY HASH (result_id);
 COMMENT ON TABLE syrpc.result IS 'syrpc results, in 64 hash partitions by result_id';
+COMMENT ON COLUMN syrpc.result.requested_at IS
+    'when its request was put (1.4), for the round-trip time of syrpc_stats_latency';
 
 DO $$
 BEGIN
@@ -454,3 +457,30 @@ CREATE VIEW syrpc_grants AS
 SELECT app, role, side, granted_at FROM syrpc.app_grant;
 COMMENT ON VIEW syrpc_grants IS 'who may use which app (''*'': every app without grants of its own)';
 REVOKE ALL ON syrpc_grants FROM PUBLIC;
+
+/* 1.4: counters and latencies per app (shared memory, when preloaded). */
+CREATE FUNCTION syrpc.app_metrics(OUT app text, OUT requests_total bigint,
+                                  OUT answered_total bigint, OUT failed_total bigint,
+                                  OUT expired_total bigint, OUT window_seconds integer,
+                                  OUT queue_wait_p50_ms float8, OUT queue_wait_p99_ms float8,
+                                  OUT service_p50_ms float8, OUT service_p99_ms float8,
+                                  OUT round_trip_p50_ms float8, OUT round_trip_p99_ms float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'syrpc_app_metrics'
+LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION syrpc.app_metrics() IS
+    'per app of this database: counters since server start and latency percentiles over the last window (when preloaded)';
+
+CREATE VIEW syrpc_stats_latency AS
+SELECT a.app, m.requests_total, m.answered_total, m.failed_total, m.expired_total,
+       m.window_seconds,
+       m.queue_wait_p50_ms, m.queue_wait_p99_ms,
+       m.service_p50_ms, m.service_p99_ms,
+       m.round_trip_p50_ms, m.round_trip_p99_ms
+  FROM syrpc.app a
+  LEFT JOIN syrpc.app_metrics() m ON m.app = a.app
+ WHERE syrpc.may_use(a.app);
+COMMENT ON VIEW syrpc_stats_latency IS
+    'per app: requests put, answered, failed and expired since the server started, and p50/p99 of the queue wait (put to claim), the service time (claim to answer) and the round trip (put to result taken) over the last window_seconds; NULL without shared_preload_libraries';
+REVOKE ALL ON syrpc_stats_latency FROM PUBLIC;
+GRANT SELECT ON syrpc_stats_latency TO PUBLIC;

@@ -25,6 +25,7 @@
  * store.c           every SQL statement syrpc runs, as saved SPI plans
  * apps.c            the per-backend cache of app settings
  * cleanup.c         when expired rows are deleted, and by which backend
+ * stats.c           counters and latency histograms per app (preloaded)
  * wakeup.c          wake-ups at commit: the pending list, the transaction
  *                   callbacks, whom to wake; waiters register through
  * waiters_lockmgr.c   the lock manager (plain CREATE EXTENSION), or
@@ -181,6 +182,7 @@ typedef struct SyrpcClaim
 	Datum		result_id;		/* uuid */
 	Datum		data;			/* jsonb */
 	int32		attempts;		/* 1 on the first delivery */
+	TimestampTz created_at;		/* when it was put */
 } SyrpcClaim;
 
 /* What store_request_state found out about one request. */
@@ -298,13 +300,16 @@ extern bool store_claim(text *app, TimestampTz now, const SyrpcApp *settings,
 extern TimestampTz store_next_look(text *app, TimestampTz now,
 								   const SyrpcApp *settings);
 extern SyrpcFinishState store_finish_request(text *app, const pg_uuid_t *id,
-											 TimestampTz now);
+											 TimestampTz now, TimestampTz *created_at,
+											 TimestampTz *ready_at);
 extern SyrpcFinishState store_fail_request(text *app, const pg_uuid_t *id,
 										   text *reason, TimestampTz now);
 extern void store_put_result(text *app, const pg_uuid_t *id, Datum data,
-							 TimestampTz now, const SyrpcApp *settings);
+							 TimestampTz now, const SyrpcApp *settings,
+							 TimestampTz requested_at);
 extern bool store_consume_result(text *app, const pg_uuid_t *id,
-								 TimestampTz now, Datum *data);
+								 TimestampTz now, Datum *data,
+								 TimestampTz *requested_at);
 extern SyrpcResultState store_result_state(text *app, const pg_uuid_t *id,
 										   TimestampTz now);
 extern SyrpcRequestInfo store_request_state(text *app, const pg_uuid_t *id,
@@ -314,6 +319,30 @@ extern int64 store_cleanup(TimestampTz now);
 
 /* cleanup.c */
 extern void maybe_cleanup(TimestampTz now);
+
+/* stats.c: counted at commit, in shared memory when preloaded */
+typedef enum SyrpcStatCounter
+{
+	SYRPC_STAT_NONE = -1,
+	SYRPC_STAT_REQUESTS,		/* requests put */
+	SYRPC_STAT_ANSWERED,		/* results put */
+	SYRPC_STAT_FAILED,			/* failed by a worker, or after max_attempts */
+	SYRPC_STAT_EXPIRED,			/* request_ttl passed before an answer */
+	SYRPC_STAT_COUNTERS
+} SyrpcStatCounter;
+
+typedef enum SyrpcLatency
+{
+	SYRPC_LAT_NONE = -1,
+	SYRPC_LAT_QUEUE,			/* put to claim */
+	SYRPC_LAT_SERVICE,			/* claim to answer */
+	SYRPC_LAT_ROUND_TRIP,		/* put to result taken */
+	SYRPC_LATENCIES
+} SyrpcLatency;
+
+extern void stats_init(bool preloaded);
+extern void stats_count(text *app, SyrpcStatCounter counter, int64 n);
+extern void stats_latency(text *app, SyrpcLatency latency, int64 us);
 
 /* wakeup.c */
 typedef void (*syrpc_waiter_fn) (void *arg, int pid, SyrpcWaitKind kind, uint64 key);
