@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The waiter protocol (extension/waiters.pml) checked by spin over every
-# interleaving, for both registries (shared memory; lock manager with
-# -DLOCKMGR), and its mutants found wrong: a check that cannot fail proves
-# nothing.  No server needed.
+# The shared-memory protocols checked by spin over every interleaving: the
+# waiter protocol (extension/waiters.pml), for both registries (shared
+# memory; lock manager with -DLOCKMGR), and the design of the in-memory
+# hand-off of syrpc_call (extension/handoff.pml, issue #12); and their
+# mutants found wrong: a check that cannot fail proves nothing.  No server
+# needed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source test/tap_lib.sh
@@ -10,12 +12,13 @@ WORK=$(mktemp -d /tmp/syrpc-model.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
 # verify NAME DEFINES...: 0 if spin finds no error, 1 if it finds one, 2 if
-# it could not run; the states searched in $WORK/NAME.out.
+# it could not run; the states searched in $WORK/NAME.out.  MODEL: the file.
+MODEL=extension/waiters.pml
 verify() {
     local name=$1 dir="$WORK/$1"
     shift
     mkdir -p "$dir"
-    ( cd "$dir" && spin -a "$@" "$OLDPWD/extension/waiters.pml" >spin.out 2>&1 &&
+    ( cd "$dir" && spin -a "$@" "$OLDPWD/$MODEL" >spin.out 2>&1 &&
       cc -O2 -w -DSAFETY -DCOLLAPSE -o pan pan.c >cc.out 2>&1 &&
       ./pan -m200000 >pan.out 2>&1 ) || { cat "$dir"/*.out >"$WORK/$name.out" 2>/dev/null; return 2; }
     cp "$dir/pan.out" "$WORK/$name.out"
@@ -52,5 +55,19 @@ for registry in shmem lockmgr; do
         if [ $rc -eq 1 ]; then ok "$registry registry: spin finds the bug of mutant $m"
         else fail "$registry registry: spin finds the bug of mutant $m" "rc=$rc" "$(tail -n 20 "$WORK/$registry-$m.out")"; fi
     done
+done
+
+MODEL=extension/handoff.pml
+for size in "-DW=2 -DCALLS=2" "-DW=3 -DCALLS=2" "-DW=2 -DCALLS=3 -DMAX_ATTEMPTS=3"; do
+    name="handoff-$(echo "$size" | tr -d ' D-' | tr '=' '_')"
+    # shellcheck disable=SC2086
+    verify "$name" $size; rc=$?
+    if [ $rc -eq 0 ]; then ok "hand-off, ${size//-D/}: one outcome per call, no answer lost or astray ($(states "$name") states)"
+    else fail "hand-off, ${size//-D/}: one outcome per call, no answer lost or astray" "$(tail -n 20 "$WORK/$name.out")"; fi
+done
+for m in NO_ANSWERING NO_GEN; do
+    verify "handoff-$m" "-D$m"; rc=$?
+    if [ $rc -eq 1 ]; then ok "hand-off: spin finds the bug of mutant $m"
+    else fail "hand-off: spin finds the bug of mutant $m" "rc=$rc" "$(tail -n 20 "$WORK/handoff-$m.out")"; fi
 done
 tap_end
