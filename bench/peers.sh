@@ -52,7 +52,7 @@ _redis_start() {
 
 _redis_stop() {
     [ -n "$REDIS_PID" ] || return 0
-    [ -n "${BENCH_REDIS_PORT:-}" ] && redis-cli -p "$BENCH_REDIS_PORT" shutdown nosave >/dev/null 2>&1
+    [ -z "${BENCH_REDIS_PORT:-}" ] || redis-cli -p "$BENCH_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
     _stop_pid "$REDIS_PID"
     REDIS_PID=""
     unset BENCH_REDIS_PORT
@@ -65,7 +65,7 @@ _stop_pid() {
         kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
         sleep 0.1
     done
-    kill -9 "$1" 2>/dev/null
+    kill -9 "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
 }
 
@@ -123,7 +123,7 @@ _rabbitmq_stop() {
     local beam
     beam=$(cat "$PEERS_DIR/rabbitmq/pid" 2>/dev/null || true)
     _rabbit rabbitmqctl -q -n "$RABBITMQ_NODE" -t 30 stop >/dev/null 2>&1 || true
-    [ -n "$beam" ] && kill "$beam" 2>/dev/null
+    [ -z "$beam" ] || kill "$beam" 2>/dev/null || true
     _stop_pid "$RABBITMQ_PID"
     # the Erlang VM leaves its port mapper running, on our own port
     "$(command -v epmd || echo /usr/lib/erlang/bin/epmd)" -port "$RABBITMQ_EPMD" -kill >/dev/null 2>&1 || true

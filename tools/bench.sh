@@ -26,14 +26,20 @@ make -s -C bench >/dev/null
 mkdir -p bench/results
 out="bench/results/$(date -u +%Y-%m-%d-%H%M).md"
 ulimit -n 4096 2>/dev/null || true
-# every server this script starts stops on the way out, however it goes
-trap 'cluster_stop; peers_stop' EXIT
+# every server this script starts stops on the way out, however it goes;
+# the bench runs in the background so that a signal is handled at once
+# (bash runs traps only between foreground commands)
+BENCH_PID=""
+trap 'set +e; [ -z "$BENCH_PID" ] || { kill "$BENCH_PID"; wait "$BENCH_PID"; } 2>/dev/null; cluster_stop; peers_stop' EXIT
 trap 'exit 130' INT TERM HUP
 
 run_bench() {   # output file, then bench options
     local file=$1; shift
     psql -qX -c "CREATE EXTENSION syrpc" >/dev/null
-    bench/bin/bench -n bench/naive.sql -o "$file" "$@"
+    bench/bin/bench -n bench/naive.sql -o "$file" "$@" &
+    BENCH_PID=$!
+    wait "$BENCH_PID"
+    BENCH_PID=""
 }
 
 peers_start "$peers"
