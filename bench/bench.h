@@ -1,8 +1,10 @@
 /*
  * bench.h: shared by the benchmark's files.
  *   bench.c   options, the run matrix, timing, percentiles, the report
- *   systems.c the systems measured: the INSERT floor, the naive
- *             SKIP LOCKED + LISTEN/NOTIFY baseline, and syrpc three ways
+ *   systems.c the systems measured in PostgreSQL: the INSERT floor, the
+ *             naive SKIP LOCKED + LISTEN/NOTIFY baseline, notify (naive
+ *             with its NOTIFYs apart), and syrpc three ways
+ *   peers.c   the peers outside PostgreSQL: Redis lists, RabbitMQ direct reply-to
  *   idle.c    the idle test: CPU of blocked waiters, backends woken per put
  */
 #ifndef BENCH_H
@@ -40,10 +42,22 @@ typedef struct thread_arg {
 void *floor_thread(void *arg);
 void *naive_caller(void *arg);
 void *naive_worker(void *arg);
+void *notify_caller(void *arg);
+void *notify_worker(void *arg);
 void *syrpc_caller(void *arg);
 void *syrpc_caller_put_get(void *arg);
 void *syrpc_worker(void *arg);
 void *syrpc_worker_async_results(void *arg);
+
+/* peers.c; *_unavailable: NULL, or why the peer cannot run */
+const char *redis_unavailable(void);
+void redis_always(void);
+void redis_everysec(void);
+void *redis_caller(void *arg);
+void *redis_worker(void *arg);
+const char *rabbitmq_unavailable(void);
+void *rabbitmq_caller(void *arg);
+void *rabbitmq_worker(void *arg);
 
 /* The idle test; prints its Markdown lines to out. */
 void idle_test(const char *conninfo, int waiters, double seconds, FILE *out);

@@ -84,12 +84,26 @@ floor_thread(void *arg)
     return NULL;
 }
 
-/* ---- the naive baseline ---- */
+/*
+ * ---- the naive baseline, and notify ----
+ * notify is naive with each NOTIFY sent in a transaction of its own after
+ * the put commits: a transaction that notifies holds a cluster-wide lock
+ * from its NOTIFY to the end of its commit, fsync included, so that naive
+ * commits its puts one at a time; notify's second transaction pays a round
+ * trip (and an xid) instead.
+ */
 
-void *
-naive_caller(void *arg)
+static void
+notify_apart(thread_arg *a, PGconn *pg, const char *channel)
 {
-    thread_arg *a = arg;
+    const char *values[1] = { channel };
+
+    PQclear(exec_ok(a, pg, "SELECT pg_notify($1, '')", 1, values));
+}
+
+static void
+naive_caller_loop(thread_arg *a, int apart)
+{
     PGconn *pg = connect_or_die(a->ctx->conninfo);
     char listen[64];
     int bucket = a->id % 64;
@@ -106,14 +120,18 @@ naive_caller(void *arg)
         int got = 0;
 
         snprintf(bucket_s, sizeof(bucket_s), "%d", bucket);
-        res = exec_ok(a, pg,
-                      "WITH r AS (INSERT INTO naive_request (result_id, reply_to, data)"
-                      "           VALUES (gen_random_uuid(), $2::int, $1::jsonb) RETURNING result_id)"
-                      " SELECT result_id, pg_notify('naive_req', '') FROM r", 2, put);
+        res = exec_ok(a, pg, apart
+                      ? "INSERT INTO naive_request (result_id, reply_to, data)"
+                        " VALUES (gen_random_uuid(), $2::int, $1::jsonb) RETURNING result_id"
+                      : "WITH r AS (INSERT INTO naive_request (result_id, reply_to, data)"
+                        "           VALUES (gen_random_uuid(), $2::int, $1::jsonb) RETURNING result_id)"
+                        " SELECT result_id, pg_notify('naive_req', '') FROM r", 2, put);
         if (res == NULL)
             continue;
         snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
         PQclear(res);
+        if (apart)
+            notify_apart(a, pg, "naive_req");
         while (!got && !a->ctx->stop_workers) {
             res = exec_ok(a, pg, "DELETE FROM naive_result WHERE result_id = $1 RETURNING data", 1, get);
             got = res && PQntuples(res) == 1;
@@ -127,13 +145,11 @@ naive_caller(void *arg)
         }
     }
     PQfinish(pg);
-    return NULL;
 }
 
-void *
-naive_worker(void *arg)
+static void
+naive_worker_loop(thread_arg *a, int apart)
 {
-    thread_arg *a = arg;
     PGconn *pg = connect_or_die(a->ctx->conninfo);
 
     PQclear(PQexec(pg, "LISTEN naive_req"));
@@ -158,16 +174,26 @@ naive_worker(void *arg)
         put[0] = id;
         put[1] = data;
         put[2] = reply_to;
-        res = exec_ok(a, pg,
-                      "WITH r AS (INSERT INTO naive_result VALUES ($1::uuid, $2::jsonb) RETURNING result_id)"
-                      " SELECT pg_notify('naive_res_' || $3, '') FROM r",
-                      3, put);
-        PQclear(res);
+        if (apart) {
+            char channel[32];
+
+            snprintf(channel, sizeof(channel), "naive_res_%s", reply_to);
+            PQclear(exec_ok(a, pg, "INSERT INTO naive_result VALUES ($1::uuid, $2::jsonb)", 2, put));
+            notify_apart(a, pg, channel);
+        } else
+            PQclear(exec_ok(a, pg,
+                            "WITH r AS (INSERT INTO naive_result VALUES ($1::uuid, $2::jsonb) RETURNING result_id)"
+                            " SELECT pg_notify('naive_res_' || $3, '') FROM r",
+                            3, put));
         free(data);
     }
     PQfinish(pg);
-    return NULL;
 }
+
+void *naive_caller(void *arg) { naive_caller_loop(arg, 0); return NULL; }
+void *naive_worker(void *arg) { naive_worker_loop(arg, 0); return NULL; }
+void *notify_caller(void *arg) { naive_caller_loop(arg, 1); return NULL; }
+void *notify_worker(void *arg) { naive_worker_loop(arg, 1); return NULL; }
 
 /* ---- syrpc, through libsyrpc ---- */
 
