@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * store.c
- *	  Every SQL statement syrpc runs, kept as saved SPI plans.
+ *	  The statements on requests and results, kept as saved SPI plans
+ *	  (those on apps and grants: store_apps.c; the plan helpers:
+ *	  store_spi.c).
  *
  * Statements on one result go straight to its partition (syrpc.result_NN),
  * computed the way PostgreSQL routes a row of a hash-partitioned table.
@@ -24,7 +26,6 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -120,15 +121,6 @@ store_init(void)
 }
 
 /* Saved plans of statements that do not depend on a bucket. */
-static SPIPlanPtr plan_load_app;
-static SPIPlanPtr plan_create_app;
-static SPIPlanPtr plan_configure;
-static SPIPlanPtr plan_load_access;
-static SPIPlanPtr plan_grant;
-static SPIPlanPtr plan_revoke;
-static SPIPlanPtr plan_count_requests;
-static SPIPlanPtr plan_count_grants;
-static SPIPlanPtr plan_drop_app[4];
 static SPIPlanPtr plan_put_request;
 static SPIPlanPtr plan_claim;
 static SPIPlanPtr plan_next_look;
@@ -159,42 +151,7 @@ syrpc_bucket_of(const pg_uuid_t *id)
 	return (int) (hash_combine64(0, h) % SYRPC_BUCKETS);
 }
 
-/*
- * Prepare sql once per backend and keep the plan in *slot.
- */
-static SPIPlanPtr
-prepare_once(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
 
-		if (plan == NULL)
-			elog(ERROR, "syrpc: could not prepare \"%s\": %s",
-				 sql, SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "syrpc: could not save plan for \"%s\"", sql);
-		*slot = plan;
-	}
-	return *slot;
-}
-
-/*
- * Prepare a statement on result partition bucket; sql has one %02d for it.
- */
-static SPIPlanPtr
-prepare_bucket(SPIPlanPtr *slots, int bucket, const char *sql,
-			   int nargs, Oid *argtypes)
-{
-	if (slots[bucket] == NULL)
-	{
-		char	   *bucket_sql = psprintf(sql, bucket);
-
-		prepare_once(&slots[bucket], bucket_sql, nargs, argtypes);
-		pfree(bucket_sql);
-	}
-	return slots[bucket];
-}
 
 /* The plans whose text depends on the version of the tables. */
 static SPIPlanPtr *const variant_plans[] = {
@@ -252,346 +209,26 @@ prepare_variant(SPIPlanPtr *slot, const char *with_failure, const char *without,
 {
 	bool		failure = (schema_features() & SCHEMA_FAILURE) != 0;
 
-	return prepare_once(slot, failure ? with_failure : without, nargs, argtypes);
+	return plan_prepare(slot, failure ? with_failure : without, nargs, argtypes);
 }
 
-/*
- * Run a saved plan with fresh snapshot; return the number of rows.
- */
-static uint64
-run(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
-{
-	int			rc = SPI_execute_plan(plan, values, nulls, false, count);
 
-	if (rc < 0)
-		elog(ERROR, "syrpc: SPI_execute_plan failed: %s",
-			 SPI_result_code_string(rc));
-	return SPI_processed;
-}
 
-/*
- * Run the claim with the planner held to the ordered index scan.  Planned
- * at a moment when the statistics promised many matching rows (after a
- * burst, before autovacuum), a cached plan turned into a bitmap scan and a
- * sort that read every index entry of the app, dead ones included, for
- * each claim: 40% of the server's CPU.  The index order finds the oldest
- * claimable request in a few entries.
- */
-static uint64
-run_ordered(SPIPlanPtr plan, Datum *values)
-{
-	int			level = NewGUCNestLevel();
-	uint64		n;
 
-	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	n = run(plan, values, NULL, 0);
-	AtEOXact_GUC(true, level);
-	return n;
-}
 
-/* Column n (1-based) of row 0 of the last result; *isnull is set. */
-static Datum
-col(int n, bool *isnull)
-{
-	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, n, isnull);
-}
 
-/* Column n of row 0, which the query guarantees is not NULL. */
-static Datum
-col_notnull(int n)
-{
-	bool		isnull;
-	Datum		d = col(n, &isnull);
 
-	if (isnull)
-		elog(ERROR, "syrpc: unexpected NULL in column %d", n);
-	return d;
-}
 
-/*
- * Column n of row 0, a varlena, copied out of SPI's memory and detoasted:
- * a procedure holds no snapshot that would keep TOAST data from going.
- */
-static Datum
-col_out(int n)
-{
-	Datum		d = col_notnull(n);
 
-	if (VARATT_IS_EXTENDED(DatumGetPointer(d)))
-		d = PointerGetDatum(detoast_attr((struct varlena *) DatumGetPointer(d)));
-	return SPI_datumTransfer(d, false, -1);
-}
 
-static bool
-same_text(text *a, text *b)
-{
-	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
-		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
-}
 
-/* Fill settings from row 0 of the last result of plan_load_app. */
-static void
-read_settings(SyrpcApp *settings)
-{
-	settings->lease_us = DatumGetInt64(col_notnull(1));
-	settings->max_attempts = DatumGetInt32(col_notnull(2));
-	settings->result_ttl_us = DatumGetInt64(col_notnull(3));
-	settings->request_ttl_us = DatumGetInt64(col_notnull(4));
-}
 
-/*
- * Load app's settings; returns whether the app exists.  An app that does
- * not exist yet is created if create is set (puts do that).  Otherwise
- * (waits) settings get stand-in values and false is returned: a wait must
- * write nothing (an uncommitted app row would block the put that creates
- * the app, and an xid would hold back the xmin horizon), and should load
- * the settings again before it uses them on a request.
- */
-bool
-store_load_app(text *app, bool create, SyrpcApp *settings)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {PointerGetDatum(app)};
-	bool		found;
-	char		name[NAMEDATALEN];
 
-	text_to_cstring_buffer(app, name, sizeof(name));
-	if (app_cache_get(name, settings))
-		return true;
-	prepare_once(&plan_load_app,
-				 "SELECT (extract(epoch FROM least(lease_time, " SYRPC_INTERVAL_MAX_SQL ")) * 1000000)::int8,"
-				 "       max_attempts,"
-				 "       (extract(epoch FROM least(result_ttl, " SYRPC_INTERVAL_MAX_SQL ")) * 1000000)::int8,"
-				 "       (extract(epoch FROM least(request_ttl, " SYRPC_INTERVAL_MAX_SQL ")) * 1000000)::int8"
-				 "  FROM syrpc.app WHERE app = $1",
-				 1, argtypes);
-	found = run(plan_load_app, values, NULL, 1) == 1;
-	if (found)
-	{
-		read_settings(settings);
-		SPI_freetuptable(SPI_tuptable);
-		app_cache_put(name, settings);
-		return true;
-	}
-	SPI_freetuptable(SPI_tuptable);
-	if (!create)
-	{
-		/* nothing of the app exists: these only pace the wait */
-		settings->lease_us = 30 * USECS_PER_SEC;
-		settings->max_attempts = 1;
-		settings->result_ttl_us = 10 * USECS_PER_SEC;
-		settings->request_ttl_us = 3 * SECS_PER_HOUR * USECS_PER_SEC;
-		return false;
-	}
-	prepare_once(&plan_create_app,
-				 "INSERT INTO syrpc.app (app) VALUES ($1) ON CONFLICT DO NOTHING",
-				 1, argtypes);
-	app_created();
-	run(plan_create_app, values, NULL, 0);
-	if (run(plan_load_app, values, NULL, 1) != 1)
-		elog(ERROR, "syrpc: app vanished while it was being created");
-	read_settings(settings);
-	SPI_freetuptable(SPI_tuptable);
-	return true;
-}
 
-/*
- * Create app if need be and change the settings that change gives.
- */
-void
-store_configure(text *app, const SyrpcAppChange *change)
-{
-	Oid			argtypes[5] = {TEXTOID, INTERVALOID, INT4OID, INTERVALOID, INTERVALOID};
-	const NullableDatum *args[4] = {&change->lease_time, &change->max_attempts,
-	&change->result_ttl, &change->request_ttl};
-	Datum		values[5];
-	char		nulls[5];
-	SyrpcApp	ignored;
 
-	store_load_app(app, true, &ignored);
-	values[0] = PointerGetDatum(app);
-	nulls[0] = ' ';
-	for (int i = 0; i < 4; i++)
-	{
-		values[i + 1] = args[i]->value;
-		nulls[i + 1] = args[i]->isnull ? 'n' : ' ';
-	}
-	prepare_once(&plan_configure,
-				 "UPDATE syrpc.app SET lease_time = coalesce($2, lease_time),"
-				 "       max_attempts = coalesce($3, max_attempts),"
-				 "       result_ttl = coalesce($4, result_ttl),"
-				 "       request_ttl = coalesce($5, request_ttl)"
-				 " WHERE app = $1",
-				 5, argtypes);
-	run(plan_configure, values, nulls, 0);
-	app_changed();
-}
 
-/* Has this database's syrpc the grant table (1.4 on)? */
-bool
-store_has_grants(void)
-{
-	Oid			nsp = get_namespace_oid("syrpc", true);
 
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid("app_grant", nsp));
-}
 
-/*
- * The grants of app (or "*"), from the cache or syrpc.app_grant.  Roles
- * are stored by name; one that does not exist (dropped, renamed) grants
- * nothing.
- */
-const SyrpcAccess *
-store_load_access(const char *app)
-{
-	const SyrpcAccess *acc = app_access_get(app);
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	List	   *callers = NIL;
-	List	   *workers = NIL;
-	uint64		n;
-
-	if (acc != NULL)
-		return acc;
-	values[0] = CStringGetTextDatum(app);
-	prepare_once(&plan_load_access,
-				 "SELECT role::text, side = 'caller' FROM syrpc.app_grant WHERE app = $1",
-				 1, argtypes);
-	n = run(plan_load_access, values, NULL, 0);
-	for (uint64 i = 0; i < n; i++)
-	{
-		bool		isnull;
-		char	   *role = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[i],
-															 SPI_tuptable->tupdesc, 1, &isnull));
-		bool		caller = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
-														SPI_tuptable->tupdesc, 2, &isnull));
-		Oid			roleid = get_role_oid(role, true);
-
-		if (!OidIsValid(roleid))
-			continue;
-		if (caller)
-			callers = lappend_oid(callers, roleid);
-		else
-			workers = lappend_oid(workers, roleid);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	acc = app_access_put(app, n > 0, callers, workers);
-	list_free(callers);
-	list_free(workers);
-	return acc;
-}
-
-/* The parameters of a statement on one grant: app, role, side. */
-static Oid	grant_argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
-
-static void
-grant_args(Datum *values, text *app, const char *role, SyrpcSide side)
-{
-	values[0] = PointerGetDatum(app);
-	values[1] = CStringGetTextDatum(role);
-	values[2] = CStringGetTextDatum(side_name(side));
-}
-
-/* Grant role the side of app ("*": all apps without grants of their own). */
-void
-store_grant(text *app, const char *role, SyrpcSide side)
-{
-	Datum		values[3];
-
-	grant_args(values, app, role, side);
-	prepare_once(&plan_grant,
-				 "INSERT INTO syrpc.app_grant (app, role, side)"
-				 " SELECT $1, $2, $3 WHERE NOT EXISTS"
-				 "       (SELECT FROM syrpc.app_grant"
-				 "         WHERE app = $1 AND role = $2 AND side = $3)",
-				 3, grant_argtypes);
-	run(plan_grant, values, NULL, 0);
-	app_changed();
-}
-
-/* Take back a grant; returns how many rows went (0 or 1). */
-int64
-store_revoke(text *app, const char *role, SyrpcSide side)
-{
-	Datum		values[3];
-	int64		n;
-
-	grant_args(values, app, role, side);
-	prepare_once(&plan_revoke,
-				 "DELETE FROM syrpc.app_grant WHERE app = $1 AND role = $2 AND side = $3",
-				 3, grant_argtypes);
-	n = run(plan_revoke, values, NULL, 0);
-	app_changed();
-	return n;
-}
-
-/* How many grants app has of its own, read now (not from the cache). */
-int64
-store_count_grants(text *app)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {PointerGetDatum(app)};
-	int64		n;
-
-	prepare_once(&plan_count_grants,
-				 "SELECT count(*) FROM syrpc.app_grant WHERE app = $1",
-				 1, argtypes);
-	run(plan_count_grants, values, NULL, 1);
-	n = DatumGetInt64(col_notnull(1));
-	SPI_freetuptable(SPI_tuptable);
-	return n;
-}
-
-/* How many requests of app are queued, in flight or failed. */
-int64
-store_count_requests(text *app)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {PointerGetDatum(app)};
-	int64		n;
-
-	prepare_once(&plan_count_requests,
-				 "SELECT count(*) FROM syrpc.request WHERE app = $1",
-				 1, argtypes);
-	run(plan_count_requests, values, NULL, 1);
-	n = DatumGetInt64(col_notnull(1));
-	SPI_freetuptable(SPI_tuptable);
-	return n;
-}
-
-/*
- * Delete app: its requests, results, grants and settings; returns the
- * number of requests and results deleted.
- */
-int64
-store_drop_app(text *app)
-{
-	static const char *const sql[4] = {
-		"DELETE FROM syrpc.request WHERE app = $1",
-		"DELETE FROM syrpc.result WHERE app = $1",
-		"DELETE FROM syrpc.app_grant WHERE app = $1",
-		"DELETE FROM syrpc.app WHERE app = $1",
-	};
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {PointerGetDatum(app)};
-	int64		n = 0;
-
-	for (int i = 0; i < 4; i++)
-	{
-		prepare_once(&plan_drop_app[i], sql[i], 1, argtypes);
-		if (i < 2)
-			n += run(plan_drop_app[i], values, NULL, 0);
-		else
-			run(plan_drop_app[i], values, NULL, 0);
-	}
-	app_changed();
-	return n;
-}
 
 /*
  * Queue a request; returns its new result_id (palloc'd outside SPI).
@@ -609,16 +246,16 @@ store_put_request(text *app, text *type, Datum data, TimestampTz now,
 	values[2] = data;
 	values[3] = TimestampTzGetDatum(now);
 	values[4] = TimestampTzGetDatum(now + settings->request_ttl_us);
-	prepare_once(&plan_put_request,
+	plan_prepare(&plan_put_request,
 				 "INSERT INTO syrpc.request"
 				 "       (result_id, app, type, data, created_at, ready_at, expires_at)"
 				 " VALUES (gen_random_uuid(), $1, $2, $3, $4, $4, $5)"
 				 " RETURNING result_id",
 				 5, argtypes);
-	if (run(plan_put_request, values, NULL, 0) != 1)
+	if (plan_run(plan_put_request, values, NULL, 0) != 1)
 		elog(ERROR, "syrpc: request insert returned no row");
 	id = SPI_palloc(sizeof(pg_uuid_t));
-	memcpy(id, DatumGetUUIDP(col_notnull(1)), sizeof(pg_uuid_t));
+	memcpy(id, DatumGetUUIDP(result_col_notnull(1)), sizeof(pg_uuid_t));
 	SPI_freetuptable(SPI_tuptable);
 	return id;
 }
@@ -659,14 +296,14 @@ store_claim(text *app, TimestampTz now, const SyrpcApp *settings, SyrpcClaim *cl
 	subxact_begin(&sx);
 	PG_TRY();
 	{
-		claimed = run_ordered(plan_claim, args) == 1;
+		claimed = plan_run_ordered(plan_claim, args) == 1;
 		if (claimed)
 		{
-			claim->type = col_out(1);
-			claim->result_id = SPI_datumTransfer(col_notnull(2), false, UUID_LEN);
-			claim->data = col_out(3);
-			claim->attempts = DatumGetInt32(col_notnull(4));
-			claim->created_at = DatumGetTimestampTz(col_notnull(5));
+			claim->type = result_col_out(1);
+			claim->result_id = SPI_datumTransfer(result_col_notnull(2), false, UUID_LEN);
+			claim->data = result_col_out(3);
+			claim->attempts = DatumGetInt32(result_col_notnull(4));
+			claim->created_at = DatumGetTimestampTz(result_col_notnull(5));
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
@@ -713,8 +350,8 @@ store_next_look(text *app, TimestampTz now, const SyrpcApp *settings)
 	"   AND attempts < $3" failure
 	prepare_variant(&plan_next_look, NEXT_LOOK_SQL(" AND failure IS NULL"), NEXT_LOOK_SQL(""),
 					3, argtypes);
-	run(plan_next_look, values, NULL, 1);
-	d = col(1, &isnull);
+	plan_run(plan_next_look, values, NULL, 1);
+	d = result_col(1, &isnull);
 	SPI_freetuptable(SPI_tuptable);
 	next = now + settings->lease_us;
 	if (!isnull && DatumGetTimestampTz(d) < next)
@@ -746,10 +383,10 @@ store_finish_request(text *app, const pg_uuid_t *id, TimestampTz now,
 	" RETURNING created_at, ready_at"
 	prepare_variant(&plan_finish_request, FINISH_SQL(" AND failure IS NULL"), FINISH_SQL(""),
 					2, argtypes);
-	if (run(plan_finish_request, values, NULL, 0) == 1)
+	if (plan_run(plan_finish_request, values, NULL, 0) == 1)
 	{
-		*created_at = DatumGetTimestampTz(col_notnull(1));
-		*ready_at = DatumGetTimestampTz(col_notnull(2));
+		*created_at = DatumGetTimestampTz(result_col_notnull(1));
+		*ready_at = DatumGetTimestampTz(result_col_notnull(2));
 		SPI_freetuptable(SPI_tuptable);
 		return SYRPC_FIN_OK;
 	}
@@ -800,12 +437,12 @@ store_fail_request(text *app, const pg_uuid_t *id, text *reason, TimestampTz now
 	values[1] = PointerGetDatum(app);
 	values[2] = PointerGetDatum(reason);
 	values[3] = TimestampTzGetDatum(now);
-	prepare_once(&plan_fail_request,
+	plan_prepare(&plan_fail_request,
 				 "UPDATE syrpc.request SET failure = $3, ready_at = $4"
 				 " WHERE result_id = $1 AND app = $2 AND attempts > 0"
 				 "   AND failure IS NULL",
 				 4, argtypes);
-	if (run(plan_fail_request, values, NULL, 0) == 1)
+	if (plan_run(plan_fail_request, values, NULL, 0) == 1)
 		return SYRPC_FIN_OK;
 	return why_not_in_flight(app, id, now);
 }
@@ -829,7 +466,7 @@ store_put_result(text *app, const pg_uuid_t *id, Datum data, TimestampTz now,
 	values[3] = TimestampTzGetDatum(now);
 	values[4] = TimestampTzGetDatum(now + settings->result_ttl_us);
 	values[5] = TimestampTzGetDatum(requested_at);
-	prepare_bucket(plan_put_result, bucket, with ?
+	plan_prepare_bucket(plan_put_result, bucket, with ?
 				   "INSERT INTO syrpc.result_%02d"
 				   "       (result_id, app, data, created_at, expires_at, requested_at)"
 				   " VALUES ($1, $2, $3, $4, $5, $6)" :
@@ -837,7 +474,7 @@ store_put_result(text *app, const pg_uuid_t *id, Datum data, TimestampTz now,
 				   "       (result_id, app, data, created_at, expires_at)"
 				   " VALUES ($1, $2, $3, $4, $5)",
 				   6, argtypes);
-	run(plan_put_result[bucket], values, NULL, 0);
+	plan_run(plan_put_result[bucket], values, NULL, 0);
 }
 
 /*
@@ -863,16 +500,16 @@ store_consume_result(text *app, const pg_uuid_t *id, TimestampTz now, Datum *dat
 	values[0] = UUIDPGetDatum(id);
 	values[1] = PointerGetDatum(app);
 	values[2] = TimestampTzGetDatum(now);
-	prepare_bucket(plan_consume, bucket,
+	plan_prepare_bucket(plan_consume, bucket,
 				   with ? CONSUME_SQL("requested_at") : CONSUME_SQL("NULL::timestamptz"),
 				   3, argtypes);
-	if (run(plan_consume[bucket], values, NULL, 0) == 0)
+	if (plan_run(plan_consume[bucket], values, NULL, 0) == 0)
 	{
 		SPI_freetuptable(SPI_tuptable);
 		return false;
 	}
-	*data = col_out(1);
-	d = col(2, &isnull);
+	*data = result_col_out(1);
+	d = result_col(2, &isnull);
 	*requested_at = isnull ? 0 : DatumGetTimestampTz(d);
 	SPI_freetuptable(SPI_tuptable);
 	return true;
@@ -891,15 +528,15 @@ store_result_state(text *app, const pg_uuid_t *id, TimestampTz now)
 
 	values[0] = UUIDPGetDatum(id);
 	values[1] = TimestampTzGetDatum(now);
-	prepare_bucket(plan_result_state, bucket,
+	plan_prepare_bucket(plan_result_state, bucket,
 				   "SELECT app, consumed_at IS NOT NULL FROM syrpc.result_%02d"
 				   " WHERE result_id = $1 AND expires_at > $2",
 				   2, argtypes);
-	if (run(plan_result_state[bucket], values, NULL, 1) == 1)
+	if (plan_run(plan_result_state[bucket], values, NULL, 1) == 1)
 	{
-		if (!same_text(app, DatumGetTextPP(col_notnull(1))))
+		if (!same_text(app, DatumGetTextPP(result_col_notnull(1))))
 			state = SYRPC_RES_WRONG_APP;
-		else if (DatumGetBool(col_notnull(2)))
+		else if (DatumGetBool(result_col_notnull(2)))
 			state = SYRPC_RES_CONSUMED;
 		else
 			state = SYRPC_RES_PRESENT;
@@ -928,21 +565,21 @@ store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
 	"  FROM syrpc.request WHERE result_id = $1"
 	prepare_variant(&plan_request_state, REQUEST_STATE_SQL("failure"),
 					REQUEST_STATE_SQL("NULL::text"), 1, argtypes);
-	if (run(plan_request_state, values, NULL, 1) == 0)
+	if (plan_run(plan_request_state, values, NULL, 1) == 0)
 	{
 		SPI_freetuptable(SPI_tuptable);
 		return req;
 	}
-	req.attempts = DatumGetInt32(col_notnull(2));
-	ready_at = DatumGetTimestampTz(col_notnull(3));
-	expires_at = DatumGetTimestampTz(col_notnull(4));
-	(void) col(5, &no_failure);
-	if (!same_text(app, DatumGetTextPP(col_notnull(1))))
+	req.attempts = DatumGetInt32(result_col_notnull(2));
+	ready_at = DatumGetTimestampTz(result_col_notnull(3));
+	expires_at = DatumGetTimestampTz(result_col_notnull(4));
+	(void) result_col(5, &no_failure);
+	if (!same_text(app, DatumGetTextPP(result_col_notnull(1))))
 		req.state = SYRPC_REQ_WRONG_APP;
 	else if (!no_failure)
 	{
 		/* a worker gave it up (syrpc_fail_request) */
-		req.failure = DatumGetTextPP(col_out(5));
+		req.failure = DatumGetTextPP(result_col_out(5));
 		req.state = SYRPC_REQ_FAILED;
 	}
 	else if (ready_at > now)
@@ -1001,10 +638,10 @@ store_cleanup(TimestampTz now)
 	prepare_variant(&plan_cleanup_requests,
 					CLEANUP_SQL(" OR r.failure IS NOT NULL", "WHEN r.failure IS NOT NULL THEN 0"),
 					CLEANUP_SQL("", ""), 1, argtypes);
-	prepare_once(&plan_cleanup_results,
+	plan_prepare(&plan_cleanup_results,
 				 "DELETE FROM syrpc.result WHERE expires_at <= $1",
 				 1, argtypes);
-	n = run(plan_cleanup_requests, values, NULL, 0);
+	n = plan_run(plan_cleanup_requests, values, NULL, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -1017,6 +654,6 @@ store_cleanup(TimestampTz now)
 						kind == 1 ? SYRPC_STAT_FAILED : SYRPC_STAT_EXPIRED, 1);
 	}
 	SPI_freetuptable(SPI_tuptable);
-	n += run(plan_cleanup_results, values, NULL, 0);
+	n += plan_run(plan_cleanup_results, values, NULL, 0);
 	return n;
 }

@@ -22,7 +22,9 @@
  *                   DROP EXTENSION giving way
  * commit.c          how a call's commit is flushed (owns_transaction,
  *                   relax_commit, commit_without_flush)
- * store.c           every SQL statement syrpc runs, as saved SPI plans
+ * store.c           the statements on requests and results (saved SPI plans)
+ * store_apps.c      the statements on apps and grants
+ * store_spi.c       saved plans, running them, reading their columns
  * apps.c            the per-backend cache of app settings
  * cleanup.c         when expired rows are deleted, and by which backend
  * stats.c           counters and latency histograms per app (preloaded)
@@ -48,6 +50,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
@@ -281,7 +284,18 @@ extern const SyrpcAccess *app_access_get(const char *name);
 extern const SyrpcAccess *app_access_put(const char *name, bool has_grants,
 										 List *callers, List *workers);
 
-/* store.c: all of these run inside an SPI connection of the caller's */
+/* store_spi.c: for the store_*.c files, inside an SPI connection */
+extern SPIPlanPtr plan_prepare(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
+extern SPIPlanPtr plan_prepare_bucket(SPIPlanPtr *slots, int bucket, const char *sql,
+									  int nargs, Oid *argtypes);
+extern uint64 plan_run(SPIPlanPtr plan, Datum *values, const char *nulls, long count);
+extern uint64 plan_run_ordered(SPIPlanPtr plan, Datum *values);
+extern Datum result_col(int n, bool *isnull);
+extern Datum result_col_notnull(int n);
+extern Datum result_col_out(int n);
+extern bool same_text(text *a, text *b);
+
+/* store.c, store_apps.c: all of these run inside an SPI connection of the caller's */
 extern void store_init(void);
 extern int	syrpc_bucket_of(const pg_uuid_t *id);
 extern bool store_load_app(text *app, bool create, SyrpcApp *settings);
