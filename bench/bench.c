@@ -295,6 +295,7 @@ static const bench_system all_systems[] = {
     { "call", "syrpc: call", syrpc_worker, syrpc_caller, 1, 1, NULL, NULL },
     { "putget", "syrpc: put + get", syrpc_worker, syrpc_caller_put_get, 1, 1, NULL, NULL },
     { "async", "syrpc: call, async results", syrpc_worker_async_results, syrpc_caller, 1, 1, NULL, NULL },
+    { "nostats", "syrpc: call, stats off", syrpc_worker_no_stats, syrpc_caller_no_stats, 1, 1, NULL, NULL },
 };
 #define NSYSTEMS ((int) (sizeof(all_systems) / sizeof(all_systems[0])))
 #define MAX_ROUNDS 9
@@ -495,7 +496,8 @@ main(int argc, char **argv)
     fprintf(out, "- floor: single-row INSERT of a small jsonb on W+C connections (tps); naive: two tables,\n"
             "  SKIP LOCKED claim, LISTEN/NOTIFY (bench/naive.sql); syrpc: echo through libsyrpc, callers\n"
             "  using syrpc_call (one CALL syrpc_call per RPC) or syrpc_put_request + syrpc_get_result;\n"
-            "  async results: workers SET syrpc.async_results = on.\n"
+            "  async results: workers SET syrpc.async_results = on; stats off: callers and workers\n"
+            "  SET syrpc.track_stats = off (what syrpc_stats_latency's counting costs).\n"
             "  One request in flight per caller; latencies in ms.\n");
     if (peer_on[0])
         fprintf(out, "- notify: naive with each NOTIFY in a transaction of its own, after the put's commit.\n");

@@ -211,10 +211,13 @@ syrpc_error(thread_arg *a, syrpc_conn *c, const char *what)
  * the result_id on.
  */
 static void
-caller_loop(thread_arg *a, int put_get)
+caller_loop(thread_arg *a, int put_get, int no_stats)
 {
     syrpc_conn *c = syrpc_connect(a->ctx->conninfo, a->ctx->app);
     json_t *data = json_loads(payload, 0, NULL);
+
+    if (no_stats && c && syrpc_status_of(c) == SYRPC_OK)
+        PQclear(PQexec(syrpc_pgconn(c), "SET syrpc.track_stats = off"));
 
     while (c && syrpc_status_of(c) == SYRPC_OK && !a->ctx->stop_callers) {
         double t0 = now_s();
@@ -245,14 +248,22 @@ caller_loop(thread_arg *a, int put_get)
 void *
 syrpc_caller(void *arg)
 {
-    caller_loop(arg, 0);
+    caller_loop(arg, 0, 0);
     return NULL;
 }
 
 void *
 syrpc_caller_put_get(void *arg)
 {
-    caller_loop(arg, 1);
+    caller_loop(arg, 1, 0);
+    return NULL;
+}
+
+/* syrpc_call with syrpc.track_stats off: what the per-app statistics cost. */
+void *
+syrpc_caller_no_stats(void *arg)
+{
+    caller_loop(arg, 0, 1);
     return NULL;
 }
 
@@ -265,13 +276,15 @@ echo(const syrpc_request *req, void *arg)
 
 /* Workers: syrpc_serve; with async_results, SET syrpc.async_results = on. */
 static void
-worker_loop(thread_arg *a, int async_results)
+worker_loop(thread_arg *a, int async_results, int no_stats)
 {
     syrpc_conn *c = syrpc_connect(a->ctx->conninfo, a->ctx->app);
 
     if (c && syrpc_status_of(c) == SYRPC_OK) {
         if (async_results)
             PQclear(PQexec(syrpc_pgconn(c), "SET syrpc.async_results = on"));
+        if (no_stats)
+            PQclear(PQexec(syrpc_pgconn(c), "SET syrpc.track_stats = off"));
         syrpc_set_interrupt_flag(c, &a->ctx->stop_workers);
         syrpc_register(c, "echo", echo, NULL);
         syrpc_serve(c, 0);
@@ -282,13 +295,20 @@ worker_loop(thread_arg *a, int async_results)
 void *
 syrpc_worker(void *arg)
 {
-    worker_loop(arg, 0);
+    worker_loop(arg, 0, 0);
     return NULL;
 }
 
 void *
 syrpc_worker_async_results(void *arg)
 {
-    worker_loop(arg, 1);
+    worker_loop(arg, 1, 0);
+    return NULL;
+}
+
+void *
+syrpc_worker_no_stats(void *arg)
+{
+    worker_loop(arg, 0, 1);
     return NULL;
 }

@@ -25,6 +25,7 @@ bool		syrpc_async_acks = true;
 bool		syrpc_async_results = false;
 bool		syrpc_notify = false;
 bool		syrpc_create_apps = true;
+bool		syrpc_track_stats = true;
 static bool syrpc_adopt_roles = false;
 static char *syrpc_wakeup_registry = NULL;
 
@@ -87,6 +88,14 @@ _PG_init(void)
 							 "Off: only syrpc_configure creates apps, and a request "
 							 "for an unknown app is refused.",
 							 &syrpc_create_apps,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("syrpc.track_stats",
+							 "Count requests and latencies per app (syrpc_stats_latency), "
+							 "when syrpc is preloaded.",
+							 NULL,
+							 &syrpc_track_stats,
 							 true,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);

@@ -204,7 +204,7 @@ remember(text *app, SyrpcStatCounter counter, int64 count, SyrpcLatency latency,
 	char		name[NAMEDATALEN];
 	ListCell   *lc;
 
-	if (stats_hash == NULL)
+	if (stats_hash == NULL || !syrpc_track_stats)
 		return;
 	text_to_cstring_buffer(app, name, sizeof(name));
 	if (latency == SYRPC_LAT_NONE)

@@ -233,6 +233,7 @@ extern bool syrpc_async_acks;
 extern bool syrpc_async_results;
 extern bool syrpc_notify;
 extern bool syrpc_create_apps;
+extern bool syrpc_track_stats;
 
 /* args.c: they raise the errors */
 extern text *arg_name(FunctionCallInfo fcinfo, int n, const char *what);
