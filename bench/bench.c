@@ -421,7 +421,7 @@ main(int argc, char **argv)
     time_t now = time(NULL);
     char date[64];
     char *pgversion, *saved;
-    const char *systems = "floor,naive,call,putget,async";
+    const char *systems = "floor,naive,call,putget,async,nostats";
     const char *peers = "redis,rabbitmq,notify";
     static const char *const known_peers[] = { "notify", "redis", "rabbitmq" };
     char peer_on[3] = { 0 };
@@ -445,7 +445,7 @@ main(int argc, char **argv)
         case 'L': long_seconds = atof(optarg); break;
         default:
             fprintf(stderr, "usage: bench [-T SECONDS] [-r ROUNDS] [-m 1x1,2x4,...] [-s on,off] [-i IDLE_WAITERS]"
-                    " [-y floor,naive,call,putget,async] [-p redis,rabbitmq,notify|none] [-L LONG_SECONDS]"
+                    " [-y floor,naive,call,putget,async,nostats] [-p redis,rabbitmq,notify|none] [-L LONG_SECONDS]"
                     " [-o FILE] -n naive.sql\n");
             return 2;
         }
