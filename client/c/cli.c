@@ -890,7 +890,7 @@ cmd_metrics(const char *conninfo, int argc, char **argv)
             print_family(lat, "syrpc_service_seconds", "gauge",
                          "Time from claim to answer, quantiles over the window.", 2, (int[]) {8, 9}, q);
             print_family(lat, "syrpc_round_trip_seconds", "gauge",
-                         "Time from put to answer, quantiles over the window.", 2, (int[]) {10, 11}, q);
+                         "Time from put to the result taken by its caller, quantiles over the window.", 2, (int[]) {10, 11}, q);
         }
     }
     PQclear(stats);
