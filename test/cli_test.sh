@@ -177,7 +177,14 @@ if [ "$(grep -cE '^app +queued +in_flight +failed +oldest_queued_s +results_wait
     ok "stats --watch --count 2: two tables of one app, a blank line between them"
 else fail "stats --watch --count 2: two tables of one app, a blank line between them" "$(cat "$WORK/watch" "$WORK/err")"; fi
 check "... the first with no rates (-)" test "$(rates "$WORK/watch" 1)" = "- -"
+timeout 30 syrpc stats --watch --count 1 cli_echo >"$WORK/watch1" 2>"$WORK/err"; rc=$?
+check "stats --watch --count 1 (the default interval): one table" test $rc -eq 0 -a "$(wc -l <"$WORK/watch1")" -eq 2
 check "... printed without ANSI codes" bash -c "! grep -q $'\e' '$WORK/watch'"
+if command -v script >/dev/null; then     # util-linux: a pseudo-terminal for stdout
+    timeout 30 script -qec "syrpc stats cli_echo --watch 0.2 --count 2" /dev/null >"$WORK/tty" 2>&1 </dev/null
+    check "stats --watch on a terminal clears the screen before each table" \
+        test "$(grep -o $'\e\\[H\e\\[2J' "$WORK/tty" | wc -l)" -eq 2
+fi
 
 # rates from the counters of syrpc_stats_latency, which need shared_preload_libraries
 preloaded=$(psql -qXAt -c "SELECT current_setting('shared_preload_libraries') ~ 'syrpc'")
@@ -278,7 +285,7 @@ check "stats on extension 1.0: workers_waiting -" grep -qE '^cli_old +1 +0 +0 +[
 
 # errors: usage and exit 2; nothing on stdout when there is nothing to say
 for args in "--watch 0" "--watch -1" "--watch 1e10" "--watch 5x" "--watch .01" "--watch 0.2 --count 0" \
-            "--watch --count x" "--count 2" "--count" "a b" "--watch 1 a b" "--bogus"; do
+            "--watch --count x" "--watch -0.5" "--count 2" "--count" "a b" "--watch 1 a b" "--bogus"; do
     timeout 10 syrpc stats $args >/dev/null 2>"$WORK/err"; rc=$?
     check "stats $args: usage, exit 2" test $rc -eq 2 -a "$(grep -c '^Usage: syrpc stats' "$WORK/err")" -eq 1
 done

@@ -714,11 +714,16 @@ parse_interval(const char *arg)
     return s;
 }
 
-/* Could arg be --watch's SECONDS (rather than APP)? It starts as a number does. */
+/*
+ * Could arg be --watch's SECONDS (rather than APP or the next option)? It
+ * starts as a number does: a digit or ".", after a sign or not.
+ */
 static int
 looks_numeric(const char *arg)
 {
-    return (arg[0] >= '0' && arg[0] <= '9') || arg[0] == '.' || arg[0] == '-' || arg[0] == '+';
+    if (arg[0] == '-' || arg[0] == '+')
+        arg++;
+    return (arg[0] >= '0' && arg[0] <= '9') || arg[0] == '.';
 }
 
 static int
