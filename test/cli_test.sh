@@ -5,6 +5,45 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/tap_lib.sh"
 
 
+# prom_check FILE: FILE is in Prometheus's text exposition format: every
+# line a HELP, a TYPE or a sample (label values escaped); a name's HELP and
+# TYPE once each and before its samples, which come together.  Says what
+# is wrong on stdout.
+prom_check() {
+    local name='[a-zA-Z_:][a-zA-Z0-9_:]*' lname='[a-zA-Z_][a-zA-Z0-9_]*' lval='"([^"\\]|\\[\\"n])*"'
+    local value='([-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?|[-+]?Inf|NaN)'
+    local help="^# HELP ($name) [^ ].*$" type="^# TYPE ($name) (counter|gauge|summary|histogram|untyped)$"
+    local sample="^($name)(\{$lname=$lval(,$lname=$lval)*\})? $value( -?[0-9]+)?$"
+    local line m helped=" " typed=" " seen=" " cur="" bad=0 lines=0
+    while IFS= read -r line; do
+        lines=$((lines + 1))
+        if [[ $line =~ $help ]]; then
+            m=${BASH_REMATCH[1]}
+            [[ $helped == *" $m "* || $seen == *" $m "* ]] && { echo "HELP of $m again or after its samples"; bad=1; }
+            helped+="$m "
+        elif [[ $line =~ $type ]]; then
+            m=${BASH_REMATCH[1]}
+            [[ $typed == *" $m "* || $seen == *" $m "* ]] && { echo "TYPE of $m again or after its samples"; bad=1; }
+            typed+="$m "
+        elif [[ $line =~ $sample ]]; then
+            m=${BASH_REMATCH[1]}
+            [[ $typed == *" $m "* && $helped == *" $m "* ]] || { echo "sample before its HELP and TYPE: $line"; bad=1; }
+            if [ "$m" != "$cur" ]; then
+                [[ $seen == *" $m "* ]] && { echo "samples of $m apart: $line"; bad=1; }
+                seen+="$m "; cur=$m
+            fi
+        else
+            echo "not in the exposition format: $line"; bad=1
+        fi
+    done <"$1"
+    [ $lines -gt 0 ] || { echo "empty"; bad=1; }
+    return $bad
+}
+
+# rates FILE BLOCK: the rates (requests_per_s answered_per_s) of each row
+# of block BLOCK (1, 2, ...) of stats --watch output
+rates() { awk -v b="$2" 'BEGIN { n = 1 } /^$/ { n++; next } n == b && $1 != "app" { print $(NF-1), $NF }' "$1"; }
+
 # jsonb_equal A B: the server says A and B are equal as jsonb
 jsonb_equal() {
     [ "$(echo "SELECT :'a'::jsonb = :'b'::jsonb" | psql -qXAt -v a="$1" -v b="$2" 2>&1)" = t ]
@@ -19,10 +58,12 @@ cleanup() {
     kill ${pids[@]} 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"
     sql "DROP DATABASE IF EXISTS syrpc_cli_noext WITH (FORCE)"
     sql "DROP DATABASE IF EXISTS syrpc_cli_schema WITH (FORCE)"
+    sql "DROP DATABASE IF EXISTS syrpc_cli_old WITH (FORCE)"
+    sql "DROP DATABASE IF EXISTS syrpc_cli_10 WITH (FORCE)"
 }
 trap cleanup EXIT
 
-for cmd in "" call serve stats; do
+for cmd in "" call serve stats metrics; do
     syrpc $cmd --help >"$WORK/help" 2>&1
     check "syrpc $cmd --help exits 0 and prints usage" grep -q '^Usage: syrpc' "$WORK/help"
 done
@@ -127,6 +168,137 @@ syrpc stats >"$WORK/stats"
 check "stats prints a table with every app" grep -qE '^cli_echo +0 +0 +0' "$WORK/stats"
 syrpc stats cli_exec >"$WORK/stats"
 check "stats APP prints that app only" test "$(wc -l <"$WORK/stats")" -eq 2
+
+# stats --watch: a block per interval, separated by a blank line when stdout is not a tty
+timeout 30 syrpc stats cli_echo --watch 0.2 --count 2 >"$WORK/watch" 2>"$WORK/err"; rc=$?
+check "stats --watch 0.2 --count 2 exits 0" test $rc -eq 0
+if [ "$(grep -cE '^app +queued +in_flight +failed +oldest_queued_s +results_waiting +workers_waiting +requests_per_s +answered_per_s$' "$WORK/watch")" -eq 2 ] &&
+   [ "$(grep -c '^$' "$WORK/watch")" -eq 1 ] && [ "$(wc -l <"$WORK/watch")" -eq 5 ] && [ "$(sed -n 3p "$WORK/watch")" = "" ]; then
+    ok "stats --watch --count 2: two tables of one app, a blank line between them"
+else fail "stats --watch --count 2: two tables of one app, a blank line between them" "$(cat "$WORK/watch" "$WORK/err")"; fi
+check "... the first with no rates (-)" test "$(rates "$WORK/watch" 1)" = "- -"
+timeout 30 syrpc stats --watch --count 1 cli_echo >"$WORK/watch1" 2>"$WORK/err"; rc=$?
+check "stats --watch --count 1 (the default interval): one table" test $rc -eq 0 -a "$(wc -l <"$WORK/watch1")" -eq 2
+check "... printed without ANSI codes" bash -c "! grep -q $'\e' '$WORK/watch'"
+if command -v script >/dev/null; then     # util-linux: a pseudo-terminal for stdout
+    timeout 30 script -qec "syrpc stats cli_echo --watch 0.2 --count 2" /dev/null >"$WORK/tty" 2>&1 </dev/null
+    check "stats --watch on a terminal clears the screen before each table" \
+        test "$(grep -o $'\e\\[H\e\\[2J' "$WORK/tty" | wc -l)" -eq 2
+fi
+
+# rates from the counters of syrpc_stats_latency, which need shared_preload_libraries
+preloaded=$(psql -qXAt -c "SELECT current_setting('shared_preload_libraries') ~ 'syrpc'")
+syrpc serve cli_watch --echo 2>"$WORK/watch.err" & pids+=($!)
+syrpc call cli_watch echo '{}' --timeout 10 >/dev/null; calls=1      # the app is there from the first table
+timeout 60 syrpc stats --watch 1 --count 3 cli_watch >"$WORK/watch" 2>"$WORK/err" & watcher=$!
+while kill -0 $watcher 2>/dev/null; do
+    syrpc call cli_watch echo '{}' --timeout 10 >/dev/null && calls=$((calls + 1))
+done
+wait $watcher; rc=$?
+if [ "$preloaded" = t ]; then
+    r=$(rates "$WORK/watch" 2; rates "$WORK/watch" 3)
+    if [ $rc -eq 0 ] && [ $calls -gt 0 ] && awk '$1 > 0 && $2 > 0 { found = 1 } END { exit !found }' <<<"$r" &&
+       ! grep -q -- - <<<"$r"; then
+        ok "stats --watch: requests and answers per second after $calls calls"
+    else fail "stats --watch: requests and answers per second after $calls calls" "rc=$rc" "$(cat "$WORK/watch" "$WORK/err")"; fi
+else
+    check "stats --watch without shared_preload_libraries: no counters, rates -" \
+        test "$(rates "$WORK/watch" 3)" = "- -"
+fi
+for sig in TERM INT; do
+    syrpc stats --watch 0.2 >"$WORK/watch" 2>&1 & watcher=$!
+    wait_until 20 grep -q '^app' "$WORK/watch"
+    kill -$sig $watcher; timeout 20 tail --pid=$watcher -f /dev/null; wait $watcher; rc=$?
+    check "stats --watch exits 0 on SIG$sig" test $rc -eq 0
+done
+
+# metrics: the exposition format, NULLs left out, APP
+psql -qXAt -c "SELECT syrpc_put_request('cli_queued', 'job', '{}')" >/dev/null     # no worker: stays queued
+syrpc metrics >"$WORK/metrics" 2>"$WORK/err"; rc=$?
+why=$(prom_check "$WORK/metrics")
+if [ $rc -eq 0 ] && [ -z "$why" ] && [ ! -s "$WORK/err" ]; then ok "metrics prints the exposition format"
+else fail "metrics prints the exposition format" "rc=$rc $why" "$(head -c 2000 "$WORK/metrics" "$WORK/err")"; fi
+for m in 'syrpc_requests_queued{app="cli_echo"} 0' 'syrpc_requests_queued{app="cli_queued"} 1' \
+         'syrpc_requests_in_flight{app="cli_echo"} 0' 'syrpc_requests_failed{app="cli_echo"} 0' \
+         'syrpc_results_waiting{app="cli_echo"} 0' 'syrpc_workers_waiting{app="cli_watch"} 1' \
+         '# TYPE syrpc_oldest_queued_age_seconds gauge'; do
+    check "metrics has $m" grep -qxF "$m" "$WORK/metrics"
+done
+check "metrics: oldest_queued_age of a queued request, in seconds" \
+    grep -qE '^syrpc_oldest_queued_age_seconds\{app="cli_queued"\} [0-9.]+$' "$WORK/metrics"
+check "metrics leaves out NULLs (oldest_queued_age with nothing queued)" \
+    bash -c "! grep -q 'syrpc_oldest_queued_age_seconds{app=\"cli_echo\"}' '$WORK/metrics'"
+if [ "$preloaded" = t ]; then
+    nreq=$(sed -nE 's/^syrpc_requests_total\{app="cli_watch"\} ([0-9]+)$/\1/p' "$WORK/metrics")
+    a=$(sed -nE 's/^syrpc_answered_total\{app="cli_watch"\} ([0-9]+)$/\1/p' "$WORK/metrics")
+    if [ -n "$nreq" ] && [ -n "$a" ] && [ "$nreq" -ge $calls ] && [ "$a" -ge $calls ]; then
+        ok "metrics: requests_total and answered_total count the $calls calls"
+    else fail "metrics: requests_total and answered_total count the $calls calls" "requests_total=$nreq answered_total=$a"; fi
+    for m in '# TYPE syrpc_requests_total counter' '# TYPE syrpc_answered_total counter' \
+             '# TYPE syrpc_failed_total counter' '# TYPE syrpc_expired_total counter' \
+             '# TYPE syrpc_queue_wait_seconds gauge'; do
+        check "metrics has $m" grep -qxF "$m" "$WORK/metrics"
+    done
+    for m in queue_wait service round_trip; do
+        check "metrics: syrpc_${m}_seconds of cli_watch, quantiles 0.5 and 0.99" test "$(grep -cE \
+            "^syrpc_${m}_seconds\\{app=\"cli_watch\",quantile=\"0\\.(5|99)\"\\} [0-9.]+(e-?[0-9]+)?$" "$WORK/metrics")" -eq 2
+    done
+    check "metrics: no latency where there were no samples (cli_queued)" \
+        bash -c "! grep -q 'seconds{app=\"cli_queued\",quantile' '$WORK/metrics'"
+else
+    check "metrics without shared_preload_libraries: no counters" bash -c "! grep -q _total '$WORK/metrics'"
+fi
+syrpc metrics cli_watch >"$WORK/metrics"; rc=$?
+if [ $rc -eq 0 ] && [ -z "$(prom_check "$WORK/metrics")" ] && grep -q 'app="cli_watch"' "$WORK/metrics" &&
+   ! grep -v '^#' "$WORK/metrics" | grep -vq 'app="cli_watch"'; then ok "metrics APP: that app only"
+else fail "metrics APP: that app only" "$(head -c 2000 "$WORK/metrics")"; fi
+syrpc metrics cli_unknown >"$WORK/metrics"; rc=$?
+check "metrics of an app that is not there: nothing, exit 0" test $rc -eq 0 -a ! -s "$WORK/metrics"
+
+# label values escaped (names from the API cannot have these; the table can)
+psql -qX -d syrpc_cli_schema -c "INSERT INTO syrpc.app (app) VALUES (E'we\"ird\\\\app\\nname')"
+syrpc -d dbname=syrpc_cli_schema metrics >"$WORK/metrics" 2>"$WORK/err"; rc=$?
+why=$(prom_check "$WORK/metrics")
+if [ $rc -eq 0 ] && [ -z "$why" ] && grep -qxF 'syrpc_requests_queued{app="we\"ird\\app\nname"} 0' "$WORK/metrics"; then
+    ok "metrics escapes \\, \" and newline in label values (extension in schema rpc)"
+else fail "metrics escapes \\, \" and newline in label values (extension in schema rpc)" "rc=$rc $why" "$(cat "$WORK/metrics" "$WORK/err")"; fi
+
+# extensions older than syrpc_stats_latency (1.3) and than workers_waiting (1.0)
+sql "DROP DATABASE IF EXISTS syrpc_cli_old WITH (FORCE)"
+sql "CREATE DATABASE syrpc_cli_old"
+sql "DROP DATABASE IF EXISTS syrpc_cli_10 WITH (FORCE)"
+sql "CREATE DATABASE syrpc_cli_10"
+for db in syrpc_cli_old:1.3 syrpc_cli_10:1.0; do
+    psql -qX -d ${db%:*} -c "SET client_min_messages = warning" -c "CREATE EXTENSION syrpc VERSION '${db#*:}'" \
+        -c "SELECT syrpc_put_request('cli_old', 'job', '{}')" >/dev/null 2>"$WORK/err" || cat "$WORK/err"
+    syrpc -d dbname=${db%:*} metrics >"$WORK/metrics" 2>"$WORK/err"; rc=$?
+    why=$(prom_check "$WORK/metrics")
+    if [ $rc -eq 0 ] && [ -z "$why" ] && [ ! -s "$WORK/err" ] && grep -qxF 'syrpc_requests_queued{app="cli_old"} 1' "$WORK/metrics" &&
+       ! grep -qE '_total|quantile' "$WORK/metrics"; then ok "metrics on extension ${db#*:}: syrpc_stats only, nothing said"
+    else fail "metrics on extension ${db#*:}: syrpc_stats only, nothing said" "rc=$rc $why" "$(cat "$WORK/metrics" "$WORK/err")"; fi
+    timeout 30 syrpc -d dbname=${db%:*} stats --watch 0.2 --count 2 >"$WORK/watch" 2>"$WORK/err"; rc=$?
+    check "stats --watch on extension ${db#*:}: rates -" test $rc -eq 0 -a "$(rates "$WORK/watch" 2)" = "- -"
+done
+check "metrics on extension 1.0: no workers_waiting" bash -c "! grep -q workers_waiting '$WORK/metrics'"
+syrpc -d dbname=syrpc_cli_10 stats >"$WORK/stats"
+check "stats on extension 1.0: workers_waiting -" grep -qE '^cli_old +1 +0 +0 +[0-9.]+ +0 +-$' "$WORK/stats"
+
+# errors: usage and exit 2; nothing on stdout when there is nothing to say
+for args in "--watch 0" "--watch -1" "--watch 1e10" "--watch 5x" "--watch .01" "--watch 0.2 --count 0" \
+            "--watch --count x" "--watch -0.5" "--count 2" "--count" "a b" "--watch 1 a b" "--bogus"; do
+    timeout 10 syrpc stats $args >/dev/null 2>"$WORK/err"; rc=$?
+    check "stats $args: usage, exit 2" test $rc -eq 2 -a "$(grep -c '^Usage: syrpc stats' "$WORK/err")" -eq 1
+done
+for args in "a b" "--bogus"; do
+    timeout 10 syrpc metrics $args >/dev/null 2>"$WORK/err"; rc=$?
+    check "metrics $args: usage, exit 2" test $rc -eq 2 -a "$(grep -c '^Usage: syrpc metrics' "$WORK/err")" -eq 1
+done
+syrpc -d dbname=syrpc_cli_noext metrics >"$WORK/metrics" 2>"$WORK/err"; rc=$?
+check "metrics without the extension: exit 1, nothing printed" test $rc -eq 1 -a ! -s "$WORK/metrics"
+syrpc -d "host=/nonexistent" metrics >"$WORK/metrics" 2>/dev/null; rc=$?
+check "metrics with no server: exit 4, nothing printed" test $rc -eq 4 -a ! -s "$WORK/metrics"
+timeout 10 syrpc -d "host=/nonexistent" stats --watch 1 >/dev/null 2>&1; rc=$?
+check "stats --watch with no server: exit 4" test $rc -eq 4
 
 # the examples, built against the installed library with pkg-config
 if cc -o "$WORK/echo_server" client/c/examples/echo_server.c $(pkg-config --cflags --libs syrpc) 2>"$WORK/cc.err" &&

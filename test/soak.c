@@ -11,9 +11,16 @@
  * expire).  Every other caller makes its fetched RPCs with syrpc_call.
  * The workers serve with syrpc_serve, every other one with async results.
  * Every 2 s it prints the size of syrpc.request and of the 64 result
- * partitions (tables and indexes).  The sizes must stop growing: the
- * largest in the last third of the run may not exceed the largest in the
- * middle third by more than half (plus 1 MB).
+ * partitions (tables and indexes), and the age of the oldest relfrozenxid
+ * of the queue tables.  The sizes must stop growing: the largest in the
+ * last third of the run may not exceed the largest in the middle third by
+ * more than half (plus 1 MB).
+ *
+ * At the end it reports what a long run costs beyond space: the xids
+ * consumed (each one brings wraparound nearer, and anti-wraparound vacuum
+ * of the queue tables with it), per request put, and the tables' sizes.
+ * These are for reading, not tests: what is normal depends on the
+ * machine and on autovacuum's settings.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -86,8 +93,9 @@ drop_worker(void *arg)
     return NULL;
 }
 
+/* SELECT what, as a number; -1 if it failed. */
 static long
-size_of(const char *what)
+number_of(const char *what)
 {
     char *v = sql_value("SELECT %s", what);
     long n = v ? atol(v) : -1;
@@ -105,8 +113,12 @@ main(int argc, char **argv)
     double seconds, t0;
     pthread_t *ct, dt;
     test_server *wt;
-    long mid_max = 0, last_max = 0;
+    long mid_max = 0, last_max = 0, xid_start, xid_end, puts;
     int ok;
+    /* the next xid, read without taking one (a SELECT is given none) */
+    const char *next_xid = "pg_snapshot_xmax(pg_current_snapshot())::text::bigint";
+    const char *frozen_age = "max(age(relfrozenxid)) FROM pg_class"
+        " WHERE relnamespace = 'syrpc'::regnamespace AND relkind = 'r'";
 
     if (argc != 5) {
         fprintf(stderr, "usage: soak APP SECONDS CALLERS WORKERS\n");
@@ -122,6 +134,7 @@ main(int argc, char **argv)
     for (int i = 0; i < 2; i++)
         free(sql_value("SELECT syrpc_configure('%s', lease_time => '500 ms', max_attempts => 2,"
                        " result_ttl => '2 s', request_ttl => '10 s')", i == 0 ? app : drop_app));
+    xid_start = number_of(next_xid);
     ct = calloc(ncallers, sizeof(pthread_t));
     wt = calloc(nworkers, sizeof(test_server));
     for (int i = 0; i < nworkers; i++)
@@ -129,15 +142,16 @@ main(int argc, char **argv)
     pthread_create(&dt, NULL, drop_worker, NULL);
     for (int i = 0; i < ncallers; i++)
         pthread_create(&ct[i], NULL, caller, (void *) (long) (i + 1));
-    printf("# %5s %8s %10s %10s %10s %14s %14s\n", "t (s)", "RPCs", "failed", "unfetched", "requests", "request bytes", "result bytes");
+    printf("# %5s %8s %10s %10s %10s %14s %14s %11s\n", "t (s)", "RPCs", "failed", "unfetched", "requests",
+           "request bytes", "result bytes", "frozen age");
     t0 = now_s();
     while (now_s() - t0 < seconds && n < MAX_SAMPLES) {
         sleep(2);               /* the sampling interval */
-        req_size[n] = size_of("pg_total_relation_size('syrpc.request')");
-        res_size[n] = size_of("sum(pg_total_relation_size(inhrelid)) FROM pg_inherits"
+        req_size[n] = number_of("pg_total_relation_size('syrpc.request')");
+        res_size[n] = number_of("sum(pg_total_relation_size(inhrelid)) FROM pg_inherits"
                               " WHERE inhparent = 'syrpc.result'::regclass");
-        printf("# %5.0f %8ld %10ld %10ld %10ld %14ld %14ld\n", now_s() - t0, n_rpc, n_failed, n_skipped,
-               size_of("count(*) FROM syrpc.request"), req_size[n], res_size[n]);
+        printf("# %5.0f %8ld %10ld %10ld %10ld %14ld %14ld %11ld\n", now_s() - t0, n_rpc, n_failed, n_skipped,
+               number_of("count(*) FROM syrpc.request"), req_size[n], res_size[n], number_of(frozen_age));
         n++;
     }
     stop_callers = 1;
@@ -159,6 +173,16 @@ main(int argc, char **argv)
            n_rpc, n_failed, n_skipped, n_dropped);
     printf("# queue tables: largest %ld bytes in the middle third of the run, %ld in the last third\n",
            mid_max, last_max);
+    xid_end = number_of(next_xid);
+    puts = n_rpc + n_failed + n_skipped;
+    printf("# xids consumed: %ld over the run, %.2f per request put (%ld put)\n",
+           xid_end - xid_start, puts > 0 ? (double) (xid_end - xid_start) / puts : 0.0, puts);
+    printf("# oldest relfrozenxid of the queue tables: age %ld\n", number_of(frozen_age));
+    printf("# sizes at the end (tables and indexes): syrpc.request %ld bytes, syrpc.app %ld bytes,"
+           " the 64 result partitions %ld bytes\n",
+           number_of("pg_total_relation_size('syrpc.request')"), number_of("pg_total_relation_size('syrpc.app')"),
+           number_of("sum(pg_total_relation_size(inhrelid)) FROM pg_inherits"
+                     " WHERE inhparent = 'syrpc.result'::regclass"));
     printf("%s 1 - soak for %.0f s: queue table sizes stay bounded\n", ok ? "ok" : "not ok", seconds);
     printf("%s 2 - requests never answered fail for their callers\n", n_failed > 0 ? "ok" : "not ok");
     printf("%d passed, %d failed\n", ok + (n_failed > 0), !ok + !(n_failed > 0));
