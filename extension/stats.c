@@ -13,11 +13,11 @@
  * which together cover the last minute.
  *
  * Cheap on the hot path: a call notes what to count in its transaction
- * (stats_at_commit), and the commit adds it with atomics, after looking up
- * the app's entry under a shared LWLock held for the lookup only; an abort
- * (or a rolled back subtransaction) counts nothing, as the rows it made
- * never were.  Entries are made under the lock in exclusive mode and never
- * move or go.
+ * (stats_count, stats_latency), and the commit adds it with atomics; the
+ * app's entry is looked up once per backend (under a shared LWLock held
+ * for the lookup only) and its pointer kept.  An abort (or a rolled back
+ * subtransaction) counts nothing, as the rows it made never were.  Entries
+ * are made under the lock in exclusive mode and never move or go.
  *
  * A histogram belongs to the window named in its epoch.  The first writer
  * of a new window moves the epoch with a compare-and-swap and clears the
@@ -106,6 +106,7 @@ stats_shmem_startup(void)
 typedef struct PendingStat
 {
 	char		app[NAMEDATALEN];
+	StatsEntry *entry;			/* looked up when noted: the commit only adds */
 	SyrpcStatCounter counter;	/* or SYRPC_STAT_NONE */
 	int64		count;
 	SyrpcLatency latency;		/* or SYRPC_LAT_NONE */
@@ -116,6 +117,19 @@ typedef struct PendingStat
 
 static List *pending_stats = NIL;
 
+/*
+ * Entries never move or go, and a backend stays in its database: so each
+ * backend keeps the pointers it looked up, and the commit of an RPC takes
+ * no lock at all once its app has been seen.
+ */
+typedef struct LocalEntry
+{
+	char		app[NAMEDATALEN];
+	StatsEntry *entry;
+} LocalEntry;
+
+static HTAB *local_entries = NULL;
+
 /* The entry of app in this database, made if need be; NULL if full. */
 static StatsEntry *
 entry_of(const char *app)
@@ -123,6 +137,19 @@ entry_of(const char *app)
 	StatsKey	key;
 	StatsEntry *e;
 	bool		found;
+	LocalEntry *local;
+
+	if (local_entries == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(LocalEntry);
+		local_entries = hash_create("syrpc stats entries", 16, &ctl, HASH_ELEM | HASH_STRINGS);
+	}
+	local = hash_search(local_entries, app, HASH_FIND, NULL);
+	if (local != NULL)
+		return local->entry;
 
 	memset(&key, 0, sizeof(key));
 	key.dbid = MyDatabaseId;
@@ -131,7 +158,7 @@ entry_of(const char *app)
 	e = hash_search(stats_hash, &key, HASH_FIND, NULL);
 	LWLockRelease(stats_lock);
 	if (e != NULL)
-		return e;
+		goto remember;
 	LWLockAcquire(stats_lock, LW_EXCLUSIVE);
 	e = hash_search(stats_hash, &key, HASH_ENTER_NULL, &found);
 	if (e != NULL && !found)
@@ -147,6 +174,11 @@ entry_of(const char *app)
 			}
 	}
 	LWLockRelease(stats_lock);
+	if (e == NULL)
+		return NULL;			/* full: look again next time */
+remember:
+	local = hash_search(local_entries, app, HASH_ENTER, &found);
+	local->entry = e;
 	return e;
 }
 
@@ -181,14 +213,12 @@ hist_add(StatsHist *ring, TimestampTz at, int64 us)
 	pg_atomic_fetch_add_u32(&h->bins[bin_of(us)], 1);
 }
 
-/* Add what a committed transaction counted.  Raises no error. */
+/* Add what a committed transaction counted: no lookup, no allocation, no error. */
 static void
 apply(PendingStat *p)
 {
-	StatsEntry *e = entry_of(p->app);
+	StatsEntry *e = p->entry;
 
-	if (e == NULL)
-		return;
 	if (p->counter != SYRPC_STAT_NONE)
 		pg_atomic_fetch_add_u64(&e->counters[p->counter], (uint64) p->count);
 	if (p->latency != SYRPC_LAT_NONE)
@@ -203,10 +233,13 @@ remember(text *app, SyrpcStatCounter counter, int64 count, SyrpcLatency latency,
 	SubTransactionId sub = GetCurrentSubTransactionId();
 	char		name[NAMEDATALEN];
 	ListCell   *lc;
+	StatsEntry *entry;
 
 	if (stats_hash == NULL || !syrpc_track_stats)
 		return;
 	text_to_cstring_buffer(app, name, sizeof(name));
+	if ((entry = entry_of(name)) == NULL)
+		return;					/* the table is full */
 	if (latency == SYRPC_LAT_NONE)
 	{
 		/* plain counts of one app and subtransaction add up */
@@ -224,6 +257,7 @@ remember(text *app, SyrpcStatCounter counter, int64 count, SyrpcLatency latency,
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	p = palloc(sizeof(PendingStat));
 	strlcpy(p->app, name, sizeof(p->app));
+	p->entry = entry;
 	p->counter = counter;
 	p->count = count;
 	p->latency = latency;
