@@ -227,38 +227,35 @@ store_revoke(text *app, const char *role, SyrpcSide side)
 	return n;
 }
 
-/* How many grants app has of its own, read now (not from the cache). */
-int64
-store_count_grants(text *app)
+/* Run a saved count(*) of one app's rows. */
+static int64
+count_of_app(SPIPlanPtr *plan, const char *sql, text *app)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {PointerGetDatum(app)};
 	int64		n;
 
-	plan_prepare(&plan_count_grants,
-				 "SELECT count(*) FROM syrpc.app_grant WHERE app = $1",
-				 1, argtypes);
-	plan_run(plan_count_grants, values, NULL, 1);
+	plan_prepare(plan, sql, 1, argtypes);
+	plan_run(*plan, values, NULL, 1);
 	n = DatumGetInt64(result_col_notnull(1));
 	SPI_freetuptable(SPI_tuptable);
 	return n;
+}
+
+/* How many grants app has of its own, read now (not from the cache). */
+int64
+store_count_grants(text *app)
+{
+	return count_of_app(&plan_count_grants,
+						"SELECT count(*) FROM syrpc.app_grant WHERE app = $1", app);
 }
 
 /* How many requests of app are queued, in flight or failed. */
 int64
 store_count_requests(text *app)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {PointerGetDatum(app)};
-	int64		n;
-
-	plan_prepare(&plan_count_requests,
-				 "SELECT count(*) FROM syrpc.request WHERE app = $1",
-				 1, argtypes);
-	plan_run(plan_count_requests, values, NULL, 1);
-	n = DatumGetInt64(result_col_notnull(1));
-	SPI_freetuptable(SPI_tuptable);
-	return n;
+	return count_of_app(&plan_count_requests,
+						"SELECT count(*) FROM syrpc.request WHERE app = $1", app);
 }
 
 /*
