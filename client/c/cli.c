@@ -885,9 +885,9 @@ cmd_metrics(const char *conninfo, int argc, char **argv)
             print_family(lat, "syrpc_answered_total", "counter",
                          "Requests answered since the server started.", 1, (int[]) {2}, NULL);
             print_family(lat, "syrpc_failed_total", "counter",
-                         "Requests failed since the server started.", 1, (int[]) {3}, NULL);
+                         "Requests failed since the server started (by a worker, or after max_attempts when cleaned up).", 1, (int[]) {3}, NULL);
             print_family(lat, "syrpc_expired_total", "counter",
-                         "Requests that expired since the server started.", 1, (int[]) {4}, NULL);
+                         "Requests whose request_ttl passed unanswered, counted when cleaned up, since the server started.", 1, (int[]) {4}, NULL);
             print_family(lat, "syrpc_latency_window_seconds", "gauge",
                          "The window over which the latency quantiles are taken.", 1, (int[]) {5}, NULL);
             print_family(lat, "syrpc_queue_wait_seconds", "gauge",
