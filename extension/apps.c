@@ -8,10 +8,11 @@
  * syrpc_configure, syrpc_grant, syrpc_revoke and syrpc_drop_app send a
  * relcache invalidation for syrpc.app at commit (app_changed), which
  * empties the cache of every backend; so does
- * dropping the table, and so does the abort of a transaction that created
- * an app (its settings were cached, its row is gone).  Each emptying
- * counts a generation, so that answers computed from settings (the next
- * look time of store.c) can tell that they are stale.
+ * dropping the table, a change to any role (grants name roles, the cache
+ * holds their oids), and so does the abort of a transaction that created
+ * an app (its settings were cached, its row is gone).  Each emptying of
+ * the settings counts a generation, so that answers computed from them
+ * (the next look time of store.c) can tell that they are stale.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,6 +24,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "syrpc_internal.h"
 
@@ -67,6 +69,21 @@ app_cache_invalidate(Datum arg, Oid relid)
 	app_relid = InvalidOid;
 }
 
+/*
+ * A role changed (made, dropped, renamed): grants name roles, and the
+ * cache holds the oids they named, so it is made again.
+ */
+static void
+access_roles_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	if (access_cache != NULL)
+	{
+		hash_destroy(access_cache);
+		access_cache = NULL;
+		MemoryContextReset(access_cxt);
+	}
+}
+
 static void
 apps_xact_callback(XactEvent event, void *arg)
 {
@@ -80,6 +97,7 @@ void
 apps_init(void)
 {
 	CacheRegisterRelcacheCallback(app_cache_invalidate, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, access_roles_invalidate, (Datum) 0);
 	RegisterXactCallback(apps_xact_callback, NULL);
 }
 

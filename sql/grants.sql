@@ -152,6 +152,16 @@ SELECT syrpc_revoke('pay', 'g_pay_worker', 'worker');
 SET ROLE g_pay_worker;
 SELECT count(*) FROM syrpc_get_request('pay', 0);
 RESET ROLE;
+-- Grants name roles: a role dropped and made again under its name has its
+-- grants again, also in a backend that had looked them up before.
+SET ROLE g_shop_caller;
+SELECT syrpc_put_request('shop', 't', '{}') IS NOT NULL AS put_before;
+RESET ROLE;
+DROP ROLE g_shop_caller;
+CREATE ROLE g_shop_caller;
+SET ROLE g_shop_caller;
+SELECT syrpc_put_request('shop', 't', '{}') IS NOT NULL AS put_again;
+RESET ROLE;
 -- Revoking what was not granted says so.
 SELECT syrpc_revoke('pay', 'g_pay_worker', 'worker');
 -- Revoking the last grant of an app opens it to the grants of all apps,
