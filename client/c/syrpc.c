@@ -1,6 +1,7 @@
 /*
- * syrpc.c: libsyrpc's connection handling, error reporting, and the RPC
- * calls, each one SQL statement on the syrpc extension's functions.
+ * syrpc.c: libsyrpc's connection handling, error reporting, and the
+ * caller's RPC calls, each one SQL statement on the syrpc extension's
+ * functions (the worker's: worker.c).
  *
  * Statements go through the extended protocol with unnamed statements
  * (PQsendQueryParams), so that the library works through pgbouncer in
@@ -56,8 +57,8 @@ syrpc_status_name(syrpc_status status)
     return "unknown status";
 }
 
-static void
-copy_str(char *dst, size_t size, const char *src)
+void
+syrpc__copy_str(char *dst, size_t size, const char *src)
 {
     snprintf(dst, size, "%s", src ? src : "");
 }
@@ -124,7 +125,7 @@ fail_from_result(syrpc_conn *c, const PGresult *res)
         char buf[SYRPC_MSG_MAX];
         size_t n;
 
-        copy_str(buf, sizeof(buf), PQerrorMessage(c->pg));
+        syrpc__copy_str(buf, sizeof(buf), PQerrorMessage(c->pg));
         n = strlen(buf);
         while (n > 0 && buf[n - 1] == '\n')
             buf[--n] = '\0';
@@ -132,9 +133,9 @@ fail_from_result(syrpc_conn *c, const PGresult *res)
     } else
         syrpc__fail(c, status, "%s", msg);
     if (res) {
-        copy_str(c->sqlstate, sizeof(c->sqlstate), state);
-        copy_str(c->detail, sizeof(c->detail), PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
-        copy_str(c->hint, sizeof(c->hint), PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+        syrpc__copy_str(c->sqlstate, sizeof(c->sqlstate), state);
+        syrpc__copy_str(c->detail, sizeof(c->detail), PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
+        syrpc__copy_str(c->hint, sizeof(c->hint), PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
     }
     return status;
 }
@@ -176,8 +177,8 @@ cancel_query(syrpc_conn *c)
  * its result.  Returns the result (caller PQclears it) on success; NULL
  * with the handle's status set otherwise.
  */
-static PGresult *
-run(syrpc_conn *c, const char *sql, int nparams, const char *const *values, int wait_ms)
+PGresult *
+syrpc__run(syrpc_conn *c, const char *sql, int nparams, const char *const *values, int wait_ms)
 {
     long long deadline = wait_ms < 0 ? -1 : now_ms() + wait_ms;
     PGresult *res, *extra;
@@ -272,16 +273,16 @@ check_app(syrpc_conn *c, const char *app)
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
               (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-')) {
             syrpc__fail(c, SYRPC_BAD_INPUT, "app contains an invalid character at byte %d", i + 1);
-            copy_str(c->sqlstate, sizeof(c->sqlstate), "22023");   /* as the server says it */
-            copy_str(c->hint, sizeof(c->hint), "Use only letters, digits, \"_\", \".\" and \"-\".");
+            syrpc__copy_str(c->sqlstate, sizeof(c->sqlstate), "22023");   /* as the server says it */
+            syrpc__copy_str(c->hint, sizeof(c->hint), "Use only letters, digits, \"_\", \".\" and \"-\".");
             return 0;
         }
     }
     return 1;
 }
 
-static int
-check_timeout(syrpc_conn *c, int timeout_ms)
+int
+syrpc__check_timeout(syrpc_conn *c, int timeout_ms)
 {
     if (timeout_ms < 0 && timeout_ms != SYRPC_FOREVER) {
         syrpc__fail(c, SYRPC_BAD_INPUT, "timeout_ms must be 0 or more, or SYRPC_FOREVER (got %d)", timeout_ms);
@@ -290,8 +291,8 @@ check_timeout(syrpc_conn *c, int timeout_ms)
     return 1;
 }
 
-static int
-check_id(syrpc_conn *c, const char *result_id)
+int
+syrpc__check_id(syrpc_conn *c, const char *result_id)
 {
     if (result_id == NULL || result_id[0] == '\0') {
         syrpc__fail(c, SYRPC_BAD_INPUT, "result_id must not be empty");
@@ -300,8 +301,8 @@ check_id(syrpc_conn *c, const char *result_id)
     return 1;
 }
 
-static int
-check_text(syrpc_conn *c, const char *json)
+int
+syrpc__check_text(syrpc_conn *c, const char *json)
 {
     if (json == NULL) {
         syrpc__fail(c, SYRPC_BAD_INPUT, "data must not be NULL");
@@ -348,7 +349,7 @@ probe(syrpc_conn *c)
     int major = 0, minor = 0, v;
 
     c->probed = 0;
-    res = run(c, "SELECT n.nspname, e.extversion FROM pg_catalog.pg_extension e"
+    res = syrpc__run(c, "SELECT n.nspname, e.extversion FROM pg_catalog.pg_extension e"
               " JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace"
               " WHERE e.extname = 'syrpc'", 0, NULL, -1);
     if (res == NULL)
@@ -357,11 +358,11 @@ probe(syrpc_conn *c)
         PQclear(res);
         syrpc__fail(c, SYRPC_SERVER_ERROR, "the syrpc extension is not installed in database \"%s\"",
                     PQdb(c->pg));
-        copy_str(c->hint, sizeof(c->hint), "Run CREATE EXTENSION syrpc in that database.");
+        syrpc__copy_str(c->hint, sizeof(c->hint), "Run CREATE EXTENSION syrpc in that database.");
         return c->status;
     }
     quote_ident(c->schema, sizeof(c->schema), PQgetvalue(res, 0, 0));
-    copy_str(c->extversion, sizeof(c->extversion), PQgetvalue(res, 0, 1));
+    syrpc__copy_str(c->extversion, sizeof(c->extversion), PQgetvalue(res, 0, 1));
     PQclear(res);
     if (sscanf(c->extversion, "%d.%d", &major, &minor) < 1)
         major = 99;             /* not a version we know: assume a newer one */
@@ -380,8 +381,8 @@ probe(syrpc_conn *c)
  * and the extension is there (looked up again until it is).  Status set
  * if not.
  */
-static int
-ready(syrpc_conn *c)
+int
+syrpc__ready(syrpc_conn *c)
 {
     if (!c->app_ok) {
         check_app(c, c->app_given);
@@ -399,8 +400,8 @@ ready(syrpc_conn *c)
 /* ---- conversion ---- */
 
 /* JSON text of data, malloc'd; NULL (status set) if it cannot be sent exactly. */
-static char *
-encode(syrpc_conn *c, const json_t *data)
+char *
+syrpc__encode(syrpc_conn *c, const json_t *data)
 {
     char err[SYRPC_MSG_MAX / 2], *text;
     int rc;
@@ -421,8 +422,8 @@ encode(syrpc_conn *c, const json_t *data)
  * The json_t of JSON text from the server (what: "result", "request data"),
  * or NULL (status set) if a json_t cannot hold it exactly.
  */
-static json_t *
-decode(syrpc_conn *c, const char *text, const char *what)
+json_t *
+syrpc__decode(syrpc_conn *c, const char *text, const char *what)
 {
     char err[SYRPC_MSG_MAX / 2];
     json_t *j;
@@ -433,15 +434,15 @@ decode(syrpc_conn *c, const char *text, const char *what)
     else if (rc != SYRPC__EXACT) {
         syrpc__fail(c, SYRPC_BAD_INPUT, "%s cannot be represented exactly by a json_t: %s"
                     " (the _text functions pass JSON text unchanged)", what, err);
-        copy_str(c->hint, sizeof(c->hint),
+        syrpc__copy_str(c->hint, sizeof(c->hint),
                  "Use syrpc_call_text, syrpc_get_result_text or syrpc_register_text for such data.");
     }
     return j;
 }
 
 /* A copy of the server's text, or NULL (status set). */
-static char *
-copy_text(syrpc_conn *c, const char *text)
+char *
+syrpc__copy_text(syrpc_conn *c, const char *text)
 {
     char *copy = strdup(text);
 
@@ -481,7 +482,7 @@ syrpc_connect(const char *conninfo, const char *app)
     if (!check_app(c, app))
         return c;
     c->app_ok = 1;
-    copy_str(c->app, sizeof(c->app), app);
+    syrpc__copy_str(c->app, sizeof(c->app), app);
     syrpc_reconnect(c);
     return c;
 }
@@ -541,8 +542,8 @@ syrpc_set_interrupt_flag(syrpc_conn *c, volatile sig_atomic_t *flag)
  * seconds of its first slice of timeout_ms, which the server gets (with a
  * grace) to answer.  Returns the result, or NULL with the status set.
  */
-static PGresult *
-run_with_text(syrpc_conn *c, const char *sql, const char *arg, const char *json,
+PGresult *
+syrpc__run_with_text(syrpc_conn *c, const char *sql, const char *arg, const char *json,
               int waits, int timeout_ms)
 {
     const char *values[4];
@@ -556,7 +557,7 @@ run_with_text(syrpc_conn *c, const char *sql, const char *arg, const char *json,
         values[3] = secs;
         wait_ms = slice_of(timeout_ms, secs, sizeof(secs)) + SYRPC_GRACE_MS;
     }
-    return run(c, sql, waits ? 4 : 3, values, wait_ms);
+    return syrpc__run(c, sql, waits ? 4 : 3, values, wait_ms);
 }
 
 /*
@@ -564,10 +565,10 @@ run_with_text(syrpc_conn *c, const char *sql, const char *arg, const char *json,
  * A statement_timeout that cancelled the wait is SYRPC_TIMEOUT: the wait
  * ended, which the caller may retry like any other.
  */
-static PGresult *
-run_waiting(syrpc_conn *c, const char *sql, const char *arg, const char *json, int timeout_ms)
+PGresult *
+syrpc__run_waiting(syrpc_conn *c, const char *sql, const char *arg, const char *json, int timeout_ms)
 {
-    PGresult *res = run_with_text(c, sql, arg, json, 1, timeout_ms);
+    PGresult *res = syrpc__run_with_text(c, sql, arg, json, 1, timeout_ms);
 
     if (res == NULL && statement_timed_out(c))
         c->status = SYRPC_TIMEOUT;
@@ -582,13 +583,13 @@ syrpc_put_request_text(syrpc_conn *c, const char *type, const char *json,
     PGresult *res;
 
     result_id[0] = '\0';
-    if (!check_name(c, "type", type) || !check_text(c, json) || !ready(c))
+    if (!check_name(c, "type", type) || !syrpc__check_text(c, json) || !syrpc__ready(c))
         return c->status;
     snprintf(sql, sizeof(sql), "SELECT %s.syrpc_put_request($1, $2, $3::pg_catalog.jsonb)", c->schema);
-    res = run_with_text(c, sql, type, json, 0, 0);
+    res = syrpc__run_with_text(c, sql, type, json, 0, 0);
     if (res == NULL)
         return c->status;
-    copy_str(result_id, SYRPC_ID_SIZE, PQgetvalue(res, 0, 0));
+    syrpc__copy_str(result_id, SYRPC_ID_SIZE, PQgetvalue(res, 0, 0));
     PQclear(res);
     return SYRPC_OK;
 }
@@ -601,7 +602,7 @@ syrpc_put_request(syrpc_conn *c, const char *type, const json_t *data,
     syrpc_status st;
 
     result_id[0] = '\0';
-    if (!check_name(c, "type", type) || (text = encode(c, data)) == NULL)
+    if (!check_name(c, "type", type) || (text = syrpc__encode(c, data)) == NULL)
         return c->status;
     st = syrpc_put_request_text(c, type, text, result_id);
     free(text);
@@ -618,8 +619,8 @@ syrpc_put_request(syrpc_conn *c, const char *type, const json_t *data,
  * a statement cancelled by statement_timeout all the same counts as such
  * a slice): the call waits on until its own deadline.
  */
-static PGresult *
-wait_sliced(syrpc_conn *c, const char *proc_sql, const char *func_sql, int nparams,
+PGresult *
+syrpc__wait_sliced(syrpc_conn *c, const char *proc_sql, const char *func_sql, int nparams,
             const char **values, int col, int timeout_ms, const char *what)
 {
     long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
@@ -629,7 +630,7 @@ wait_sliced(syrpc_conn *c, const char *proc_sql, const char *func_sql, int npara
     values[nparams - 1] = secs;
     for (;;) {
         int slice = slice_of(remaining, secs, sizeof(secs));
-        PGresult *res = run(c, c->no_procedures ? func_sql : proc_sql, nparams, values,
+        PGresult *res = syrpc__run(c, c->no_procedures ? func_sql : proc_sql, nparams, values,
                             slice + SYRPC_GRACE_MS);
 
         if (res == NULL && !statement_timed_out(c))
@@ -656,16 +657,16 @@ syrpc_get_result_text(syrpc_conn *c, const char *result_id, int timeout_ms, char
     PGresult *res;
 
     *result = NULL;
-    if (!check_id(c, result_id) || !check_timeout(c, timeout_ms) || !ready(c))
+    if (!syrpc__check_id(c, result_id) || !syrpc__check_timeout(c, timeout_ms) || !syrpc__ready(c))
         return c->status;
     snprintf(proc, sizeof(proc), "CALL %s.syrpc_wait_result($1, $2::pg_catalog.uuid, $3::pg_catalog.float8)",
              c->schema);
     snprintf(func, sizeof(func), "SELECT %s.syrpc_get_result($1, $2::pg_catalog.uuid, $3::pg_catalog.float8)",
              c->schema);
-    res = wait_sliced(c, proc, func, 3, values, 0, timeout_ms, "result");
+    res = syrpc__wait_sliced(c, proc, func, 3, values, 0, timeout_ms, "result");
     if (res == NULL)
         return c->status;
-    *result = copy_text(c, PQgetvalue(res, 0, 0));
+    *result = syrpc__copy_text(c, PQgetvalue(res, 0, 0));
     PQclear(res);
     return c->status;
 }
@@ -678,7 +679,7 @@ syrpc_get_result(syrpc_conn *c, const char *result_id, int timeout_ms, json_t **
     *result = NULL;
     if (syrpc_get_result_text(c, result_id, timeout_ms, &text) != SYRPC_OK)
         return c->status;
-    *result = decode(c, text, "result");
+    *result = syrpc__decode(c, text, "result");
     free(text);
     return c->status;
 }
@@ -697,8 +698,8 @@ syrpc_call_text(syrpc_conn *c, const char *type, const char *json, int timeout_m
     PGresult *res;
 
     *result = NULL;
-    if (!check_name(c, "type", type) || !check_text(c, json) || !check_timeout(c, timeout_ms) ||
-        !ready(c))
+    if (!check_name(c, "type", type) || !syrpc__check_text(c, json) || !syrpc__check_timeout(c, timeout_ms) ||
+        !syrpc__ready(c))
         return c->status;
     if (c->no_call_procedure) {
         if (syrpc_put_request_text(c, type, json, id) != SYRPC_OK)
@@ -708,11 +709,11 @@ syrpc_call_text(syrpc_conn *c, const char *type, const char *json, int timeout_m
     snprintf(sql, sizeof(sql),
              "CALL %s.syrpc_call($1, $2, $3::pg_catalog.jsonb, $4::pg_catalog.float8)", c->schema);
     /* on SYRPC_TIMEOUT (statement_timeout cancelled the wait) the request may be queued */
-    if ((res = run_waiting(c, sql, type, json, timeout_ms)) == NULL)
+    if ((res = syrpc__run_waiting(c, sql, type, json, timeout_ms)) == NULL)
         return c->status;
-    copy_str(id, sizeof(id), PQgetvalue(res, 0, 0));
+    syrpc__copy_str(id, sizeof(id), PQgetvalue(res, 0, 0));
     if (!PQgetisnull(res, 0, 1)) {
-        *result = copy_text(c, PQgetvalue(res, 0, 1));
+        *result = syrpc__copy_text(c, PQgetvalue(res, 0, 1));
         PQclear(res);
         return c->status;
     }
@@ -729,241 +730,13 @@ syrpc_call(syrpc_conn *c, const char *type, const json_t *data, int timeout_ms, 
     char *text, *answer;
 
     *result = NULL;
-    if (!check_name(c, "type", type) || (text = encode(c, data)) == NULL)
+    if (!check_name(c, "type", type) || (text = syrpc__encode(c, data)) == NULL)
         return c->status;
     syrpc_call_text(c, type, text, timeout_ms, &answer);
     free(text);
     if (c->status != SYRPC_OK)
         return c->status;
-    *result = decode(c, answer, "result");
+    *result = syrpc__decode(c, answer, "result");
     free(answer);
     return c->status;
-}
-
-/* ---- worker side ---- */
-
-void
-syrpc__request_clear(syrpc_request *req)
-{
-    free(req->text);
-    json_decref(req->data);
-    memset(req, 0, sizeof(*req));
-}
-
-void
-syrpc_request_free(syrpc_request *req)
-{
-    if (req == NULL)
-        return;
-    syrpc__request_clear(req);
-    free(req);
-}
-
-const char *syrpc_request_type(const syrpc_request *req) { return req->type; }
-const char *syrpc_request_result_id(const syrpc_request *req) { return req->result_id; }
-json_t *syrpc_request_data(const syrpc_request *req) { return req->data; }
-const char *syrpc_request_data_text(const syrpc_request *req) { return req->text; }
-int syrpc_request_attempts(const syrpc_request *req) { return req->attempts; }
-
-/*
- * Fill req from the one row of res, read by column name, and clear res.
- * attempts is read whenever the statement returns such a column: the
- * claim calls of released extensions do not, so it stays 0 until one
- * does, with no change here.
- */
-static syrpc_status
-take_request(syrpc_conn *c, PGresult *res, syrpc_request *req)
-{
-    int attempts = PQfnumber(res, "attempts");
-
-    copy_str(req->type, sizeof(req->type), PQgetvalue(res, 0, PQfnumber(res, "type")));
-    copy_str(req->result_id, sizeof(req->result_id), PQgetvalue(res, 0, PQfnumber(res, "result_id")));
-    req->text = copy_text(c, PQgetvalue(res, 0, PQfnumber(res, "data")));
-    if (attempts >= 0 && !PQgetisnull(res, 0, attempts))
-        req->attempts = atoi(PQgetvalue(res, 0, attempts));
-    PQclear(res);
-    return c->status;
-}
-
-/*
- * The request for the caller: raw, converted to a json_t, in memory of
- * its own, in *out whenever raw holds a claimed request (see
- * syrpc_get_request).  Empties raw.
- */
-static syrpc_status
-hand_out(syrpc_conn *c, syrpc_request *raw, syrpc_request **out)
-{
-    syrpc_request *req;
-
-    *out = NULL;
-    if (raw->result_id[0] == '\0') {
-        syrpc__request_clear(raw);
-        return c->status;
-    }
-    if ((req = malloc(sizeof(*req))) == NULL) {
-        syrpc__request_clear(raw);      /* claimed: it comes back by its lease */
-        return syrpc__fail(c, SYRPC_NO_MEMORY, "out of memory");
-    }
-    *req = *raw;
-    memset(raw, 0, sizeof(*raw));
-    if (c->status == SYRPC_OK && req->text != NULL)
-        req->data = decode(c, req->text, "request data");
-    *out = req;
-    return c->status;
-}
-
-syrpc_status
-syrpc__get_request_raw(syrpc_conn *c, int timeout_ms, syrpc_request *req)
-{
-    const char *values[2] = { c->app, NULL };
-    char proc[256], func[256];
-    PGresult *res;
-
-    memset(req, 0, sizeof(*req));
-    if (!check_timeout(c, timeout_ms) || !ready(c))
-        return c->status;
-    snprintf(proc, sizeof(proc), "CALL %s.syrpc_wait_request($1, $2::pg_catalog.float8)", c->schema);
-    snprintf(func, sizeof(func), "SELECT type, result_id, data FROM %s.syrpc_get_request($1, $2::pg_catalog.float8)",
-             c->schema);
-    res = wait_sliced(c, proc, func, 2, values, 1, timeout_ms, "request");
-    if (res == NULL)
-        return c->status;
-    return take_request(c, res, req);
-}
-
-syrpc_status
-syrpc_get_request(syrpc_conn *c, int timeout_ms, syrpc_request **req)
-{
-    syrpc_request raw;
-
-    syrpc__get_request_raw(c, timeout_ms, &raw);
-    return hand_out(c, &raw, req);
-}
-
-syrpc_status
-syrpc_put_result_text(syrpc_conn *c, const char *result_id, const char *json)
-{
-    char sql[256];
-    PGresult *res;
-
-    if (!check_id(c, result_id) || !check_text(c, json) || !ready(c))
-        return c->status;
-    snprintf(sql, sizeof(sql), "SELECT %s.syrpc_put_result($1, $2::pg_catalog.uuid, $3::pg_catalog.jsonb)",
-             c->schema);
-    res = run_with_text(c, sql, result_id, json, 0, 0);
-    if (res == NULL)
-        return c->status;
-    PQclear(res);
-    return SYRPC_OK;
-}
-
-syrpc_status
-syrpc_put_result(syrpc_conn *c, const char *result_id, const json_t *data)
-{
-    char *text;
-    syrpc_status st;
-
-    if (!check_id(c, result_id) || (text = encode(c, data)) == NULL)
-        return c->status;
-    st = syrpc_put_result_text(c, result_id, text);
-    free(text);
-    return st;
-}
-
-syrpc_status
-syrpc_fail_request(syrpc_conn *c, const char *result_id, const char *reason)
-{
-    const char *values[3] = { c->app, result_id, reason };
-    char sql[256];
-    PGresult *res;
-
-    if (!check_id(c, result_id))
-        return c->status;
-    if (reason == NULL || reason[0] == '\0' || strlen(reason) > SYRPC_REASON_MAX)
-        return syrpc__fail(c, SYRPC_BAD_INPUT, "reason must be 1 to %d bytes", SYRPC_REASON_MAX);
-    if (!ready(c))
-        return c->status;
-    if (c->no_fail_request) {
-        syrpc__fail(c, SYRPC_SERVER_ERROR, "syrpc_fail_request needs extension 1.3 or later (the database has %s)",
-                    c->extversion);
-        copy_str(c->hint, sizeof(c->hint), "Run ALTER EXTENSION syrpc UPDATE.");
-        return c->status;
-    }
-    snprintf(sql, sizeof(sql), "SELECT %s.syrpc_fail_request($1, $2::pg_catalog.uuid, $3)", c->schema);
-    res = run(c, sql, 3, values, -1);
-    if (res == NULL)
-        return c->status;
-    PQclear(res);
-    return SYRPC_OK;
-}
-
-/* Answer and claim the next request without waiting; statuses as for syrpc_put_result_get_request. */
-static syrpc_status
-put_result_get_request_raw(syrpc_conn *c, const char *result_id, const char *json, syrpc_request *next)
-{
-    char sql[256];
-    PGresult *res;
-
-    memset(next, 0, sizeof(*next));
-    if (!check_id(c, result_id) || !check_text(c, json) || !ready(c))
-        return c->status;
-    if (c->no_combined_call) {
-        if (syrpc_put_result_text(c, result_id, json) != SYRPC_OK)
-            return c->status;
-        return syrpc__get_request_raw(c, 0, next);
-    }
-    snprintf(sql, sizeof(sql), "SELECT type, result_id, data FROM %s.syrpc_put_result_get_request"
-             "($1, $2::pg_catalog.uuid, $3::pg_catalog.jsonb)", c->schema);
-    res = run_with_text(c, sql, result_id, json, 0, 0);
-    if (res == NULL)
-        return c->status;
-    if (PQntuples(res) == 1)
-        return take_request(c, res, next);
-    PQclear(res);
-    return syrpc__fail(c, SYRPC_TIMEOUT, "no request waiting");
-}
-
-syrpc_status
-syrpc_put_result_get_request(syrpc_conn *c, const char *result_id, const json_t *data,
-                             syrpc_request **next)
-{
-    syrpc_request raw;
-    char *text;
-
-    *next = NULL;
-    if (!check_id(c, result_id) || (text = encode(c, data)) == NULL)
-        return c->status;
-    put_result_get_request_raw(c, result_id, text, &raw);
-    free(text);
-    return hand_out(c, &raw, next);
-}
-
-/*
- * The serve loop's answer: answer and wait up to one slice for the next
- * request in one statement (CALL syrpc_put_result_wait_request, extension
- * 1.2), else put_result_get_request_raw.  Statuses as for that one:
- * SYRPC_OK with *next filled, SYRPC_TIMEOUT when answered and nothing came
- * (also when statement_timeout cancelled the wait: if that came before the
- * answer's commit, the request comes back by its lease).
- */
-syrpc_status
-syrpc__put_result_wait_request(syrpc_conn *c, const char *result_id, const char *json,
-                               syrpc_request *next)
-{
-    char sql[256];
-    PGresult *res;
-
-    memset(next, 0, sizeof(*next));
-    if (!check_id(c, result_id) || !check_text(c, json) || !ready(c))
-        return c->status;
-    if (c->no_answer_wait)
-        return put_result_get_request_raw(c, result_id, json, next);
-    snprintf(sql, sizeof(sql), "CALL %s.syrpc_put_result_wait_request"
-             "($1, $2::pg_catalog.uuid, $3::pg_catalog.jsonb, $4::pg_catalog.float8)", c->schema);
-    if ((res = run_waiting(c, sql, result_id, json, SYRPC_WAIT_SLICE_MS)) == NULL)
-        return c->status;
-    if (!PQgetisnull(res, 0, 1))
-        return take_request(c, res, next);
-    PQclear(res);
-    return syrpc__fail(c, SYRPC_TIMEOUT, "no request within %d ms", SYRPC_WAIT_SLICE_MS);
 }

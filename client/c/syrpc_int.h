@@ -79,4 +79,18 @@ enum { SYRPC__EXACT = 0, SYRPC__REFUSED = 1, SYRPC__NO_MEMORY = 2 };
 int syrpc__decode_exact(const char *text, json_t **result, char *err, size_t errsize);
 int syrpc__encode_exact(const json_t *value, char **text, char *err, size_t errsize);
 
+/* syrpc.c: the plumbing the calls share (worker.c uses them too) */
+void syrpc__copy_str(char *dst, size_t size, const char *src);
+PGresult *syrpc__run(syrpc_conn *c, const char *sql, int nparams, const char *const *values, int wait_ms);
+int syrpc__check_timeout(syrpc_conn *c, int timeout_ms);
+int syrpc__check_id(syrpc_conn *c, const char *result_id);
+int syrpc__check_text(syrpc_conn *c, const char *json);
+int syrpc__ready(syrpc_conn *c);
+char *syrpc__encode(syrpc_conn *c, const json_t *data);
+json_t *syrpc__decode(syrpc_conn *c, const char *text, const char *what);
+char *syrpc__copy_text(syrpc_conn *c, const char *text);
+PGresult *syrpc__run_with_text(syrpc_conn *c, const char *sql, const char *arg, const char *json, int waits, int timeout_ms);
+PGresult *syrpc__run_waiting(syrpc_conn *c, const char *sql, const char *arg, const char *json, int timeout_ms);
+PGresult *syrpc__wait_sliced(syrpc_conn *c, const char *proc_sql, const char *func_sql, int nparams, const char **values, int col, int timeout_ms, const char *what);
+
 #endif /* SYRPC_INT_H */
