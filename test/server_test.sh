@@ -27,6 +27,7 @@ cleanup() {
         rm -rf "$STANDBY"
     fi
     cluster_stop
+    [ -n "${WORK:-}" ] && rm -rf "$WORK"
 }
 trap cleanup EXIT
 
