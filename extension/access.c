@@ -31,6 +31,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_proc.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "utils/acl.h"
@@ -90,6 +91,24 @@ back_to_caller(SyrpcAsOwner *as)
 {
 	AtEOXact_GUC(true, as->nestlevel);
 	SetUserIdAndSecContext(as->caller, as->save_sec);
+}
+
+/*
+ * How an entry point that does not commit runs its work: as the owner,
+ * inside an SPI connection of its own, until leave_as_owner.
+ */
+void
+enter_as_owner(FunctionCallInfo fcinfo, SyrpcAsOwner *as)
+{
+	become_owner(fcinfo, as);
+	SPI_connect();
+}
+
+void
+leave_as_owner(SyrpcAsOwner *as)
+{
+	SPI_finish();
+	back_to_caller(as);
 }
 
 /* Has the caller the privileges of the extension's owner? */

@@ -33,21 +33,13 @@ PG_FUNCTION_INFO_V1(syrpc_drop_app);
 PG_FUNCTION_INFO_V1(syrpc_may_use);
 SYRPC_EXPORTS_END
 
-/* An administration function starts so: as the owner, if the caller is. */
+/* An administration function starts so: as the owner, if the caller is one. */
 static void
-enter_as_owner(FunctionCallInfo fcinfo, const char *func, SyrpcAsOwner *as)
+enter_admin(FunctionCallInfo fcinfo, const char *func, SyrpcAsOwner *as)
 {
 	check_writable(func);
-	become_owner(fcinfo, as);
-	SPI_connect();
+	enter_as_owner(fcinfo, as);
 	check_owner(as, func);
-}
-
-static void
-leave(SyrpcAsOwner *as)
-{
-	SPI_finish();
-	back_to_caller(as);
 }
 
 /*
@@ -65,9 +57,9 @@ syrpc_configure(PG_FUNCTION_ARGS)
 	change.max_attempts = arg_max_attempts(fcinfo, 2);
 	change.result_ttl = arg_interval(fcinfo, 3, "result_ttl");
 	change.request_ttl = arg_interval(fcinfo, 4, "request_ttl");
-	enter_as_owner(fcinfo, "syrpc_configure", &as);
+	enter_admin(fcinfo, "syrpc_configure", &as);
 	store_configure(app, &change);
-	leave(&as);
+	leave_as_owner(&as);
 	PG_RETURN_VOID();
 }
 
@@ -98,7 +90,7 @@ grant_or_revoke(FunctionCallInfo fcinfo, bool grant)
 	int64		n = 0;
 	bool		now_open = false;
 
-	enter_as_owner(fcinfo, func, &as);
+	enter_admin(fcinfo, func, &as);
 	if (!store_has_grants())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -118,7 +110,7 @@ grant_or_revoke(FunctionCallInfo fcinfo, bool grant)
 		now_open = n > 0 && strcmp(text_to_cstring(app), "*") != 0 &&
 			store_count_grants(app) == 0;
 	}
-	leave(&as);
+	leave_as_owner(&as);
 	if (now_open)
 		ereport(WARNING,
 				(errmsg("app \"%s\" has no grants left", text_to_cstring(app)),
@@ -157,7 +149,7 @@ syrpc_drop_app(PG_FUNCTION_ARGS)
 	SyrpcApp	ignored;
 	int64		n;
 
-	enter_as_owner(fcinfo, "syrpc_drop_app", &as);
+	enter_admin(fcinfo, "syrpc_drop_app", &as);
 	if (!store_load_app(app, false, &ignored))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -170,7 +162,7 @@ syrpc_drop_app(PG_FUNCTION_ARGS)
 				 errdetail("They are queued, in flight, or failed and not yet cleaned up."),
 				 errhint("Let the workers drain them, or pass force => true to delete them with the app.")));
 	n = store_drop_app(app);
-	leave(&as);
+	leave_as_owner(&as);
 	PG_RETURN_INT64(n);
 }
 
@@ -185,11 +177,9 @@ syrpc_may_use(PG_FUNCTION_ARGS)
 	SyrpcAsOwner as;
 	bool		ok;
 
-	become_owner(fcinfo, &as);
-	SPI_connect();
+	enter_as_owner(fcinfo, &as);
 	ok = may_use(&as, app, SYRPC_CALLER) || may_use(&as, app, SYRPC_WORKER);
-	SPI_finish();
-	back_to_caller(&as);
+	leave_as_owner(&as);
 	PG_RETURN_BOOL(ok);
 }
 
@@ -202,9 +192,9 @@ syrpc_cleanup(PG_FUNCTION_ARGS)
 	int64		n;
 	SyrpcAsOwner as;
 
-	enter_as_owner(fcinfo, "syrpc_cleanup", &as);
+	enter_admin(fcinfo, "syrpc_cleanup", &as);
 	n = store_cleanup(GetCurrentTimestamp());
-	leave(&as);
+	leave_as_owner(&as);
 	PG_RETURN_INT64(n);
 }
 

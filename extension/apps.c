@@ -49,6 +49,18 @@ static uint64 generation = 1;
 /* Did this transaction create an app?  Then an abort empties the cache. */
 static bool created = false;
 
+/* Forget the cached grants. */
+static void
+forget_access(void)
+{
+	if (access_cache != NULL)
+	{
+		hash_destroy(access_cache);
+		access_cache = NULL;
+		MemoryContextReset(access_cxt);
+	}
+}
+
 static void
 app_cache_invalidate(Datum arg, Oid relid)
 {
@@ -60,12 +72,7 @@ app_cache_invalidate(Datum arg, Oid relid)
 		hash_destroy(app_cache);
 		app_cache = NULL;
 	}
-	if (access_cache != NULL)
-	{
-		hash_destroy(access_cache);
-		access_cache = NULL;
-		MemoryContextReset(access_cxt);
-	}
+	forget_access();
 	app_relid = InvalidOid;
 }
 
@@ -76,12 +83,7 @@ app_cache_invalidate(Datum arg, Oid relid)
 static void
 access_roles_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
-	if (access_cache != NULL)
-	{
-		hash_destroy(access_cache);
-		access_cache = NULL;
-		MemoryContextReset(access_cxt);
-	}
+	forget_access();
 }
 
 static void

@@ -36,16 +36,8 @@ enter(FunctionCallInfo fcinfo, const char *func, text *app, SyrpcSide side,
 	  SyrpcAsOwner *as)
 {
 	check_writable(func);
-	become_owner(fcinfo, as);
-	SPI_connect();
+	enter_as_owner(fcinfo, as);
 	check_access(as, app, side);
-}
-
-static void
-leave(SyrpcAsOwner *as)
-{
-	SPI_finish();
-	back_to_caller(as);
 }
 
 /* A claimed request as the one row (type, result_id, data) of an SRF. */
@@ -73,7 +65,7 @@ syrpc_put_request(PG_FUNCTION_ARGS)
 
 	enter(fcinfo, "syrpc_put_request", app, SYRPC_CALLER, &as);
 	id = put_request(app, type, data);
-	leave(&as);
+	leave_as_owner(&as);
 	PG_RETURN_UUID_P(id);
 }
 
@@ -94,7 +86,7 @@ syrpc_get_request(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	enter(fcinfo, "syrpc_get_request", app, SYRPC_WORKER, &as);
 	found = wait_for_request(app, &wait, &claim);
-	leave(&as);
+	leave_as_owner(&as);
 	if (found)
 		return_claim(fcinfo, &claim);
 	return (Datum) 0;
@@ -114,7 +106,7 @@ syrpc_put_result(PG_FUNCTION_ARGS)
 
 	enter(fcinfo, "syrpc_put_result", app, SYRPC_WORKER, &as);
 	answer_request(app, id, data, GetCurrentTimestamp());
-	leave(&as);
+	leave_as_owner(&as);
 	relax_result_commit(owned);
 	PG_RETURN_VOID();
 }
@@ -133,7 +125,7 @@ syrpc_fail_request(PG_FUNCTION_ARGS)
 
 	enter(fcinfo, "syrpc_fail_request", app, SYRPC_WORKER, &as);
 	fail_request(app, id, reason, GetCurrentTimestamp());
-	leave(&as);
+	leave_as_owner(&as);
 	PG_RETURN_VOID();
 }
 
@@ -161,7 +153,7 @@ syrpc_put_result_get_request(PG_FUNCTION_ARGS)
 	enter(fcinfo, "syrpc_put_result_get_request", app, SYRPC_WORKER, &as);
 	answer_request(app, id, data, now);
 	found = wait_for_request(app, &no_wait, &claim);
-	leave(&as);
+	leave_as_owner(&as);
 	if (found)
 		return_claim(fcinfo, &claim);
 	relax_result_commit(owned);
@@ -185,7 +177,7 @@ syrpc_get_result(PG_FUNCTION_ARGS)
 
 	enter(fcinfo, "syrpc_get_result", app, SYRPC_CALLER, &as);
 	found = wait_for_result(app, id, &wait, &data);
-	leave(&as);
+	leave_as_owner(&as);
 	if (!found)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(data);

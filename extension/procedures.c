@@ -111,6 +111,7 @@ typedef struct ProcWait
 	SyrpcWait	wait;
 	text	   *app;
 	SyrpcSide	side;			/* worker: a request; caller: a result */
+	bool		checked;		/* check_access done earlier in this call */
 	pg_uuid_t  *result_id;		/* of the result waited for */
 	SyrpcClaim	claim;			/* the request claimed */
 	Datum		result;			/* the result taken */
@@ -126,15 +127,14 @@ wait_as_owner(FunctionCallInfo fcinfo, ProcWait *pw)
 	bool		found;
 	SyrpcAsOwner as;
 
-	become_owner(fcinfo, &as);
-	SPI_connect();
-	check_access(&as, pw->app, pw->side);
+	enter_as_owner(fcinfo, &as);
+	if (!pw->checked)
+		check_access(&as, pw->app, pw->side);
 	if (pw->side == SYRPC_CALLER)
 		found = wait_for_result(pw->app, pw->result_id, &pw->wait, &pw->result);
 	else
 		found = wait_for_request(pw->app, &pw->wait, &pw->claim);
-	SPI_finish();
-	back_to_caller(&as);
+	leave_as_owner(&as);
 	return found;
 }
 
@@ -224,6 +224,7 @@ syrpc_call(PG_FUNCTION_ARGS)
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	become_owner(fcinfo, &as);
 	check_access(&as, app, SYRPC_CALLER);
+	pw.checked = true;
 	require_own_transaction(fcinfo, "syrpc_call",
 							"Its request must commit before a worker can take it.",
 							"Inside a transaction, use syrpc_put_request, and syrpc_get_result after the commit.");
@@ -278,6 +279,7 @@ syrpc_put_result_wait_request(PG_FUNCTION_ARGS)
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	become_owner(fcinfo, &as);
 	check_access(&as, app, SYRPC_WORKER);
+	pw.checked = true;
 	require_own_transaction(fcinfo, "syrpc_put_result_wait_request",
 							"It commits the answer before it waits.",
 							"Inside a transaction, use syrpc_put_result_get_request.");

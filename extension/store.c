@@ -645,12 +645,10 @@ store_cleanup(TimestampTz now)
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
-		int			kind = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-													   SPI_tuptable->tupdesc, 2, &isnull));
+		int			kind = DatumGetInt32(result_row_col(i, 2, &isnull));
 
 		if (kind != 0)
-			stats_count(DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[i],
-													 SPI_tuptable->tupdesc, 1, &isnull)),
+			stats_count(DatumGetTextPP(result_row_col(i, 1, &isnull)),
 						kind == 1 ? SYRPC_STAT_FAILED : SYRPC_STAT_EXPIRED, 1);
 	}
 	SPI_freetuptable(SPI_tuptable);

@@ -163,10 +163,8 @@ store_load_access(const char *app)
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
-		char	   *role = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[i],
-															 SPI_tuptable->tupdesc, 1, &isnull));
-		bool		caller = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
-														SPI_tuptable->tupdesc, 2, &isnull));
+		char	   *role = TextDatumGetCString(result_row_col(i, 1, &isnull));
+		bool		caller = DatumGetBool(result_row_col(i, 2, &isnull));
 		Oid			roleid = get_role_oid(role, true);
 
 		if (!OidIsValid(roleid))

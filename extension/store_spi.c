@@ -94,7 +94,14 @@ plan_run_ordered(SPIPlanPtr plan, Datum *values)
 Datum
 result_col(int n, bool *isnull)
 {
-	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, n, isnull);
+	return result_row_col(0, n, isnull);
+}
+
+/* Column n (1-based) of row row of the last result; *isnull is set. */
+Datum
+result_row_col(uint64 row, int n, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, n, isnull);
 }
 
 /* Column n of row 0, which the query guarantees is not NULL. */

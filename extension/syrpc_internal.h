@@ -251,6 +251,8 @@ extern void check_writable(const char *func);
 extern const char *side_name(SyrpcSide side);
 extern void become_owner(FunctionCallInfo fcinfo, SyrpcAsOwner *as);
 extern void back_to_caller(SyrpcAsOwner *as);
+extern void enter_as_owner(FunctionCallInfo fcinfo, SyrpcAsOwner *as);
+extern void leave_as_owner(SyrpcAsOwner *as);
 extern void check_access(const SyrpcAsOwner *as, text *app, SyrpcSide side);
 extern bool may_use(const SyrpcAsOwner *as, text *app, SyrpcSide side);
 extern void check_owner(const SyrpcAsOwner *as, const char *func);
@@ -292,6 +294,7 @@ extern SPIPlanPtr plan_prepare_bucket(SPIPlanPtr *slots, int bucket, const char 
 extern uint64 plan_run(SPIPlanPtr plan, Datum *values, const char *nulls, long count);
 extern uint64 plan_run_ordered(SPIPlanPtr plan, Datum *values);
 extern Datum result_col(int n, bool *isnull);
+extern Datum result_row_col(uint64 row, int n, bool *isnull);
 extern Datum result_col_notnull(int n);
 extern Datum result_col_out(int n);
 extern bool same_text(text *a, text *b);
