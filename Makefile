@@ -29,6 +29,7 @@ ifneq ($(PGXS),)
 include $(PGXS)
 # PGXS knows no header dependencies (after the include: not the default goal).
 $(OBJS): extension/syrpc_internal.h
+extension/handoff.o extension/handoff_worker.o: extension/handoff.h
 PG_MAJOR := $(shell $(PG_CONFIG) --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/')
 ifneq ($(shell test $(PG_MAJOR) -ge 15 && echo ok),ok)
 $(error syrpc needs PostgreSQL 15 or later; $(PG_CONFIG) is $(PG_MAJOR))

@@ -26,6 +26,7 @@ PG_FUNCTION_INFO_V1(syrpc_bucket);
 PG_FUNCTION_INFO_V1(syrpc_wait_key);
 PG_FUNCTION_INFO_V1(syrpc_workers_waiting);
 PG_FUNCTION_INFO_V1(syrpc_waiters);
+PG_FUNCTION_INFO_V1(syrpc_memory_requests);
 PG_FUNCTION_INFO_V1(syrpc_give_way_trigger);
 PG_FUNCTION_INFO_V1(syrpc_grant);
 PG_FUNCTION_INFO_V1(syrpc_revoke);
@@ -252,6 +253,33 @@ syrpc_waiters(PG_FUNCTION_ARGS)
 {
 	InitMaterializedSRF(fcinfo, 0);
 	list_waiters(add_waiter, fcinfo->resultinfo);
+	return (Datum) 0;
+}
+
+/*
+ * syrpc.memory_requests() returns setof (app, queued, in_flight,
+ * oldest_queued) (1.5): the in-memory requests of syrpc_call in this
+ * database (handoff.c), which syrpc_stats adds to the table's.
+ */
+Datum
+syrpc_memory_requests(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	foreach(lc, handoff_requests())
+	{
+		HandoffCount *c = lfirst(lc);
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, c->oldest_queued == 0};
+
+		values[0] = CStringGetTextDatum(c->app);
+		values[1] = Int64GetDatum(c->queued);
+		values[2] = Int64GetDatum(c->in_flight);
+		values[3] = TimestampTzGetDatum(c->oldest_queued);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	return (Datum) 0;
 }
 

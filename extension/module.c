@@ -117,9 +117,31 @@ _PG_init(void)
 							   "shared_memory" : "lock_manager",
 							   PGC_INTERNAL, 0,
 							   NULL, NULL, NULL);
+	/* the slots' size is fixed at start: only when preloaded */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("syrpc.memory_payload_limit",
+								"Largest request data that syrpc_call passes to a worker "
+								"through shared memory, when syrpc is preloaded; 0 turns "
+								"in-memory calls off.",
+								"Each backend has a slot of this size.  Larger requests, "
+								"and calls without it, take the table path; an answer "
+								"larger than it is stored as a result row.",
+								&syrpc_memory_payload_kb,
+								8, 0, 1024,
+								PGC_POSTMASTER, GUC_UNIT_KB,
+								NULL, NULL, NULL);
+	DefineCustomBoolVariable("syrpc.memory_calls",
+							 "Let syrpc_call pass requests and answers through shared "
+							 "memory while both sides are there, when syrpc is preloaded.",
+							 "Off: every call writes its request to syrpc.request.",
+							 &syrpc_memory_calls,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("syrpc");
 	wakeup_init(process_shared_preload_libraries_in_progress);
 	stats_init(process_shared_preload_libraries_in_progress);
+	handoff_init(process_shared_preload_libraries_in_progress);
 	commit_init();
 	apps_init();
 	store_init();

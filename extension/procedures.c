@@ -198,13 +198,16 @@ require_own_transaction(FunctionCallInfo fcinfo, const char *func,
  * trip.  result is NULL if the timeout passed; result_id then lets the
  * caller wait on with syrpc_get_result.
  *
- * The request's commit does not wait for the WAL flush, because until the
- * result_id leaves the server only this session knows it: if a crash
- * loses the request, it also ends this session, and the caller gets an
- * error, as for any call cut short.  The result that answers it commits
- * after it, so its flush takes the request's with it.  When the call
- * times out, it flushes the request, and waits for synchronous
- * replication as a commit does, before it returns the result_id.
+ * Until the result_id leaves the server only this session knows it: if a
+ * crash loses the request, it also ends this session, and the caller gets
+ * an error, as for any call cut short.  So when syrpc is preloaded the
+ * request and its answer go through shared memory (handoff.c), with no
+ * row, no xid and no WAL; on the table path the request's commit does not
+ * wait for the WAL flush (the result that answers it commits after it,
+ * and its flush takes the request's with it).  When the call times out,
+ * its request is written to the table if it was in memory, flushed, and
+ * replicated to synchronous standbys as a commit is, before the
+ * result_id is returned.
  */
 Datum
 syrpc_call(PG_FUNCTION_ARGS)
@@ -216,8 +219,10 @@ syrpc_call(PG_FUNCTION_ARGS)
 	.app = app, .side = SYRPC_CALLER};
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
-	XLogRecPtr	put_end;
+	XLogRecPtr	put_end = InvalidXLogRecPtr;
 	SyrpcAsOwner as;
+	bool		in_memory;
+	uint64		statements = store_statements;
 
 	pw.wait.deadline = arg_deadline(fcinfo, 3, "syrpc_call");
 	check_writable("syrpc_call");
@@ -228,14 +233,63 @@ syrpc_call(PG_FUNCTION_ARGS)
 	require_own_transaction(fcinfo, "syrpc_call",
 							"Its request must commit before a worker can take it.",
 							"Inside a transaction, use syrpc_put_request, and syrpc_get_result after the commit.");
-	pw.result_id = put_request(app, type, data);
+	/* a call that may not wait has nothing to gain from memory */
+	if (pw.wait.deadline == 0 || pw.wait.deadline > GetCurrentTimestamp())
+		in_memory = put_call(app, type, data, &pw.result_id);
+	else
+	{
+		in_memory = false;
+		pw.result_id = put_request(app, type, data);
+	}
 	back_to_caller(&as);
-	commit_without_flush();
-	SPI_commit();
-	put_end = XactLastCommitEnd;
+	if (!in_memory || store_statements != statements)
+	{
+		/*
+		 * Commit the put, or (in memory, after a statement on the tables,
+		 * when a cache was cold) drop the locks it took: a wait in memory
+		 * holds none, so that DDL need not wait for it.
+		 */
+		commit_without_flush();
+		SPI_commit();
+		put_end = XactLastCommitEnd;
+	}
 	SPI_finish();
 
-	nulls[1] = !wait_as_owner(fcinfo, &pw);
+	if (in_memory)
+	{
+		pw.wait.in_memory = true;
+		switch (handoff_wait(app, &pw.wait, &pw.result))
+		{
+			case HANDOFF_ANSWERED:
+				break;
+			case HANDOFF_IN_TABLE:
+				pw.wait.in_memory = false;
+				if (!wait_as_owner(fcinfo, &pw))
+					elog(ERROR, "syrpc: the answer of an in-memory call is not in the table");
+				break;
+			case HANDOFF_TIMED_OUT:
+				SPI_connect_ext(SPI_OPT_NONATOMIC);
+				become_owner(fcinfo, &as);
+				handoff_spill(app);
+				back_to_caller(&as);
+
+				/*
+				 * From its commit the row is the request: a cancel between
+				 * the commit and handoff_spilled must not withdraw it from
+				 * memory (an error still aborts it before the commit).
+				 */
+				HOLD_INTERRUPTS();
+				SPI_commit();
+				put_end = XactLastCommitEnd;
+				handoff_spilled();
+				RESUME_INTERRUPTS();
+				SPI_finish();
+				nulls[1] = true;
+				break;
+		}
+	}
+	else
+		nulls[1] = !wait_as_owner(fcinfo, &pw);
 	if (nulls[1])
 	{
 		/*

@@ -23,6 +23,19 @@
 
 #include "syrpc_internal.h"
 
+/* The settings of the app a request is put for, which it may create. */
+static void
+load_app_for_put(text *app, SyrpcApp *settings)
+{
+	if (!store_load_app(app, syrpc_create_apps, settings))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("app \"%s\" does not exist", text_to_cstring(app)),
+				 errdetail("syrpc.create_apps is off: apps are created by syrpc_configure, not by their first request."),
+				 errhint("Ask the extension's owner to create it with syrpc_configure('%s').",
+						 text_to_cstring(app))));
+}
+
 /*
  * Queue a request and wake a worker at commit.
  */
@@ -33,13 +46,7 @@ put_request(text *app, text *type, Datum data)
 	SyrpcApp	settings;
 	pg_uuid_t  *id;
 
-	if (!store_load_app(app, syrpc_create_apps, &settings))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("app \"%s\" does not exist", text_to_cstring(app)),
-				 errdetail("syrpc.create_apps is off: apps are created by syrpc_configure, not by their first request."),
-				 errhint("Ask the extension's owner to create it with syrpc_configure('%s').",
-						 text_to_cstring(app))));
+	load_app_for_put(app, &settings);
 	id = store_put_request(app, type, data, now, &settings);
 	stats_count(app, SYRPC_STAT_REQUESTS, 1);
 	maybe_cleanup(now);
@@ -47,6 +54,72 @@ put_request(text *app, text *type, Datum data)
 	if (syrpc_notify)
 		Async_Notify("syrpc_request", text_to_cstring(app));
 	return id;
+}
+
+/*
+ * syrpc_call's put: through shared memory if it can (handoff.c; returns
+ * true), else queued in the table as by put_request.  *id is palloc'd
+ * outside SPI.
+ */
+bool
+put_call(text *app, text *type, Datum data, pg_uuid_t **id)
+{
+	SyrpcApp	settings;
+
+	if (handoff_usable())
+	{
+		load_app_for_put(app, &settings);
+		*id = SPI_palloc(sizeof(pg_uuid_t));
+		if (handoff_put(app, type, data, &settings, *id))
+		{
+			stats_count(app, SYRPC_STAT_REQUESTS, 1);
+			return true;
+		}
+	}
+	*id = put_request(app, type, data);
+	return false;
+}
+
+/*
+ * The last look at the table that found no request: which app, at which
+ * table epoch (request_table_epoch, read before it), under which settings.
+ */
+static char empty_app[NAMEDATALEN];
+static uint64 empty_epoch = 0;
+static uint64 empty_generation = 0;
+static TimestampTz empty_until = 0;	/* when a lease it saw running ends */
+
+/*
+ * Claim a request of app from the table, unless the last look found none
+ * and nothing can have changed since: no put committed, no claim rolled
+ * back (the epoch has not moved), no lease it saw running has ended
+ * (store_next_look), the app's settings are the same, and this transaction
+ * has put none of its own (which it sees before its commit).  A worker of
+ * in-memory calls then answers and waits without a statement on the table.
+ */
+static bool
+claim_from_table(text *app, TimestampTz now, const SyrpcApp *settings,
+				 uint64 key, SyrpcClaim *claim)
+{
+	uint64		epoch = request_table_epoch(key);
+	char		name[NAMEDATALEN];
+
+	text_to_cstring_buffer(app, name, sizeof(name));
+	if (epoch != 0 && epoch == empty_epoch && empty_generation == app_generation() &&
+		strcmp(name, empty_app) == 0 && now < empty_until &&
+		!put_pending(SYRPC_WAIT_REQUEST, key))
+		return false;
+	if (store_claim(app, now, settings, claim))
+	{
+		empty_epoch = 0;
+		return true;
+	}
+	strlcpy(empty_app, name, sizeof(empty_app));
+	empty_epoch = epoch;
+	empty_generation = app_generation();
+	/* right as of this look (a later computation would miss leases ended meanwhile) */
+	empty_until = store_next_look(app, now, settings);
+	return false;
 }
 
 /*
@@ -81,11 +154,9 @@ wait_for_request(text *app, const SyrpcWait *wait, SyrpcClaim *claim)
 		ResetLatch(MyLatch);
 		waiter_rearm();
 		now = GetCurrentTimestamp();
-		if (!known && !(known = store_load_app(app, false, &settings)))
-		{
-			/* the app has no requests yet: nothing to claim */
-		}
-		else if (store_claim(app, now, &settings, claim))
+		if (handoff_claim(app, now, claim) ||
+			((known || (known = store_load_app(app, false, &settings))) &&
+			 claim_from_table(app, now, &settings, key, claim)))
 		{
 			claimed = true;
 			stats_latency(app, SYRPC_LAT_QUEUE, Max(now - claim->created_at, 0));
@@ -122,6 +193,30 @@ report_wrong_app(text *app, const pg_uuid_t *id)
 					id_text(id), text_to_cstring(app))));
 }
 
+/* No worker answered request id within its lease max_attempts times. */
+void
+report_call_failed(text *app, const pg_uuid_t *id, int32 attempts, int32 max_attempts)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_SYRPC_REQUEST_FAILED),
+			 errmsg("request %s failed after %d attempts", id_text(id), attempts),
+			 errdetail("No worker answered it within its lease %d times.", max_attempts),
+			 errhint("Check the workers of app \"%s\", or raise its lease_time or max_attempts with syrpc_configure.",
+					 text_to_cstring(app))));
+	pg_unreachable();
+}
+
+void
+report_call_expired(text *app, const pg_uuid_t *id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_SYRPC_REQUEST_EXPIRED),
+			 errmsg("request %s expired before it was answered", id_text(id)),
+			 errhint("Start more workers for app \"%s\", or raise its request_ttl with syrpc_configure.",
+					 text_to_cstring(app))));
+	pg_unreachable();
+}
+
 /*
  * Raise the error that explains why the result of id cannot come.
  */
@@ -148,20 +243,10 @@ report_request_state(const SyrpcRequestInfo *req, const pg_uuid_t *id,
 						 errmsg("request %s failed: %s", idstr, text_to_cstring(req->failure)),
 						 errdetail("A worker of app \"%s\" gave it up (syrpc_fail_request).",
 								   text_to_cstring(app))));
-			ereport(ERROR,
-					(errcode(ERRCODE_SYRPC_REQUEST_FAILED),
-					 errmsg("request %s failed after %d attempts", idstr, req->attempts),
-					 errdetail("No worker answered it within its lease %d times.",
-							   settings->max_attempts),
-					 errhint("Check the workers of app \"%s\", or raise its lease_time or max_attempts with syrpc_configure.",
-							 text_to_cstring(app))));
+			report_call_failed(app, id, req->attempts, settings->max_attempts);
 			break;
 		case SYRPC_REQ_EXPIRED:
-			ereport(ERROR,
-					(errcode(ERRCODE_SYRPC_REQUEST_EXPIRED),
-					 errmsg("request %s expired before it was answered", idstr),
-					 errhint("Start more workers for app \"%s\", or raise its request_ttl with syrpc_configure.",
-							 text_to_cstring(app))));
+			report_call_expired(app, id);
 			break;
 		default:
 			break;
@@ -219,7 +304,27 @@ answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
 	SyrpcApp	settings;
 	TimestampTz requested_at = 0;
 	TimestampTz lease_end = 0;
+	SyrpcFinishState refused = SYRPC_FIN_OK;
+	TimestampTz claimed_at = now;
 
+	switch (handoff_answer(app, id, data, false, &refused, &claimed_at))
+	{
+		case HANDOFF_NOT_HERE:
+			break;
+		case HANDOFF_REFUSED:
+			report_not_in_flight(refused, app, id);
+			break;
+		case HANDOFF_TAKEN_IN_TABLE:
+			/* too large for the slot: its caller takes it from the table */
+			store_load_app(app, true, &settings);
+			store_put_result(app, id, data, now, &settings, 0);
+			/* FALLTHROUGH */
+		case HANDOFF_TAKEN:
+		case HANDOFF_DROPPED:
+			stats_count(app, SYRPC_STAT_ANSWERED, 1);
+			stats_latency(app, SYRPC_LAT_SERVICE, Max(now - claimed_at, 0));
+			return;
+	}
 	report_not_in_flight(store_finish_request(app, id, now, &requested_at, &lease_end),
 						 app, id);
 	store_load_app(app, true, &settings);
@@ -240,6 +345,20 @@ answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
 void
 fail_request(text *app, pg_uuid_t *id, text *reason, TimestampTz now)
 {
+	SyrpcFinishState refused = SYRPC_FIN_OK;
+	TimestampTz claimed_at;
+
+	switch (handoff_answer(app, id, PointerGetDatum(reason), true, &refused, &claimed_at))
+	{
+		case HANDOFF_NOT_HERE:
+			break;
+		case HANDOFF_REFUSED:
+			report_not_in_flight(refused, app, id);
+			break;
+		default:
+			stats_count(app, SYRPC_STAT_FAILED, 1);
+			return;
+	}
 	report_not_in_flight(store_fail_request(app, id, reason, now), app, id);
 	stats_count(app, SYRPC_STAT_FAILED, 1);
 	maybe_cleanup(now);

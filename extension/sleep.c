@@ -105,7 +105,7 @@ sleep_until(const SyrpcWait *wait, TimestampTz until)
 
 	if (deadline != 0 && now >= deadline)
 		return false;
-	if (must_give_way())
+	if (!wait->in_memory && must_give_way())
 		return false;
 	if (until != 0 && (wake == 0 || until < wake))
 		wake = until;

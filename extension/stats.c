@@ -282,6 +282,24 @@ stats_latency(text *app, SyrpcLatency latency, int64 us)
 	remember(app, SYRPC_STAT_NONE, 0, latency, us);
 }
 
+/*
+ * Count n of counter for app now, whatever becomes of the transaction:
+ * for an outcome reported by the error that aborts it (an in-memory call
+ * that failed or expired).
+ */
+void
+stats_count_now(text *app, SyrpcStatCounter counter, int64 n)
+{
+	char		name[NAMEDATALEN];
+	StatsEntry *e;
+
+	if (stats_hash == NULL || !syrpc_track_stats)
+		return;
+	text_to_cstring_buffer(app, name, sizeof(name));
+	if ((e = entry_of(name)) != NULL)
+		pg_atomic_fetch_add_u64(&e->counters[counter], (uint64) n);
+}
+
 static void
 stats_xact_callback(XactEvent event, void *arg)
 {

@@ -122,6 +122,7 @@ store_init(void)
 
 /* Saved plans of statements that do not depend on a bucket. */
 static SPIPlanPtr plan_put_request;
+static SPIPlanPtr plan_spill_request;
 static SPIPlanPtr plan_claim;
 static SPIPlanPtr plan_next_look;
 static SPIPlanPtr plan_finish_request;
@@ -258,6 +259,35 @@ store_put_request(text *app, text *type, Datum data, TimestampTz now,
 	memcpy(id, DatumGetUUIDP(result_col_notnull(1)), sizeof(pg_uuid_t));
 	SPI_freetuptable(SPI_tuptable);
 	return id;
+}
+
+/*
+ * Write an in-memory request whose caller timed out (handoff.c), as it
+ * stands: its result_id, attempts so far, and ready_at the end of its
+ * holder's lease if it is leased.
+ */
+void
+store_spill_request(text *app, const SyrpcSpill *spill)
+{
+	Oid			argtypes[8] = {UUIDOID, TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
+	Datum		values[8];
+
+	values[0] = UUIDPGetDatum(&spill->id);
+	values[1] = PointerGetDatum(app);
+	values[2] = PointerGetDatum(spill->type);
+	values[3] = spill->data;
+	values[4] = TimestampTzGetDatum(spill->created_at);
+	values[5] = TimestampTzGetDatum(spill->ready_at);
+	values[6] = TimestampTzGetDatum(spill->expires_at);
+	values[7] = Int32GetDatum(spill->attempts);
+	plan_prepare(&plan_spill_request,
+				 "INSERT INTO syrpc.request"
+				 "       (result_id, app, type, data, created_at, ready_at, expires_at, attempts)"
+				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+				 8, argtypes);
+	if (plan_run(plan_spill_request, values, NULL, 0) != 1)
+		elog(ERROR, "syrpc: spilled request insert inserted no row");
 }
 
 /*

@@ -57,13 +57,18 @@ plan_prepare_bucket(SPIPlanPtr *slots, int bucket, const char *sql,
 uint64
 plan_run(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
 {
-	int			rc = SPI_execute_plan(plan, values, nulls, false, count);
+	int			rc;
 
+	store_statements++;
+	rc = SPI_execute_plan(plan, values, nulls, false, count);
 	if (rc < 0)
 		elog(ERROR, "syrpc: SPI_execute_plan failed: %s",
 			 SPI_result_code_string(rc));
 	return SPI_processed;
 }
+
+/* Statements run by this backend (every one goes through plan_run). */
+uint64		store_statements = 0;
 
 /*
  * Run the claim with the planner held to the ordered index scan.  Planned

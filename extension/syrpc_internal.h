@@ -18,6 +18,8 @@
  *                   procedure drops its snapshot and runs as its owner
  * rpc.c             the RPC itself: a put, an answer, a failure, a wait for a
  *                   request or a result, and the errors that explain them
+ * handoff.c         syrpc_call in shared memory (preloaded): the slots, their
+ *                   states (at the top of the file), spilling to the table
  * sleep.c           one sleep of a wait: latch, deadline, client socket,
  *                   DROP EXTENSION giving way
  * commit.c          how a call's commit is flushed (owns_transaction,
@@ -121,6 +123,9 @@ typedef enum SyrpcWaitKind
 	SYRPC_WAIT_RESULT = SYRPC_LOCK_WAIT_RESULT	/* one result_id */
 } SyrpcWaitKind;
 
+/* Called for each waiter by list_waiters. */
+typedef void (*syrpc_waiter_fn) (void *arg, int pid, SyrpcWaitKind kind, uint64 key);
+
 /* An app's settings, in microseconds where they are times. */
 typedef struct SyrpcApp
 {
@@ -176,6 +181,9 @@ typedef struct SyrpcWait
 								 * snapshot left is the one SPI made for
 								 * its last statement, which the sleep
 								 * may drop (ForgetPortalSnapshots) */
+	bool		in_memory;		/* waits in shared memory holding no lock:
+								 * a DROP EXTENSION need not wait for it,
+								 * so it does not give way */
 } SyrpcWait;
 
 /* A claimed request, in memory that outlives SPI. */
@@ -226,6 +234,18 @@ typedef enum SyrpcFinishState
 	SYRPC_FIN_UNKNOWN			/* no such request: never put, or expired */
 } SyrpcFinishState;
 
+/* A timed-out in-memory request, as handoff_spill writes it to the table. */
+typedef struct SyrpcSpill
+{
+	pg_uuid_t	id;
+	text	   *type;
+	Datum		data;			/* jsonb */
+	TimestampTz created_at;
+	TimestampTz ready_at;		/* now, or when the lease of its holder ends */
+	TimestampTz expires_at;
+	int32		attempts;
+} SyrpcSpill;
+
 /* module.c: the GUCs */
 extern int	syrpc_max_payload_kb;
 extern int	syrpc_cleanup_interval_ms;
@@ -234,6 +254,8 @@ extern bool syrpc_async_results;
 extern bool syrpc_notify;
 extern bool syrpc_create_apps;
 extern bool syrpc_track_stats;
+extern int	syrpc_memory_payload_kb;	/* handoff.c */
+extern bool syrpc_memory_calls;
 
 /* args.c: they raise the errors */
 extern text *arg_name(FunctionCallInfo fcinfo, int n, const char *what);
@@ -271,6 +293,49 @@ extern void answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now
 extern void fail_request(text *app, pg_uuid_t *id, text *reason, TimestampTz now);
 extern bool wait_for_result(text *app, pg_uuid_t *id, const SyrpcWait *wait,
 							Datum *data);
+extern bool put_call(text *app, text *type, Datum data, pg_uuid_t **id);
+extern void report_call_failed(text *app, const pg_uuid_t *id, int32 attempts,
+							   int32 max_attempts) pg_attribute_noreturn();
+extern void report_call_expired(text *app, const pg_uuid_t *id) pg_attribute_noreturn();
+
+/* handoff.c: syrpc_call through shared memory */
+typedef enum HandoffEnd
+{
+	HANDOFF_ANSWERED,			/* the answer is in result */
+	HANDOFF_IN_TABLE,			/* the answer is a row of syrpc.result */
+	HANDOFF_TIMED_OUT			/* spill the request (handoff_spill, handoff_spilled) */
+} HandoffEnd;
+
+typedef enum HandoffAnswer
+{
+	HANDOFF_NOT_HERE,			/* not in memory: the table path */
+	HANDOFF_TAKEN,				/* goes to its caller at commit */
+	HANDOFF_TAKEN_IN_TABLE,		/* the same, the answer stored as a result row */
+	HANDOFF_DROPPED,			/* its caller has gone: accepted, dropped */
+	HANDOFF_REFUSED				/* not in flight: see *refused */
+} HandoffAnswer;
+
+typedef struct HandoffCount
+{
+	char		app[NAMEDATALEN];
+	int64		queued;
+	int64		in_flight;
+	TimestampTz oldest_queued;
+} HandoffCount;
+
+extern void handoff_init(bool preloaded);
+extern bool handoff_usable(void);
+extern bool handoff_put(text *app, text *type, Datum data, const SyrpcApp *settings,
+						pg_uuid_t *id);
+extern HandoffEnd handoff_wait(text *app, const SyrpcWait *wait, Datum *result);
+extern void handoff_spill(text *app);
+extern void handoff_spilled(void);
+extern bool handoff_claim(text *app, TimestampTz now, SyrpcClaim *claim);
+extern HandoffAnswer handoff_answer(text *app, const pg_uuid_t *id, Datum data,
+									bool failed, SyrpcFinishState *refused,
+									TimestampTz *claimed_at);
+extern List *handoff_requests(void);
+extern void handoff_list(syrpc_waiter_fn fn, void *arg);
 
 /* sleep.c */
 extern bool sleep_until(const SyrpcWait *wait, TimestampTz until);
@@ -288,6 +353,7 @@ extern const SyrpcAccess *app_access_put(const char *name, bool has_grants,
 										 List *callers, List *workers);
 
 /* store_spi.c: for the store_*.c files, inside an SPI connection */
+extern uint64 store_statements;	/* run so far: none, no lock taken */
 extern SPIPlanPtr plan_prepare(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
 extern SPIPlanPtr plan_prepare_bucket(SPIPlanPtr *slots, int bucket, const char *sql,
 									  int nargs, Oid *argtypes);
@@ -334,6 +400,7 @@ extern SyrpcRequestInfo store_request_state(text *app, const pg_uuid_t *id,
 											TimestampTz now,
 											const SyrpcApp *settings);
 extern int64 store_cleanup(TimestampTz now);
+extern void store_spill_request(text *app, const SyrpcSpill *spill);
 
 /* cleanup.c */
 extern void maybe_cleanup(TimestampTz now);
@@ -361,9 +428,9 @@ typedef enum SyrpcLatency
 extern void stats_init(bool preloaded);
 extern void stats_count(text *app, SyrpcStatCounter counter, int64 n);
 extern void stats_latency(text *app, SyrpcLatency latency, int64 us);
+extern void stats_count_now(text *app, SyrpcStatCounter counter, int64 n);
 
 /* wakeup.c */
-typedef void (*syrpc_waiter_fn) (void *arg, int pid, SyrpcWaitKind kind, uint64 key);
 
 extern void wakeup_init(bool preloaded);
 extern uint64 syrpc_app_key(text *app);
@@ -375,6 +442,9 @@ extern int	waiter_count(SyrpcWaitKind kind, uint64 key);
 extern void list_waiters(syrpc_waiter_fn fn, void *arg);
 extern void wake_at_commit(SyrpcWaitKind kind, uint64 key);
 extern void wake_on_abort(SyrpcWaitKind kind, uint64 key);
+extern void wake_now(SyrpcWaitKind kind, uint64 key);
+extern uint64 request_table_epoch(uint64 key);
+extern bool put_pending(SyrpcWaitKind kind, uint64 key);
 extern void pass_on_wake(SyrpcWaitKind kind, uint64 key);
 extern void give_way(void);
 extern bool must_give_way(void);
@@ -401,6 +471,9 @@ typedef struct SyrpcWaiterOps
 	void		(*wake) (SyrpcWaitKind kind, uint64 key, int count);
 	int			(*count) (SyrpcWaitKind kind, uint64 key);
 	void		(*list) (syrpc_waiter_fn fn, void *arg);
+	/* how often an app's requests became claimable in the table; 0: unknown */
+	uint64		(*table_epoch) (uint64 key);
+	void		(*table_changed) (uint64 key);
 } SyrpcWaiterOps;
 
 extern const SyrpcWaiterOps waiters_lockmgr;

@@ -150,6 +150,18 @@ lockmgr_list(syrpc_waiter_fn fn, void *arg)
 	}
 }
 
+/* No shared memory of our own: the table epoch is unknown, always look. */
+static uint64
+lockmgr_table_epoch(uint64 key)
+{
+	return 0;
+}
+
+static void
+lockmgr_table_changed(uint64 key)
+{
+}
+
 const SyrpcWaiterOps waiters_lockmgr = {
 	.name = "lock_manager",
 	.enroll = lockmgr_enroll,
@@ -161,4 +173,6 @@ const SyrpcWaiterOps waiters_lockmgr = {
 	.wake = lockmgr_wake,
 	.count = lockmgr_count,
 	.list = lockmgr_list,
+	.table_epoch = lockmgr_table_epoch,
+	.table_changed = lockmgr_table_changed,
 };

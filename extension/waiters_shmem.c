@@ -81,6 +81,8 @@ typedef struct Registry
 {
 	int			nslots;
 	RegList		lists[SYRPC_REG_PARTS];
+	/* per list: how often requests of its keys became claimable in the table */
+	pg_atomic_uint64 epochs[SYRPC_REG_PARTS];
 	RegSlot		slots[FLEXIBLE_ARRAY_MEMBER];
 } Registry;
 
@@ -122,7 +124,10 @@ registry_shmem_startup(void)
 	{
 		registry->nslots = MaxBackends;
 		for (int i = 0; i < SYRPC_REG_PARTS; i++)
+		{
 			registry->lists[i].head = registry->lists[i].tail = -1;
+			pg_atomic_init_u64(&registry->epochs[i], 1);
+		}
 		for (int i = 0; i < MaxBackends; i++)
 		{
 			registry->slots[i].part = -1;
@@ -343,6 +348,27 @@ registry_leave(SyrpcWaitKind kind, uint64 key)
 	registry_forget();
 }
 
+/*
+ * The table epoch of an app's key: it moves (after the commit is visible)
+ * whenever a request of the app may have become claimable in the table: a
+ * put committed, a claim rolled back.  A worker that read it before a look
+ * that found nothing need not look again while it has not moved (and no
+ * lease it saw running has ended).  Keys share their list's epoch, which
+ * only costs a look.
+ */
+static uint64
+registry_table_epoch(uint64 key)
+{
+	pg_memory_barrier();		/* after the rearm, as the look itself */
+	return pg_atomic_read_u64(&registry->epochs[part_of(SYRPC_WAIT_REQUEST, key)]);
+}
+
+static void
+registry_table_changed(uint64 key)
+{
+	pg_atomic_fetch_add_u64(&registry->epochs[part_of(SYRPC_WAIT_REQUEST, key)], 1);
+}
+
 const SyrpcWaiterOps waiters_shmem = {
 	.name = "shared_memory",
 	.enroll = registry_register,
@@ -354,4 +380,6 @@ const SyrpcWaiterOps waiters_shmem = {
 	.wake = registry_wake,
 	.count = registry_count,
 	.list = registry_list,
+	.table_epoch = registry_table_epoch,
+	.table_changed = registry_table_changed,
 };

@@ -124,11 +124,15 @@ waiter_count(SyrpcWaitKind kind, uint64 key)
 	return waiters->count(kind, key);
 }
 
-/* Call fn for every backend of this database that is registered. */
+/*
+ * Call fn for every backend of this database that is registered, and for
+ * every caller waiting in memory (handoff.c), as a waiter on its result.
+ */
 void
 list_waiters(syrpc_waiter_fn fn, void *arg)
 {
 	waiters->list(fn, arg);
+	handoff_list(fn, arg);
 }
 
 static void
@@ -176,6 +180,41 @@ void
 wake_on_abort(SyrpcWaitKind kind, uint64 key)
 {
 	remember(kind, key, true);
+}
+
+/*
+ * Wake one waiter on key now: an in-memory request (handoff.c), which no
+ * commit makes visible.  Only with the shared-memory registry, whose wake
+ * cannot fail: it may be called under handoff.c's lock, and in callbacks.
+ */
+void
+wake_now(SyrpcWaitKind kind, uint64 key)
+{
+	Assert(waiters == &waiters_shmem);
+	waiters->wake(kind, key, 1);
+}
+
+/* Has this transaction put something on key that its commit will wake for? */
+bool
+put_pending(SyrpcWaitKind kind, uint64 key)
+{
+	ListCell   *lc;
+
+	foreach(lc, pending)
+	{
+		PendingWake *w = lfirst(lc);
+
+		if (w->kind == kind && w->key == key && !w->on_abort)
+			return true;
+	}
+	return false;
+}
+
+/* The table epoch of an app's requests (SyrpcWaiterOps.table_epoch); 0: unknown. */
+uint64
+request_table_epoch(uint64 key)
+{
+	return waiters->table_epoch(key);
 }
 
 /*
@@ -236,7 +275,12 @@ wake_pending(bool committed, SubTransactionId subid)
 			continue;
 		}
 		if (w->on_abort != committed)
+		{
+			/* a put committed, or a claim rolled back: look at the table */
+			if (w->kind == SYRPC_WAIT_REQUEST)
+				waiters->table_changed(w->key);
 			wake_safely(w->kind, w->key, w->count);
+		}
 	}
 	if (subid != InvalidSubTransactionId)
 	{

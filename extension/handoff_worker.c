@@ -1,0 +1,274 @@
+/*-------------------------------------------------------------------------
+ *
+ * handoff_worker.c
+ *	  The worker's side of the in-memory hand-off (handoff.c): claiming an
+ *	  in-memory request, answering or failing one, and what monitoring
+ *	  sees of them.  Every transition is one hold of handoff_lock; the
+ *	  states and who moves them are at the top of handoff.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/builtins.h"
+
+#include "handoff.h"
+
+/*
+ * Claim the oldest in-memory request of app, under a lease; fills claim
+ * (in memory that outlives SPI) and returns true if it did.
+ *
+ * The lease is the app's lease_time as its caller read it: the worker may
+ * not see the app yet, when the call that created it has not committed.
+ */
+bool
+handoff_claim(text *app, TimestampTz now, SyrpcClaim *claim)
+{
+	char		name[NAMEDATALEN];
+	char		type[NAMEDATALEN];
+	char	   *buf;
+	int			best = NOBODY;
+	Slot	   *s;
+	pg_uuid_t  *id;
+
+	if (handoff == NULL)
+		return false;
+
+	/*
+	 * The waiter cleared its woken flag (waiter_rearm) just before this
+	 * look: that store must not pass the load of queued, or a put could
+	 * find the flag still set (and wake nobody) while this look still sees
+	 * nothing queued.  Taking the lock would order them; the fast path
+	 * needs the barrier.
+	 */
+	pg_memory_barrier();
+	if (pg_atomic_read_u32(&handoff->queued) == 0)
+		return false;
+	text_to_cstring_buffer(app, name, sizeof(name));
+	buf = SPI_palloc(payload_max);
+	id = SPI_palloc(sizeof(pg_uuid_t));
+	hook_exit();
+	LWLockAcquire(handoff_lock, LW_EXCLUSIVE);
+	for (int i = handoff->qhead; i != NOBODY && best == NOBODY; i = slot_at(i)->qnext)
+	{
+		s = slot_at(i);
+		if (s->dbid == MyDatabaseId && now < s->expires_at && strcmp(s->app, name) == 0)
+			best = i;
+	}
+	if (best == NOBODY)
+	{
+		LWLockRelease(handoff_lock);
+		pfree(buf);
+		pfree(id);
+		return false;
+	}
+	s = slot_at(best);
+	s->attempts++;
+	s->holder = me();
+	s->lease_end = now + s->lease_us;
+	s->claimed_at = now;
+	set_state(s, HO_LEASED);
+	memcpy(buf, slot_data(s), s->len);
+	*id = s->id;
+	strlcpy(type, s->type, sizeof(type));
+	claim->attempts = s->attempts;
+	claim->created_at = s->created_at;
+	/* its caller needs no wake-up: it looks at least once a lease_time */
+	LWLockRelease(handoff_lock);
+
+	remember_op(false, best, id, NULL, false, false);
+	claim->data = PointerGetDatum(buf);
+	claim->result_id = UUIDPGetDatum(id);
+	claim->type = PointerGetDatum(SPI_palloc(VARHDRSZ + strlen(type)));
+	SET_VARSIZE(DatumGetPointer(claim->type), VARHDRSZ + strlen(type));
+	memcpy(VARDATA(DatumGetPointer(claim->type)), type, strlen(type));
+	return true;
+}
+
+/*
+ * A worker answers request id of app with data (or fails it: data is the
+ * reason).  HANDOFF_NOT_HERE: it is not in memory, take the table path;
+ * HANDOFF_TAKEN: the answer goes to the caller when this transaction
+ * commits; HANDOFF_TAKEN_IN_TABLE: the same, but the answer is too large
+ * for a slot and the worker must store it as a result row;
+ * HANDOFF_DROPPED: the caller has gone, the answer is accepted and
+ * dropped; HANDOFF_REFUSED: *refused says why (report_not_in_flight).
+ * *claimed_at: when it was claimed, for the service time.
+ */
+HandoffAnswer
+handoff_answer(text *app, const pg_uuid_t *id, Datum data, bool failed,
+			   SyrpcFinishState *refused, TimestampTz *claimed_at)
+{
+	char		name[NAMEDATALEN];
+	struct varlena *v = (struct varlena *) DatumGetPointer(data);
+	bool		in_table;
+	bool		sleeping = false;
+	HandoffAnswer how = HANDOFF_NOT_HERE;
+
+	if (handoff == NULL)
+		return HANDOFF_NOT_HERE;
+	in_table = !failed && toast_raw_datum_size(data) > payload_max;
+	text_to_cstring_buffer(app, name, sizeof(name));
+	hook_exit();
+	for (;;)
+	{
+		int			i = (id->data[13] << 16) | (id->data[14] << 8) | id->data[15];
+		Slot	   *s = i < handoff->nslots ? slot_at(i) : NULL;
+		bool		wait = false;
+
+		LWLockAcquire(handoff_lock, LW_EXCLUSIVE);
+		if (s == NULL || s->dbid != MyDatabaseId ||
+			memcmp(&s->id, id, sizeof(pg_uuid_t)) != 0)
+			how = HANDOFF_NOT_HERE;
+		else if (strcmp(s->app, name) != 0)
+		{
+			how = HANDOFF_REFUSED;
+			*refused = SYRPC_FIN_WRONG_APP;
+		}
+		else
+			switch (s->state)
+			{
+				case HO_QUEUED:
+					if (s->attempts == 0)
+					{
+						how = HANDOFF_REFUSED;
+						*refused = SYRPC_FIN_NOT_CLAIMED;
+						break;
+					}
+					/* FALLTHROUGH */
+				case HO_LEASED:
+					s->answerer = me();
+					set_state(s, HO_ANSWERING);
+					*claimed_at = s->claimed_at;
+					how = in_table ? HANDOFF_TAKEN_IN_TABLE : HANDOFF_TAKEN;
+					break;
+				case HO_ANSWERING:
+					if (s->answerer == me())
+					{
+						how = HANDOFF_REFUSED;
+						*refused = SYRPC_FIN_ANSWERED;
+					}
+					else
+						wait = true;	/* as on a row locked by the other answer */
+					break;
+				case HO_SPILLING:
+					wait = true;
+					break;
+				case HO_SPILLED:
+					how = HANDOFF_NOT_HERE;
+					break;
+				case HO_WITHDRAWN:
+					if (s->holder == me())
+						s->holder = NOBODY;
+					how = HANDOFF_DROPPED;
+					break;
+				case HO_FAILED:
+				case HO_ANSWERED:
+				case HO_FREE:
+					how = HANDOFF_REFUSED;
+					*refused = s->failed ? SYRPC_FIN_FAILED : SYRPC_FIN_ANSWERED;
+					break;
+			}
+		LWLockRelease(handoff_lock);
+		if (!wait)
+		{
+			if (how == HANDOFF_TAKEN || how == HANDOFF_TAKEN_IN_TABLE)
+				remember_op(true, i, id, in_table ? NULL : v, failed, in_table);
+			break;
+		}
+		if (!sleeping)
+			ConditionVariablePrepareToSleep(&s->cv);
+		else
+			ConditionVariableSleep(&s->cv, PG_WAIT_EXTENSION);
+		sleeping = true;
+	}
+	if (sleeping)
+		ConditionVariableCancelSleep();
+	return how;
+}
+
+/*
+ * The in-memory requests of this database, per app: queued, and in flight
+ * (leased or being answered), for syrpc_stats.
+ */
+List *
+handoff_requests(void)
+{
+	List	   *apps = NIL;
+	HandoffCount *counts;
+	int			n = 0;
+
+	if (handoff == NULL)
+		return NIL;
+	counts = palloc0(sizeof(HandoffCount) * handoff->nslots);
+	LWLockAcquire(handoff_lock, LW_SHARED);
+	for (int i = 0; i < handoff->nslots; i++)
+	{
+		Slot	   *s = slot_at(i);
+		HandoffCount *c = NULL;
+		bool		queued = s->state == HO_QUEUED;
+
+		if (s->dbid != MyDatabaseId ||
+			(!queued && s->state != HO_LEASED && s->state != HO_ANSWERING))
+			continue;
+		for (int j = 0; j < n && c == NULL; j++)
+			if (strcmp(counts[j].app, s->app) == 0)
+				c = &counts[j];
+		if (c == NULL)
+		{
+			c = &counts[n++];
+			strlcpy(c->app, s->app, sizeof(c->app));
+		}
+		if (queued)
+		{
+			c->queued++;
+			if (c->oldest_queued == 0 || s->created_at < c->oldest_queued)
+				c->oldest_queued = s->created_at;
+		}
+		else
+			c->in_flight++;
+	}
+	LWLockRelease(handoff_lock);
+	for (int j = 0; j < n; j++)
+		apps = lappend(apps, &counts[j]);
+	return apps;
+}
+
+/*
+ * Call fn for every caller of this database waiting in memory, as a
+ * waiter on its result.
+ */
+void
+handoff_list(syrpc_waiter_fn fn, void *arg)
+{
+	int		   *pids;
+	uint64	   *keys;
+	int			n = 0;
+
+	if (handoff == NULL)
+		return;
+	pids = palloc(sizeof(int) * handoff->nslots);
+	keys = palloc(sizeof(uint64) * handoff->nslots);
+	LWLockAcquire(handoff_lock, LW_SHARED);
+	for (int i = 0; i < handoff->nslots; i++)
+	{
+		Slot	   *s = slot_at(i);
+
+		if (s->dbid == MyDatabaseId &&
+			(s->state == HO_QUEUED || s->state == HO_LEASED ||
+			 s->state == HO_ANSWERING || s->state == HO_SPILLING))
+		{
+			pids[n] = GetPGProcByNumber(i)->pid;
+			keys[n++] = syrpc_result_key(&s->id);
+		}
+	}
+	LWLockRelease(handoff_lock);
+	for (int j = 0; j < n; j++)
+		fn(arg, pids[j], SYRPC_WAIT_RESULT, keys[j]);
+	pfree(pids);
+	pfree(keys);
+}
