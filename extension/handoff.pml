@@ -1,52 +1,81 @@
 /*
- * handoff.pml: the design of issue #12's in-memory syrpc_call, as a model
- * checked by spin (test/model_test.sh) before any of it is written in C.
+ * handoff.pml: issue #12's in-memory syrpc_call (handoff.c), as a model
+ * checked by spin (test/model_test.sh).
  *
- * A caller's request goes to a worker through a slot in shared memory,
- * and the answer comes back the same way, with no row, no xid and no WAL,
- * while both are alive; every way out (timeout, cancel, a worker that dies
- * or aborts, a lease that runs out, max_attempts) must keep today's
- * guarantees.  The slot's states, and who moves it (always under the
- * slot's lock, a spinlock: each atomic block below):
+ * A caller's request goes to a worker through the caller's slot in shared
+ * memory, and the answer comes back the same way, with no row, no xid and
+ * no WAL, while both are alive; every way out (timeout, cancel, a worker
+ * that dies or aborts, a lease that runs out, max_attempts) must keep
+ * today's guarantees.  One LWLock, "syrpc handoff", covers every slot: each
+ * atomic block below is one hold of it.  A slot's fields: state; gen (the
+ * call's result_id); holder (the worker whose lease runs, or NONE);
+ * answerer (the worker whose answering transaction is open, or NONE);
+ * attempts; answer_gen (the call the answer in the slot is for).  States:
  *
  *   FREE       nobody's
  *   QUEUED     the caller put a request (gen numbers it); workers may claim
  *   LEASED     a worker claimed it (attempts counts), until its lease ends
- *   ANSWERING  a worker's syrpc_put_result took it, its transaction not yet
+ *   ANSWERING  a worker's put_result took it, its transaction not yet
  *              ended: its commit makes it ANSWERED, its abort puts it back
  *   ANSWERED   the answer is in the slot; the caller takes it -> FREE
  *   SPILLING   the caller timed out and is writing the request to the
  *              table (queued, or leased to its holder until the lease ends)
- *   SPILLED    that row has committed, flushed and replicated; the slot is
- *              only a signpost: a late answer takes the table path
- *   WITHDRAWN  the caller was cancelled (or hit statement_timeout): nobody
- *              can ask for the result; a late answer is accepted, dropped
+ *   SPILLED    that row has committed; the slot is only a signpost: a late
+ *              answer takes the table path
+ *   WITHDRAWN  the caller was cancelled (its abort callback, or its backend
+ *              exiting): nobody can ask for the result; a late answer is
+ *              accepted and dropped
  *   FAILED     the last lease ran out at max_attempts: the caller gets SY001
  *
- *   caller:  FREE -> QUEUED (put, gen++); ANSWERED -> FREE (take);
- *            QUEUED/LEASED -> SPILLING -> SPILLED (timeout; waits while
- *            ANSWERING); QUEUED/LEASED -> WITHDRAWN (cancel; waits while
- *            ANSWERING); LEASED (lease over) -> QUEUED, or FAILED at
- *            max_attempts; FAILED -> FREE
- *   worker:  QUEUED -> LEASED (claim); LEASED -> QUEUED (its abort, or its
- *            backend exits); LEASED/QUEUED of its gen -> ANSWERING
- *            (put_result); ANSWERING -> ANSWERED (commit) or back (abort);
- *            SPILLING: its put_result waits; SPILLED: the table path;
- *            WITHDRAWN, or another gen: accepted and dropped
+ *   caller:  put (FREE, SPILLED, or WITHDRAWN with no answerer and no
+ *            running lease -> QUEUED, gen++; otherwise the table path);
+ *            ANSWERED -> FREE (take); FAILED -> FREE; LEASED with its lease
+ *            over -> QUEUED, or FAILED at max_attempts; timeout: QUEUED/
+ *            LEASED -> SPILLING, the row commits, -> SPILLED (while
+ *            ANSWERING it keeps waiting; once the row committed, nothing
+ *            stops it reaching SPILLED); cancel: QUEUED/LEASED/ANSWERING/
+ *            ANSWERED/FAILED, or SPILLING before its row committed ->
+ *            WITHDRAWN, not waiting for an answerer (whose end clears it)
+ *   worker:  claim: QUEUED -> LEASED (holder, attempts++); the claim's
+ *            abort: held by it, same gen -> holder cleared, attempts--, and
+ *            QUEUED if it was LEASED;
+ *            put_result, by gen: another gen or SPILLED -> the table path;
+ *            QUEUED (attempts > 0)/LEASED -> ANSWERING (answerer); its
+ *            commit -> ANSWERED, its abort -> LEASED if a holder is left,
+ *            else QUEUED, or FAILED at max_attempts; ANSWERING by another,
+ *            or SPILLING: it waits (not holding the lock), then decides
+ *            again; WITHDRAWN: dropped; FAILED/ANSWERED/FREE:
+ *            "already answered"; its backend's exit: LEASED by it ->
+ *            QUEUED, or FAILED at max_attempts; ANSWERING by it -> as its
+ *            abort; else its holder, if it is, is cleared
+ *   time:    any running lease may run out
  *
- * The model: one caller making CALLS calls in turn through one slot, W
- * workers that may claim, answer, abort, or die, any lease that may run
- * out, and a caller that may time out or be cancelled at any moment.
- * What must hold: a caller ends each call with exactly one outcome (its
- * answer, a spilled request, SY001, or cancelled); an answer committed to
- * the slot reaches its caller unless the caller was cancelled; no answer
- * reaches the wrong call; a spilled request takes no answer in memory, and
- * a late answer to it finds its row in the table.
+ * The model: one caller making CALLS calls in turn through its slot, W
+ * workers that may claim, abort, answer (again after an abort), commit, or
+ * exit (and come back as a new backend with the same number), a lease that
+ * may run out at any moment, and a caller that may time out or be
+ * cancelled at any moment.  What must hold: a caller ends each call with
+ * exactly one outcome (its answer, spilled, SY001, or cancelled); an answer
+ * committed to the slot reaches its caller unless the call was cancelled;
+ * no answer reaches the wrong call; a spilled call takes no answer in
+ * memory, and a late answer to it finds its row in the table (a late
+ * answer is dropped only for a call with no row); the slot is never reused
+ * while an answerer is set; no call is claimed more than max_attempts
+ * times; nothing is left waiting, and no answerer is left set, when
+ * nothing can move.
+ *
+ * Easy to miss, and each found wrong by spin without it: a cancel in
+ * ANSWERED or FAILED withdraws too (or the slot is never put to again); an
+ * answering abort that leaves no holder fails the call at max_attempts (or
+ * a call can be claimed again and again); the abort callback never
+ * withdraws a SPILLING slot whose row has committed (or that row is run
+ * again from the table while the in-memory answer to it is dropped).
  *
  * Mutants that test/model_test.sh checks spin finds wrong: NO_ANSWERING
  * (put_result publishes at commit without holding the slot meanwhile, so a
  * timeout can spill under it), NO_GEN (a late answer is not checked
- * against the call it answers).
+ * against the call it answers), NO_REUSE_CHECK (the caller reuses a
+ * WITHDRAWN slot while an answerer is still set).
  */
 
 #ifndef W
@@ -61,9 +90,14 @@
 #define NONE 255
 
 #ifdef NO_GEN
-#define NO_GEN_TEST || true
+#define MINE true
 #else
-#define NO_GEN_TEST
+#define MINE (gen == mygen)
+#endif
+#ifdef NO_REUSE_CHECK
+#define NO_ANSWERER true
+#else
+#define NO_ANSWERER (answerer == NONE)
 #endif
 
 mtype = { FREE, QUEUED, LEASED, ANSWERING, ANSWERED, SPILLING, SPILLED, WITHDRAWN, FAILED };
@@ -71,45 +105,54 @@ mtype = { FREE, QUEUED, LEASED, ANSWERING, ANSWERED, SPILLING, SPILLED, WITHDRAW
 mtype state = FREE;
 byte gen = 0;				/* the call the slot holds */
 byte holder = NONE;			/* the worker whose lease runs */
-byte answerer = NONE;		/* the worker in ANSWERING */
+byte answerer = NONE;		/* the worker whose answering transaction is open */
 byte answer_gen = 0;		/* the call the slot's answer is for */
 byte attempts = 0;
-bool lease_over = false;	/* the running lease has ended */
+bool lease_over = false;	/* the holder's lease has ended */
 
 /* What happened, per call (index gen - 1). */
 byte committed[CALLS];		/* answers committed into the slot */
-bool delivered[CALLS];		/* the caller got its answer */
-bool outcome[CALLS];		/* the call ended (one outcome) */
+bool outcome[CALLS];		/* the call ended (one outcome, below) */
+bool delivered[CALLS];
+bool spilled[CALLS];
+bool failed[CALLS];
 bool cancelled[CALLS];
-bool row[CALLS];			/* the request is in the table */
-bool row_answered[CALLS];
+bool row[CALLS];			/* the request's row has committed */
 byte calls_done = 0;
+
+#define END(what) assert(!outcome[gen - 1]); outcome[gen - 1] = true; what[gen - 1] = true
+
+/* After the lease ended (seen by the caller) or its holder exited. */
+#define REQUEUE holder = NONE; if :: attempts >= MAX_ATTEMPTS -> state = FAILED :: else -> state = QUEUED fi
+
+/* The answering transaction's abort. */
+#define ANSWER_ABORT assert(gen == mygen); answerer = NONE; \
+	if :: holder != NONE -> state = LEASED :: else -> REQUEUE fi
 
 /* One call: put, then wait for one of the ways out. */
 inline one_call()
 {
-	atomic { gen++; state = QUEUED; attempts = 0; holder = NONE; lease_over = false };
+	atomic { (state == FREE || state == SPILLED ||
+			  (state == WITHDRAWN && NO_ANSWERER && (holder == NONE || lease_over))) ->
+		assert(answerer == NONE);	/* never reused under an answerer */
+		gen++; state = QUEUED; attempts = 0; holder = NONE; lease_over = false };
 	do
 	:: atomic { state == ANSWERED ->
-			assert(answer_gen == gen);
-			assert(!outcome[gen - 1]);
-			delivered[gen - 1] = true; outcome[gen - 1] = true;
-			state = FREE };
+			assert(answer_gen == gen); END(delivered); state = FREE };
 		break
-	:: atomic { state == FAILED -> assert(!outcome[gen - 1]); outcome[gen - 1] = true; state = FREE };
+	:: atomic { state == FAILED -> END(failed); state = FREE };
 		break
-	:: atomic { state == LEASED && lease_over ->	/* the caller watches the lease */
-			lease_over = false; holder = NONE;
-			if
-			:: attempts >= MAX_ATTEMPTS -> state = FAILED
-			:: else -> state = QUEUED
-			fi }
+	:: atomic { state == LEASED && lease_over -> REQUEUE }
 	:: atomic { (state == QUEUED || state == LEASED) -> state = SPILLING };	/* timeout */
-		row[gen - 1] = true;	/* insert, commit, flush, replicate */
-		atomic { assert(state == SPILLING); state = SPILLED; outcome[gen - 1] = true };
+		if
+		:: row[gen - 1] = true;	/* insert, commit, flush, replicate */
+			atomic { assert(state == SPILLING); state = SPILLED; END(spilled) }
+		:: atomic { assert(state == SPILLING); state = WITHDRAWN; END(cancelled) }	/* cancelled first */
+		fi;
 		break
-	:: atomic { (state == QUEUED || state == LEASED) ->	/* cancel */
-			state = WITHDRAWN; cancelled[gen - 1] = true; outcome[gen - 1] = true };
+	:: atomic { (state == QUEUED || state == LEASED || state == ANSWERING ||
+				 state == ANSWERED || state == FAILED) ->	/* cancel */
+			state = WITHDRAWN; END(cancelled) };
 		break
 	od
 }
@@ -122,55 +165,94 @@ active proctype caller()
 	od
 }
 
+active proctype lease()
+{
+end:
+	do
+	:: atomic { holder != NONE && !lease_over -> lease_over = true }
+	od
+}
+
 proctype worker(byte me)
 {
 	byte mygen;
-	bool leased;
+	bool answering;
 
+end:
 	do
-	:: atomic { state == QUEUED && calls_done < CALLS ->
-			state = LEASED; holder = me; attempts++; mygen = gen; lease_over = false };
-		leased = true;
-		do
-		:: atomic { leased && holder == me && state == LEASED && !lease_over -> lease_over = true }
-		:: break
-		od;
+	:: atomic { state == QUEUED ->
+			state = LEASED; holder = me; attempts++; mygen = gen; lease_over = false;
+			assert(attempts <= MAX_ATTEMPTS) };
 		if
-		:: atomic { state == LEASED && holder == me ->	/* it dies, or its transaction aborts */
-				state = QUEUED; holder = NONE };
-			break
-		:: true ->	/* its put_result */
-#ifdef NO_ANSWERING
-			/* looks, then publishes at commit without holding the slot */
-			if
-			:: atomic { gen == mygen && (state == LEASED || state == QUEUED) };
-				atomic { state = ANSWERED; answer_gen = mygen; committed[mygen - 1]++ }
-			:: else -> skip
-			fi
-#else
-			if
-			:: atomic { (gen == mygen NO_GEN_TEST) && (state == LEASED || state == QUEUED) ->
-					state = ANSWERING; answerer = me };
+		:: atomic { holder == me && gen == mygen ->	/* the claim aborts, whatever became of the slot */
+				holder = NONE; attempts--;
 				if
-				:: atomic { state = ANSWERED; answer_gen = mygen; committed[mygen - 1]++;
-						answerer = NONE; holder = NONE }	/* commit */
-				:: atomic { answerer = NONE;	/* abort */
-						if
-						:: holder != NONE -> state = LEASED
-						:: else -> state = QUEUED
-						fi }
+				:: state == LEASED -> state = QUEUED
+				:: else
+				fi }
+		:: true ->	/* the claim committed: the lease is its backend's */
+			do
+			:: atomic {	/* its backend exits */
+					if
+					:: state == LEASED && holder == me -> REQUEUE
+					:: else -> if :: holder == me -> holder = NONE :: else fi
+					fi };
+				break
+			:: true ->	/* put_result, in a transaction of its own */
+#ifdef NO_ANSWERING
+				/* looks, then publishes at commit without holding the slot */
+				if
+				:: atomic { gen == mygen && (state == LEASED || state == QUEUED) };
+					atomic { state = ANSWERED; answer_gen = mygen; committed[mygen - 1]++ }
+				:: else
+				fi;
+				break
+#else
+				answering = false;
+				atomic {
+					if
+					:: !MINE && row[mygen - 1]	/* the slot reused: the table path */
+					:: !MINE && !row[mygen - 1] ->	/* "not in flight" */
+						assert(outcome[mygen - 1] && !spilled[mygen - 1])
+					:: MINE && (state == LEASED || state == QUEUED) ->
+						assert(attempts > 0); state = ANSWERING; answerer = me; answering = true
+					:: MINE && state == SPILLED -> assert(row[mygen - 1])	/* the table path */
+					:: MINE && state == WITHDRAWN ->	/* accepted, dropped */
+						assert(!row[mygen - 1]);
+						if :: holder == me -> holder = NONE :: else fi
+					:: MINE && (state == FAILED || state == ANSWERED || state == FREE) ->
+						assert(!row[mygen - 1])	/* "already answered" */
+					fi	/* ANSWERING by another, or SPILLING: waits, decides again */
+				};
+				if
+				:: answering ->
+					if
+					:: atomic { assert(answerer == me && gen == mygen);	/* commit */
+							if
+							:: state == ANSWERING -> state = ANSWERED; answer_gen = mygen;
+								committed[mygen - 1]++; holder = NONE; answerer = NONE
+							:: else -> assert(state == WITHDRAWN); answerer = NONE	/* dropped */
+							fi };
+						break
+					:: atomic { assert(answerer == me);	/* abort */
+							if
+							:: state == ANSWERING -> ANSWER_ABORT
+							:: else -> assert(state == WITHDRAWN); answerer = NONE
+							fi }	/* then again, or not */
+					:: atomic { assert(answerer == me);	/* its backend exits */
+							if
+							:: state == ANSWERING -> ANSWER_ABORT
+							:: else -> assert(state == WITHDRAWN); answerer = NONE;
+								if :: holder == me -> holder = NONE :: else fi
+							fi };
+						break
+					fi
+				:: else -> break
 				fi
-			:: atomic { gen == mygen && state == SPILLING };	/* wait for the row */
-				atomic { state != SPILLING };
-				assert(row[mygen - 1]); row_answered[mygen - 1] = true
-			:: atomic { gen == mygen && state == SPILLED ->
-					assert(row[mygen - 1]); row_answered[mygen - 1] = true }
-			:: atomic { gen != mygen || state == WITHDRAWN || state == FREE ||
-						state == FAILED || state == ANSWERED || state == ANSWERING } /* dropped */
-			fi
 #endif
+			:: break	/* gives up: its lease runs out */
+			od
 		fi
-	:: calls_done >= CALLS -> break
 	od
 }
 
@@ -193,13 +275,15 @@ active proctype check()
 
 	timeout ->
 	assert(calls_done == CALLS);
+	assert(answerer == NONE);
 	do
 	:: c < CALLS ->
 		assert(outcome[c]);
+		assert(delivered[c] + spilled[c] + failed[c] + cancelled[c] == 1);
 		/* an answer committed to the slot reached its caller, unless cancelled */
 		assert(committed[c] == 0 || delivered[c] || cancelled[c]);
 		/* a spilled request took no answer in memory */
-		assert(!(row[c] && committed[c] > 0));
+		assert(!(spilled[c] && committed[c] > 0));
 		c++
 	:: else -> break
 	od
