@@ -49,6 +49,12 @@ async function queueState(app) {
   return r;
 }
 
+/* syrpc_stats.queued of app: requests queued in the table or, for syrpc_call, in memory. */
+async function queuedOf(app) {
+  const [r] = await sql('SELECT coalesce((SELECT queued FROM syrpc_stats WHERE app = $1), 0)::int AS n', [app]);
+  return r.n;
+}
+
 /* Backends of the test database with application_name app, running a statement like like. */
 async function waitingBackends(like, app) {
   return sql(`SELECT pid FROM pg_stat_activity
@@ -70,4 +76,4 @@ async function closeAdmin() {
   }
 }
 
-module.exports = { later, adminPool, sql, appName, waitFor, queueState, waitingBackends, closeAdmin };
+module.exports = { later, adminPool, sql, appName, waitFor, queueState, queuedOf, waitingBackends, closeAdmin };

@@ -90,6 +90,16 @@ def stats(conn, app):
     return tuple(row) if row else (0, 0, 0)
 
 
+def failures(conn, app):
+    """Failed requests of app, counted once whichever way they went: a failed
+    row waits for cleanup on the table path (syrpc_stats.failed); a failed
+    in-memory syrpc_call leaves no row, but the counter since start
+    (syrpc_stats_latency.failed_total, when preloaded) has it."""
+    row = conn.execute("SELECT greatest(s.failed, coalesce(l.failed_total, 0)) FROM syrpc_stats s"
+                       " LEFT JOIN syrpc_stats_latency l USING (app) WHERE s.app = %s", (app,)).fetchone()
+    return row[0] if row else 0
+
+
 def wait_for(condition, timeout=15.0, what="the condition"):
     """Wait until condition() is true (returns its value), or fail after timeout."""
     deadline = time.monotonic() + timeout

@@ -11,7 +11,7 @@ import pytest
 
 import syrpc
 import syrpc._proto as P
-from conftest import create_database, one, serving, stats, wait_for, waiting_backend
+from conftest import create_database, failures, one, serving, stats, wait_for, waiting_backend
 
 
 def echo(data):
@@ -49,7 +49,7 @@ def test_handler_that_raises_fails_the_request(settings, sql, app):
             with pytest.raises(syrpc.RequestFailed, match="cannot be sent as JSON"):
                 cli.call("bad", 1, timeout=10)
             assert cli.call("echo", 2, timeout=10) == 2     # the loop goes on
-    assert stats(sql, app)[2] == 2      # two failed
+    assert failures(sql, app) == 2      # two failed
 
 
 def test_server_refuses_a_result_then_the_request_fails(settings):
