@@ -293,6 +293,7 @@ static const bench_system all_systems[] = {
     [SYS_RABBITMQ] = { "rabbitmq", "rabbitmq: direct reply-to", rabbitmq_worker, rabbitmq_caller, 0, 0,
                        "rabbitmq", NULL },
     { "call", "syrpc: call", syrpc_worker, syrpc_caller, 1, 1, NULL, NULL },
+    { "table", "syrpc: call, table path", syrpc_worker, syrpc_caller_table, 1, 1, NULL, NULL },
     { "putget", "syrpc: put + get", syrpc_worker, syrpc_caller_put_get, 1, 1, NULL, NULL },
     { "async", "syrpc: call, async results", syrpc_worker_async_results, syrpc_caller, 1, 1, NULL, NULL },
     { "nostats", "syrpc: call, stats off", syrpc_worker_no_stats, syrpc_caller_no_stats, 1, 1, NULL, NULL },
@@ -421,7 +422,7 @@ main(int argc, char **argv)
     time_t now = time(NULL);
     char date[64];
     char *pgversion, *saved;
-    const char *systems = "floor,naive,call,putget,async,nostats";
+    const char *systems = "floor,naive,call,table,putget,async";
     const char *peers = "redis,rabbitmq,notify";
     static const char *const known_peers[] = { "notify", "redis", "rabbitmq" };
     char peer_on[3] = { 0 };
@@ -445,7 +446,7 @@ main(int argc, char **argv)
         case 'L': long_seconds = atof(optarg); break;
         default:
             fprintf(stderr, "usage: bench [-T SECONDS] [-r ROUNDS] [-m 1x1,2x4,...] [-s on,off] [-i IDLE_WAITERS]"
-                    " [-y floor,naive,call,putget,async,nostats] [-p redis,rabbitmq,notify|none] [-L LONG_SECONDS]"
+                    " [-y floor,naive,call,table,putget,async,nostats] [-p redis,rabbitmq,notify|none] [-L LONG_SECONDS]"
                     " [-o FILE] -n naive.sql\n");
             return 2;
         }
@@ -496,6 +497,8 @@ main(int argc, char **argv)
     fprintf(out, "- floor: single-row INSERT of a small jsonb on W+C connections (tps); naive: two tables,\n"
             "  SKIP LOCKED claim, LISTEN/NOTIFY (bench/naive.sql); syrpc: echo through libsyrpc, callers\n"
             "  using syrpc_call (one CALL syrpc_call per RPC) or syrpc_put_request + syrpc_get_result;\n"
+            "  with the library preloaded syrpc_call hands requests and answers over in shared memory;\n"
+            "  table path: callers SET syrpc.memory_calls = off (every call writes its request);\n"
             "  async results: workers SET syrpc.async_results = on; stats off: callers and workers\n"
             "  SET syrpc.track_stats = off (what syrpc_stats_latency's counting costs).\n"
             "  One request in flight per caller; latencies in ms.\n");

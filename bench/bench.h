@@ -49,6 +49,7 @@ void *syrpc_caller_put_get(void *arg);
 void *syrpc_worker(void *arg);
 void *syrpc_worker_async_results(void *arg);
 void *syrpc_caller_no_stats(void *arg);
+void *syrpc_caller_table(void *arg);
 void *syrpc_worker_no_stats(void *arg);
 
 /* peers.c; *_unavailable: NULL, or why the peer cannot run */

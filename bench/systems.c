@@ -211,13 +211,13 @@ syrpc_error(thread_arg *a, syrpc_conn *c, const char *what)
  * the result_id on.
  */
 static void
-caller_loop(thread_arg *a, int put_get, int no_stats)
+caller_loop(thread_arg *a, int put_get, const char *set)
 {
     syrpc_conn *c = syrpc_connect(a->ctx->conninfo, a->ctx->app);
     json_t *data = json_loads(payload, 0, NULL);
 
-    if (no_stats && c && syrpc_status_of(c) == SYRPC_OK)
-        PQclear(PQexec(syrpc_pgconn(c), "SET syrpc.track_stats = off"));
+    if (set && c && syrpc_status_of(c) == SYRPC_OK)
+        PQclear(PQexec(syrpc_pgconn(c), set));
 
     while (c && syrpc_status_of(c) == SYRPC_OK && !a->ctx->stop_callers) {
         double t0 = now_s();
@@ -248,14 +248,22 @@ caller_loop(thread_arg *a, int put_get, int no_stats)
 void *
 syrpc_caller(void *arg)
 {
-    caller_loop(arg, 0, 0);
+    caller_loop(arg, 0, NULL);
     return NULL;
 }
 
 void *
 syrpc_caller_put_get(void *arg)
 {
-    caller_loop(arg, 1, 0);
+    caller_loop(arg, 1, NULL);
+    return NULL;
+}
+
+/* syrpc_call on the table path: what the in-memory hand-off saves. */
+void *
+syrpc_caller_table(void *arg)
+{
+    caller_loop(arg, 0, "SET syrpc.memory_calls = off");
     return NULL;
 }
 
@@ -263,7 +271,7 @@ syrpc_caller_put_get(void *arg)
 void *
 syrpc_caller_no_stats(void *arg)
 {
-    caller_loop(arg, 0, 1);
+    caller_loop(arg, 0, "SET syrpc.track_stats = off");
     return NULL;
 }
 
