@@ -46,8 +46,9 @@
  *            whose lease runs); ANSWERED -> FREE (takes the answer);
  *            FAILED -> FREE (SY001); QUEUED past request_ttl -> FREE
  *            (SY002); LEASED with its lease over -> QUEUED, or FAILED at
- *            max_attempts; QUEUED/LEASED -> SPILLING (timeout; while
- *            ANSWERING it waits for the answer's transaction to end)
+ *            max_attempts; QUEUED/LEASED/ANSWERING -> SPILLING (timeout;
+ *            an answer in an open transaction is then dropped at its
+ *            commit, and the row is ready at once, to be run again)
  *            -> SPILLED; QUEUED/LEASED/ANSWERING/SPILLING -> WITHDRAWN
  *            (its transaction aborts: cancel, statement_timeout; or its
  *            backend exits), without waiting for an answerer; ANSWERED/
@@ -110,7 +111,6 @@ Size		payload_max = 0;	/* bytes of a slot's data */
 static List *ops = NIL;			/* in TopTransactionContext */
 static bool calling = false;	/* our slot holds a call of ours */
 static bool exit_hooked = false;
-static TimestampTz spill_ready_at = 0;	/* when a spilled request may be claimed */
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -284,10 +284,14 @@ end_ops(bool committed, SubTransactionId subid)
 					s->holder = NOBODY;
 					set_state(s, HO_ANSWERED);
 				}
-				else if (s->holder != NOBODY)
-					set_state(s, HO_LEASED);
 				else
-					lease_over(s);	/* its holder went meanwhile */
+				{
+					s->in_table = false;
+					if (s->holder != NOBODY)
+						set_state(s, HO_LEASED);
+					else
+						lease_over(s);	/* its holder went meanwhile */
+				}
 				wake_caller(op->slot);
 			}
 			ConditionVariableBroadcast(&s->cv);
@@ -383,9 +387,16 @@ handoff_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		return;
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
+		/*
+		 * The list that stays must live as long as the transaction: the
+		 * current context of a subtransaction's abort is reset after it.
+		 */
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
 		LWLockAcquire(handoff_lock, LW_EXCLUSIVE);
 		ops = end_ops(false, mySubid);
 		LWLockRelease(handoff_lock);
+		MemoryContextSwitchTo(old);
 	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 		foreach(lc, ops)
@@ -485,8 +496,9 @@ reusable(Slot *s, TimestampTz now)
 	switch (s->state)
 	{
 		case HO_FREE:
-		case HO_SPILLED:
 			return true;
+		case HO_SPILLED:
+			return s->answerer == NOBODY;	/* an answer to drop, at its end */
 		case HO_WITHDRAWN:
 			return s->answerer == NOBODY &&
 				(s->holder == NOBODY || now >= s->lease_end);
@@ -507,6 +519,8 @@ handoff_put(text *app, text *type, Datum data, const SyrpcApp *settings,
 	struct varlena *v;
 	Slot	   *s;
 	TimestampTz now;
+	char		app_name[NAMEDATALEN];
+	char		type_name[NAMEDATALEN];
 
 	if (!usable())
 		return false;
@@ -522,6 +536,8 @@ handoff_put(text *app, text *type, Datum data, const SyrpcApp *settings,
 	id->data[14] = (me() >> 8) & 0xff;
 	id->data[15] = me() & 0xff;
 	hook_exit();
+	text_to_cstring_buffer(app, app_name, sizeof(app_name));
+	text_to_cstring_buffer(type, type_name, sizeof(type_name));
 	s = slot_at(me());
 	now = GetCurrentTimestamp();
 	LWLockAcquire(handoff_lock, LW_EXCLUSIVE);
@@ -542,8 +558,8 @@ handoff_put(text *app, text *type, Datum data, const SyrpcApp *settings,
 	s->lease_us = settings->lease_us;
 	s->lease_end = 0;
 	s->failed = s->in_table = false;
-	text_to_cstring_buffer(app, s->app, sizeof(s->app));
-	text_to_cstring_buffer(type, s->type, sizeof(s->type));
+	strlcpy(s->app, app_name, sizeof(s->app));
+	strlcpy(s->type, type_name, sizeof(s->type));
 	s->len = VARSIZE_ANY(v);
 	memcpy(slot_data(s), v, s->len);
 	calling = true;
@@ -573,11 +589,9 @@ HandoffEnd
 handoff_wait(text *app, const SyrpcWait *wait, Datum *result)
 {
 	Slot	   *s = slot_at(me());
-	SyrpcWait	answering = *wait;
 	char	   *buf = palloc(payload_max);
 	char		idstr[UUID_LEN * 2 + 5];
 
-	answering.deadline = 0;		/* past the deadline, for an answer on its way */
 	for (;;)
 	{
 		TimestampTz now;
@@ -655,15 +669,23 @@ handoff_wait(text *app, const SyrpcWait *wait, Datum *result)
 				LWLockRelease(handoff_lock);
 				elog(ERROR, "syrpc: in-memory call in unexpected state %d", (int) s->state);
 		}
-		if (timed_out && (s->state == HO_QUEUED || s->state == HO_LEASED))
+		if (timed_out && !(s->state == HO_ANSWERING && s->in_table))
 		{
-			spill_ready_at = s->state == HO_LEASED ? s->lease_end : 0;
+			/*
+			 * An answer still in its worker's open transaction is dropped
+			 * when that commits (a commit callback cannot write it to the
+			 * table): its row is ready at once, to be run again.  The
+			 * caller's timeout is honoured, whatever the worker does;
+			 * except for an answer too large for the slot, which its
+			 * transaction writes as a result row: the caller waits for
+			 * that transaction, or one result_id would get two results.
+			 */
 			set_state(s, HO_SPILLING);
 			LWLockRelease(handoff_lock);
 			return HANDOFF_TIMED_OUT;
 		}
 		LWLockRelease(handoff_lock);
-		(void) sleep_until(timed_out ? &answering : wait, until);
+		(void) sleep_until(wait, until);
 	}
 }
 
@@ -678,16 +700,24 @@ handoff_spill(text *app)
 	Slot	   *s = slot_at(me());
 	SyrpcSpill	sp;
 
-	/* SPILLING: only a claim rolled back may still take back its attempt */
+	/*
+	 * SPILLING: only a claim rolled back (its attempt taken back, its
+	 * lease gone), a holder's exit or an answerer's end may still change
+	 * it.  The row is leased until the lease ends if someone holds it and
+	 * has not answered (its late answer takes the table path); an answer
+	 * in an open transaction will be dropped, so the row is ready now.
+	 */
 	LWLockAcquire(handoff_lock, LW_SHARED);
 	Assert(s->state == HO_SPILLING);
 	sp.attempts = s->attempts;
+	sp.ready_at = s->holder != NOBODY && s->answerer == NOBODY ? s->lease_end : 0;
 	LWLockRelease(handoff_lock);
+	if (sp.ready_at == 0)
+		sp.ready_at = GetCurrentTimestamp();
 	sp.id = s->id;
 	sp.type = cstring_to_text(s->type);
 	sp.data = PointerGetDatum(memcpy(palloc(s->len), slot_data(s), s->len));
 	sp.created_at = s->created_at;
-	sp.ready_at = spill_ready_at != 0 ? spill_ready_at : GetCurrentTimestamp();
 	sp.expires_at = s->expires_at;
 	store_spill_request(app, &sp);
 	/* a worker that became idle meanwhile looked at neither */

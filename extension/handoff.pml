@@ -27,13 +27,14 @@
  *              accepted and dropped
  *   FAILED     the last lease ran out at max_attempts: the caller gets SY001
  *
- *   caller:  put (FREE, SPILLED, or WITHDRAWN with no answerer and no
- *            running lease -> QUEUED, gen++; otherwise the table path);
- *            ANSWERED -> FREE (take); FAILED -> FREE; LEASED with its lease
- *            over -> QUEUED, or FAILED at max_attempts; timeout: QUEUED/
- *            LEASED -> SPILLING, the row commits, -> SPILLED (while
- *            ANSWERING it keeps waiting; once the row committed, nothing
- *            stops it reaching SPILLED); cancel: QUEUED/LEASED/ANSWERING/
+ *   caller:  put (FREE, or SPILLED or WITHDRAWN with no answerer (and
+ *            for WITHDRAWN no running lease) -> QUEUED, gen++; otherwise
+ *            the table path); ANSWERED -> FREE (take); FAILED -> FREE;
+ *            LEASED with its lease over -> QUEUED, or FAILED at
+ *            max_attempts; timeout: QUEUED/LEASED/ANSWERING -> SPILLING,
+ *            the row commits, -> SPILLED (an answer in an open transaction
+ *            is dropped at its end, and its row run again; once the row
+ *            committed, nothing stops it reaching SPILLED); cancel: QUEUED/LEASED/ANSWERING/
  *            ANSWERED/FAILED, or SPILLING before its row committed ->
  *            WITHDRAWN, not waiting for an answerer (whose end clears it)
  *   worker:  claim: QUEUED -> LEASED (holder, attempts++); the claim's
@@ -41,7 +42,8 @@
  *            QUEUED if it was LEASED;
  *            put_result, by gen: another gen or SPILLED -> the table path;
  *            QUEUED (attempts > 0)/LEASED -> ANSWERING (answerer); its
- *            commit -> ANSWERED, its abort -> LEASED if a holder is left,
+ *            commit -> ANSWERED (if still ANSWERING; else dropped), its
+ *            abort -> LEASED if a holder is left,
  *            else QUEUED, or FAILED at max_attempts; ANSWERING by another,
  *            or SPILLING: it waits (not holding the lock), then decides
  *            again; WITHDRAWN: dropped; FAILED/ANSWERED/FREE:
@@ -132,7 +134,7 @@ byte calls_done = 0;
 /* One call: put, then wait for one of the ways out. */
 inline one_call()
 {
-	atomic { (state == FREE || state == SPILLED ||
+	atomic { (state == FREE || (state == SPILLED && NO_ANSWERER) ||
 			  (state == WITHDRAWN && NO_ANSWERER && (holder == NONE || lease_over))) ->
 		assert(answerer == NONE);	/* never reused under an answerer */
 		gen++; state = QUEUED; attempts = 0; holder = NONE; lease_over = false };
@@ -143,7 +145,8 @@ inline one_call()
 	:: atomic { state == FAILED -> END(failed); state = FREE };
 		break
 	:: atomic { state == LEASED && lease_over -> REQUEUE }
-	:: atomic { (state == QUEUED || state == LEASED) -> state = SPILLING };	/* timeout */
+	:: atomic { (state == QUEUED || state == LEASED || state == ANSWERING) ->	/* timeout */
+			state = SPILLING };	/* an answer in an open transaction is then dropped */
 		if
 		:: row[gen - 1] = true;	/* insert, commit, flush, replicate */
 			atomic { assert(state == SPILLING); state = SPILLED; END(spilled) }
@@ -231,18 +234,21 @@ end:
 							if
 							:: state == ANSWERING -> state = ANSWERED; answer_gen = mygen;
 								committed[mygen - 1]++; holder = NONE; answerer = NONE
-							:: else -> assert(state == WITHDRAWN); answerer = NONE	/* dropped */
+							:: else -> assert(state == WITHDRAWN || state == SPILLING || state == SPILLED);
+								answerer = NONE	/* dropped: a spilled row is run again */
 							fi };
 						break
 					:: atomic { assert(answerer == me);	/* abort */
 							if
 							:: state == ANSWERING -> ANSWER_ABORT
-							:: else -> assert(state == WITHDRAWN); answerer = NONE
+							:: else -> assert(state == WITHDRAWN || state == SPILLING || state == SPILLED);
+								answerer = NONE
 							fi }	/* then again, or not */
 					:: atomic { assert(answerer == me);	/* its backend exits */
 							if
 							:: state == ANSWERING -> ANSWER_ABORT
-							:: else -> assert(state == WITHDRAWN); answerer = NONE;
+							:: else -> assert(state == WITHDRAWN || state == SPILLING || state == SPILLED);
+								answerer = NONE;
 								if :: holder == me -> holder = NONE :: else fi
 							fi };
 						break

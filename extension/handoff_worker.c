@@ -18,6 +18,20 @@
 
 #include "handoff.h"
 
+/* The oldest queued slot of app in this database, or NOBODY; under handoff_lock. */
+static int
+oldest_queued(const char *app, TimestampTz now)
+{
+	for (int i = handoff->qhead; i != NOBODY; i = slot_at(i)->qnext)
+	{
+		Slot	   *s = slot_at(i);
+
+		if (s->dbid == MyDatabaseId && now < s->expires_at && strcmp(s->app, app) == 0)
+			return i;
+	}
+	return NOBODY;
+}
+
 /*
  * Claim the oldest in-memory request of app, under a lease; fills claim
  * (in memory that outlives SPI) and returns true if it did.
@@ -49,17 +63,21 @@ handoff_claim(text *app, TimestampTz now, SyrpcClaim *claim)
 	if (pg_atomic_read_u32(&handoff->queued) == 0)
 		return false;
 	text_to_cstring_buffer(app, name, sizeof(name));
+
+	/*
+	 * Queued slots of other apps or databases do not make this worker take
+	 * the lock exclusively: a shared look first.
+	 */
+	LWLockAcquire(handoff_lock, LW_SHARED);
+	best = oldest_queued(name, now);
+	LWLockRelease(handoff_lock);
+	if (best == NOBODY)
+		return false;
 	buf = SPI_palloc(payload_max);
 	id = SPI_palloc(sizeof(pg_uuid_t));
 	hook_exit();
 	LWLockAcquire(handoff_lock, LW_EXCLUSIVE);
-	for (int i = handoff->qhead; i != NOBODY && best == NOBODY; i = slot_at(i)->qnext)
-	{
-		s = slot_at(i);
-		if (s->dbid == MyDatabaseId && now < s->expires_at && strcmp(s->app, name) == 0)
-			best = i;
-	}
-	if (best == NOBODY)
+	if ((best = oldest_queued(name, now)) == NOBODY)
 	{
 		LWLockRelease(handoff_lock);
 		pfree(buf);
@@ -142,6 +160,7 @@ handoff_answer(text *app, const pg_uuid_t *id, Datum data, bool failed,
 					/* FALLTHROUGH */
 				case HO_LEASED:
 					s->answerer = me();
+					s->in_table = in_table;	/* its caller must wait for it, then */
 					set_state(s, HO_ANSWERING);
 					*claimed_at = s->claimed_at;
 					how = in_table ? HANDOFF_TAKEN_IN_TABLE : HANDOFF_TAKEN;
