@@ -78,7 +78,10 @@ syrpc_get_request(PG_FUNCTION_ARGS)
 {
 	text	   *app = arg_name(fcinfo, 0, "app");
 	TimestampTz deadline = arg_deadline(fcinfo, 1, "syrpc_get_request");
-	SyrpcWait	wait = {.deadline = deadline, .owns_xact = owns_transaction()};
+	bool		owned = owns_transaction();
+
+	/* ends_xact: for the one look of a timeout that has passed */
+	SyrpcWait	wait = {.deadline = deadline, .owns_xact = owned, .ends_xact = owned};
 	SyrpcClaim	claim;
 	bool		found;
 	SyrpcAsOwner as;
@@ -144,7 +147,7 @@ syrpc_put_result_get_request(PG_FUNCTION_ARGS)
 	Datum		data = arg_data(fcinfo, 2);
 	TimestampTz now = GetCurrentTimestamp();
 	bool		owned = owns_transaction();
-	SyrpcWait	no_wait = {.deadline = now, .owns_xact = false};
+	SyrpcWait	no_wait = {.deadline = now, .owns_xact = false, .ends_xact = owned};
 	SyrpcClaim	claim;
 	bool		found;
 	SyrpcAsOwner as;

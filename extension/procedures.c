@@ -323,7 +323,9 @@ syrpc_put_result_wait_request(PG_FUNCTION_ARGS)
 	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
 	Datum		data = arg_data(fcinfo, 2);
 	TimestampTz deadline = arg_deadline(fcinfo, 3, "syrpc_put_result_wait_request");
-	SyrpcWait	no_wait = {.deadline = GetCurrentTimestamp(), .owns_xact = false};
+	/* it commits (found) or commits before its wait */
+	SyrpcWait	no_wait = {.deadline = GetCurrentTimestamp(), .owns_xact = false,
+	.ends_xact = true};
 	ProcWait	pw = {.wait = {.deadline = deadline, .owns_xact = true, .no_snapshot = true},
 	.app = app, .side = SYRPC_WORKER};
 	bool		found;

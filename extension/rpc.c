@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
+#include "access/xact.h"
 #include "commands/async.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
@@ -88,6 +90,13 @@ static char empty_app[NAMEDATALEN];
 static uint64 empty_epoch = 0;
 static uint64 empty_generation = 0;
 static TimestampTz empty_until = 0;	/* when a lease it saw running ends */
+static uint64 next_look_epoch = 0;	/* the epoch store_next_look's answer is of */
+
+/*
+ * How long an empty look is trusted at most: what no epoch shows (a put
+ * in a prepared transaction committed later, say) waits no longer.
+ */
+#define EMPTY_TRUST_US	USECS_PER_SEC
 
 /*
  * Claim a request of app from the table, unless the last look found none
@@ -99,26 +108,34 @@ static TimestampTz empty_until = 0;	/* when a lease it saw running ends */
  */
 static bool
 claim_from_table(text *app, TimestampTz now, const SyrpcApp *settings,
-				 uint64 key, SyrpcClaim *claim)
+				 uint64 key, bool in_subxact, SyrpcClaim *claim)
 {
 	uint64		epoch = request_table_epoch(key);
 	char		name[NAMEDATALEN];
 
 	text_to_cstring_buffer(app, name, sizeof(name));
+	if (epoch != next_look_epoch)
+	{
+		/* a spilled request may have a lease that began before its answer */
+		store_forget_next_look();
+		next_look_epoch = epoch;
+	}
 	if (epoch != 0 && epoch == empty_epoch && empty_generation == app_generation() &&
 		strcmp(name, empty_app) == 0 && now < empty_until &&
 		!put_pending(SYRPC_WAIT_REQUEST, key))
 		return false;
-	if (store_claim(app, now, settings, claim))
+	if (store_claim(app, now, settings, in_subxact, claim))
 	{
 		empty_epoch = 0;
 		return true;
 	}
+	if (IsolationUsesXactSnapshot())
+		return false;			/* its snapshot may predate the epoch it read */
 	strlcpy(empty_app, name, sizeof(empty_app));
 	empty_epoch = epoch;
 	empty_generation = app_generation();
 	/* right as of this look (a later computation would miss leases ended meanwhile) */
-	empty_until = store_next_look(app, now, settings);
+	empty_until = Min(store_next_look(app, now, settings), now + EMPTY_TRUST_US);
 	return false;
 }
 
@@ -150,13 +167,26 @@ wait_for_request(text *app, const SyrpcWait *wait, SyrpcClaim *claim)
 	for (;;)
 	{
 		TimestampTz now;
+		bool		no_xid = wait->owns_xact &&
+			!TransactionIdIsValid(GetTopTransactionIdIfAny());
+
+		/*
+		 * A claim that finds nothing may leave a row lock (store_claim),
+		 * which a subtransaction undoes, at the price of an xid of its
+		 * own.  None is needed when nothing can hold such a lock past the
+		 * look: a single look that its transaction's end follows
+		 * (ends_xact); or a look in a call that owns its transaction and
+		 * has no xid yet, since a lock would give it one: then, should
+		 * that happen, its wait ends here, as a timeout.
+		 */
+		bool		in_subxact = registered ? !no_xid : !wait->ends_xact;
 
 		ResetLatch(MyLatch);
 		waiter_rearm();
 		now = GetCurrentTimestamp();
 		if (handoff_claim(app, now, claim) ||
 			((known || (known = store_load_app(app, false, &settings))) &&
-			 claim_from_table(app, now, &settings, key, claim)))
+			 claim_from_table(app, now, &settings, key, in_subxact, claim)))
 		{
 			claimed = true;
 			stats_latency(app, SYRPC_LAT_QUEUE, Max(now - claim->created_at, 0));
@@ -166,6 +196,7 @@ wait_for_request(text *app, const SyrpcWait *wait, SyrpcClaim *claim)
 			break;
 		}
 		if (!registered ||
+			(no_xid && TransactionIdIsValid(GetTopTransactionIdIfAny())) ||
 			!sleep_until(wait, store_next_look(app, now, &settings)))
 			break;
 	}

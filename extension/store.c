@@ -295,18 +295,21 @@ store_spill_request(text *app, const SyrpcSpill *spill)
  * fills claim and returns true.
  *
  * The claim runs in a subtransaction that is rolled back when nothing was
- * claimed.  FOR UPDATE SKIP LOCKED may lock a row that then fails its
- * recheck (a concurrent claim changed it); such a lock lasts until the end
- * of the (sub)transaction, and must not last through a wait: it would block
- * the put_result of the worker that holds the lease.
+ * claimed (in_subxact).  FOR UPDATE SKIP LOCKED may lock a row that then
+ * fails its recheck (a concurrent claim changed it); such a lock lasts
+ * until the end of the (sub)transaction, and must not last through a
+ * wait: it would block the put_result of the worker that holds the lease.
+ * A look that its transaction's end follows at once needs none: the
+ * subtransaction's own xid is one of the five a put + get RPC cost.
  */
 bool
-store_claim(text *app, TimestampTz now, const SyrpcApp *settings, SyrpcClaim *claim)
+store_claim(text *app, TimestampTz now, const SyrpcApp *settings, bool in_subxact,
+			SyrpcClaim *claim)
 {
 	Oid			argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
 	Datum		args[4];
 	Subxact		sx;
-	bool		claimed;
+	bool		claimed = false;
 
 	args[0] = PointerGetDatum(app);
 	args[1] = TimestampTzGetDatum(now);
@@ -323,10 +326,11 @@ store_claim(text *app, TimestampTz now, const SyrpcApp *settings, SyrpcClaim *cl
 	" RETURNING type, result_id, data, attempts, created_at"
 	prepare_variant(&plan_claim, CLAIM_SQL(" AND failure IS NULL"), CLAIM_SQL(""),
 					4, argtypes);
-	subxact_begin(&sx);
+	if (in_subxact)
+		subxact_begin(&sx);
 	PG_TRY();
 	{
-		claimed = plan_run_ordered(plan_claim, args) == 1;
+		claimed = plan_run(plan_claim, args, NULL, 0) == 1;
 		if (claimed)
 		{
 			claim->type = result_col_out(1);
@@ -339,11 +343,24 @@ store_claim(text *app, TimestampTz now, const SyrpcApp *settings, SyrpcClaim *cl
 	}
 	PG_CATCH();
 	{
+		if (!in_subxact)
+			PG_RE_THROW();
 		subxact_abort_rethrow(&sx);
 	}
 	PG_END_TRY();
-	subxact_end(&sx, claimed);
+	if (in_subxact)
+		subxact_end(&sx, claimed);
 	return claimed;
+}
+
+/*
+ * Forget store_next_look's answer: a request may have been written leased
+ * (a spilled in-memory call), its lease begun before the answer was made.
+ */
+void
+store_forget_next_look(void)
+{
+	next_look_at = 0;
 }
 
 /*

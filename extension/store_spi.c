@@ -11,18 +11,27 @@
 #include "access/detoast.h"
 #include "executor/spi.h"
 #include "utils/guc.h"
+#include "utils/plancache.h"
 
 #include "syrpc_internal.h"
 
 /*
  * Prepare sql once per backend and keep the plan in *slot.
+ *
+ * Plans are generic, planned once (and again after an invalidation, when
+ * autovacuum has changed the statistics, say): each statement looks up
+ * one row by its key, or the oldest of one app, and a custom plan for its
+ * values buys nothing over the index scan; planning each of them afresh
+ * for its first five runs, in every backend and for every partition, was
+ * a fifth of the CPU of a busy server.
  */
 SPIPlanPtr
 plan_prepare(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
 	if (*slot == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+											  CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "syrpc: could not prepare \"%s\": %s",
@@ -52,47 +61,66 @@ plan_prepare_bucket(SPIPlanPtr *slots, int bucket, const char *sql,
 }
 
 /*
- * Run a saved plan with fresh snapshot; return the number of rows.
+ * Will running plan plan it first?  Its generic plan is missing, or an
+ * invalidation has made it stale.
  */
-uint64
-plan_run(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
+static bool
+needs_planning(SPIPlanPtr plan)
 {
-	int			rc;
+	ListCell   *lc;
 
-	store_statements++;
-	rc = SPI_execute_plan(plan, values, nulls, false, count);
-	if (rc < 0)
-		elog(ERROR, "syrpc: SPI_execute_plan failed: %s",
-			 SPI_result_code_string(rc));
-	return SPI_processed;
+	foreach(lc, SPI_plan_get_plan_sources(plan))
+	{
+		CachedPlanSource *ps = lfirst(lc);
+
+		if (!ps->is_valid || ps->gplan == NULL || !ps->gplan->is_valid)
+			return true;
+	}
+	return false;
 }
 
 /* Statements run by this backend (every one goes through plan_run). */
 uint64		store_statements = 0;
 
 /*
- * Run the claim with the planner held to the ordered index scan.  Planned
- * at a moment when the statistics promised many matching rows (after a
- * burst, before autovacuum), a cached plan turned into a bitmap scan and a
- * sort that read every index entry of the app, dead ones included, for
- * each claim: 40% of the server's CPU.  The index order finds the oldest
- * claimable request in a few entries.
+ * Run a saved plan with fresh snapshot; return the number of rows.
+ *
+ * When it is to be planned, the planner is held to index scans in their
+ * order (no sequential or bitmap scan, no sort), whatever the statistics
+ * say at that moment: planned while the tables were empty (as they are
+ * most of the time), a lookup of one request by its result_id was a
+ * sequential scan, which a backlog of requests then paid on every answer;
+ * planned just after a burst, the claim became a bitmap scan and a sort
+ * of every index entry of the app.  A statement with no index to use (a
+ * cleanup) gets its sequential scan all the same.
  */
 uint64
-plan_run_ordered(SPIPlanPtr plan, Datum *values)
+plan_run(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
 {
-	int			level = NewGUCNestLevel();
-	uint64		n;
+	int			rc;
+	int			level = -1;
 
-	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	n = plan_run(plan, values, NULL, 0);
-	AtEOXact_GUC(true, level);
-	return n;
+	store_statements++;
+	if (needs_planning(plan))
+	{
+		level = NewGUCNestLevel();
+		(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		/* a disabled scan's cost would make the cleanup's plan JIT-compiled: a second */
+		(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
+	rc = SPI_execute_plan(plan, values, nulls, false, count);
+	if (level >= 0)
+		AtEOXact_GUC(true, level);
+	if (rc < 0)
+		elog(ERROR, "syrpc: SPI_execute_plan failed: %s",
+			 SPI_result_code_string(rc));
+	return SPI_processed;
 }
 
 /* Column n (1-based) of row 0 of the last result; *isnull is set. */

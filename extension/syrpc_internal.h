@@ -181,6 +181,11 @@ typedef struct SyrpcWait
 								 * snapshot left is the one SPI made for
 								 * its last statement, which the sleep
 								 * may drop (ForgetPortalSnapshots) */
+	bool		ends_xact;		/* a look at once (no wait) that its own
+								 * transaction's end follows, no later
+								 * than before any wait: a row lock left
+								 * by a claim that found nothing goes
+								 * with it, so no subtransaction */
 	bool		in_memory;		/* waits in shared memory holding no lock:
 								 * a DROP EXTENSION need not wait for it,
 								 * so it does not give way */
@@ -358,7 +363,6 @@ extern SPIPlanPtr plan_prepare(SPIPlanPtr *slot, const char *sql, int nargs, Oid
 extern SPIPlanPtr plan_prepare_bucket(SPIPlanPtr *slots, int bucket, const char *sql,
 									  int nargs, Oid *argtypes);
 extern uint64 plan_run(SPIPlanPtr plan, Datum *values, const char *nulls, long count);
-extern uint64 plan_run_ordered(SPIPlanPtr plan, Datum *values);
 extern Datum result_col(int n, bool *isnull);
 extern Datum result_row_col(uint64 row, int n, bool *isnull);
 extern Datum result_col_notnull(int n);
@@ -380,9 +384,10 @@ extern int64 store_drop_app(text *app);
 extern pg_uuid_t *store_put_request(text *app, text *type, Datum data,
 									TimestampTz now, const SyrpcApp *settings);
 extern bool store_claim(text *app, TimestampTz now, const SyrpcApp *settings,
-						SyrpcClaim *claim);
+						bool in_subxact, SyrpcClaim *claim);
 extern TimestampTz store_next_look(text *app, TimestampTz now,
 								   const SyrpcApp *settings);
+extern void store_forget_next_look(void);
 extern SyrpcFinishState store_finish_request(text *app, const pg_uuid_t *id,
 											 TimestampTz now, TimestampTz *created_at,
 											 TimestampTz *ready_at);
