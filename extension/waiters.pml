@@ -20,6 +20,13 @@
  * worker sleeps: a request is never left waiting for a worker's next look
  * while another worker is idle.
  *
+ * With -DEPOCH, the table epoch of the shared-memory registry (rpc.c,
+ * claim_from_table): a put bumps the epoch of its key after its commit is
+ * visible and before it wakes; a worker reads the epoch (after its rearm)
+ * before it looks, remembers it when the look finds nothing, and skips
+ * the look while the epoch is still that one.  Its mutants: NO_BUMP (a
+ * put that does not bump), EPOCH_LATE (the epoch read after the look).
+ *
  * States of a worker's slot: unlinked (not waiting); linked with woken 0
  * (waiting, not picked since its last look); linked with woken 1 (picked:
  * its latch is set or about to be).  Transitions: register (unlinked ->
@@ -42,6 +49,7 @@ bool woken[W];
 bool latch[W];
 bool asleep[W];
 byte nasleep = 0;			/* workers in the sleep */
+byte epoch = 1;				/* the table epoch (-DEPOCH) */
 
 /* Pick one registered worker and set its latch; the caller is the put. */
 /*
@@ -95,7 +103,10 @@ proctype put()
 	bool seen;
 
 	atomic { queued++ };	/* the commit: the row is visible */
-	wake_one(i, picked, seen);	/* the commit callback */
+#if defined(EPOCH) && !defined(NO_BUMP)
+	atomic { epoch++ };		/* the commit callback: table_changed ... */
+#endif
+	wake_one(i, picked, seen);	/* ... then the wake */
 	atomic { done++ }
 }
 
@@ -103,6 +114,8 @@ proctype worker(byte me)
 {
 	bool claimed;
 	bool was_picked;
+	byte e;
+	byte empty_epoch = 0;
 	byte i;
 	bool picked;
 	bool seen;
@@ -116,12 +129,32 @@ proctype worker(byte me)
 		::
 			latch[me] = false;		/* ResetLatch */
 			woken[me] = false;		/* rearm */
+#ifndef EPOCH
 			atomic {				/* the claim: SKIP LOCKED */
 				if
 				:: queued > 0 -> queued--; claimed = true
 				:: else -> skip
 				fi
 			}
+#else
+#ifndef EPOCH_LATE
+			e = epoch;				/* read before the look */
+#endif
+			atomic {
+				if
+				:: e != 0 && e == empty_epoch -> skip	/* nothing can have changed */
+				:: else ->			/* the claim: SKIP LOCKED */
+					if
+					:: queued > 0 -> queued--; claimed = true; empty_epoch = 0
+					:: else -> empty_epoch = e
+					fi
+				fi
+			}
+#ifdef EPOCH_LATE
+			e = epoch;
+			if :: !claimed -> empty_epoch = e :: else fi;
+#endif
+#endif
 			if
 			:: claimed -> break
 			:: else -> skip
