@@ -3,7 +3,8 @@
  * several sessions at once (handoff_test.c): sessions closed when the
  * test ends (TEST), statements and how they ended, statements sent
  * without waiting, and waiting on a value of the side connection with a
- * deadline.  Declared in sessions.h.
+ * deadline; a caller's CALL syrpc_call sent without waiting and how it
+ * ended, and a worker's claim and answer.  Declared in sessions.h.
  */
 #include <poll.h>
 #include <signal.h>
@@ -255,3 +256,123 @@ cancel(PGconn *pg)
     PQfreeCancel(c);
     return ok;
 }
+
+/* ---- syrpc_call and the workers' calls, in sessions ---- */
+
+
+/*
+ * Send CALL syrpc_call(app, 'echo', data, timeout) in c's session
+ * (timeout NULL: none), and return without waiting.
+ */
+int
+call_start(call *c, const char *app, const char *data, const char *timeout)
+{
+    const char *params[3] = { app, data, timeout };
+
+    if (c->pg == NULL && (c->pg = conn()) == NULL)
+        return 0;
+    c->pid = PQbackendPID(c->pg);
+    if (!PQsendQueryParams(c->pg, "CALL syrpc_call($1, 'echo', $2::jsonb, $3::float8)",
+                           3, NULL, params, NULL, NULL, 0)) {
+        diag("send failed: %s", PQerrorMessage(c->pg));
+        return 0;
+    }
+    return 1;
+}
+
+/* Has the call not returned yet? */
+int
+call_busy(call *c)
+{
+    return PQconsumeInput(c->pg) && PQisBusy(c->pg);
+}
+
+/* Wait (up to 30 s) for the call to return, and note how it ended. */
+void
+call_end(call *c)
+{
+    PGresult *res;
+
+    c->result_id[0] = c->result[0] = c->state[0] = c->message[0] = '\0';
+    c->has_result = 0;
+    if (!ready_within(c->pg, 30)) {
+        snprintf(c->state, sizeof(c->state), "HUNG");
+        snprintf(c->message, sizeof(c->message), "did not return within 30 s");
+        return;
+    }
+    res = PQgetResult(c->pg);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 2) {
+        snprintf(c->result_id, sizeof(c->result_id), "%s", PQgetvalue(res, 0, 0));
+        c->has_result = !PQgetisnull(res, 0, 1);
+        snprintf(c->result, sizeof(c->result), "%s", PQgetvalue(res, 0, 1));
+    } else {
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+        snprintf(c->state, sizeof(c->state), "%s", state ? state : "?????");
+        snprintf(c->message, sizeof(c->message), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg));
+    }
+    PQclear(res);
+    while ((res = PQgetResult(c->pg)) != NULL)
+        PQclear(res);
+}
+
+/* How the call ended, for a failed check. */
+const char *
+describe(const call *c)
+{
+    static char buf[1400];
+
+    if (c->state[0])
+        snprintf(buf, sizeof(buf), "the call ended with %s: %s", c->state, c->message);
+    else
+        snprintf(buf, sizeof(buf), "the call returned result_id %s and %.300s", c->result_id,
+                 c->has_result ? c->result : "NULL");
+    return buf;
+}
+
+/* The call returns the answer expected. */
+int
+call_answered(call *c, const char *expected)
+{
+    call_end(c);
+    return c->state[0] == '\0' && c->has_result && strcmp(c->result, expected) == 0;
+}
+
+/* The call returns a result_id and a NULL result: its timeout passed. */
+int
+call_timed_out(call *c)
+{
+    call_end(c);
+    return c->state[0] == '\0' && !c->has_result && strlen(c->result_id) == 36;
+}
+
+/* The call ends with an error of SQLSTATE state. */
+int
+call_failed_with(call *c, const char *state)
+{
+    call_end(c);
+    return strcmp(c->state, state) == 0;
+}
+
+/* A worker claims a request of app, waiting up to secs: its result_id, or NULL (none, or an error). */
+const char *
+claim(PGconn *w, const char *app, const char *secs)
+{
+    return val(w, "SELECT result_id FROM syrpc_get_request('%s', %s)", app, secs);
+}
+
+/* The same, sent without waiting; claim_end takes its result_id. */
+int
+claim_start(PGconn *w, const char *app, const char *secs)
+{
+    return send_sql(w, "SELECT result_id FROM syrpc_get_request('%s', %s)", app, secs);
+}
+
+
+/* A worker answers request id of app with json: 1 if syrpc_put_result succeeded. */
+int
+answer(PGconn *w, const char *app, const char *id, const char *json)
+{
+    return run(w, "SELECT syrpc_put_result('%s', '%s', '%s')", app, id, json);
+}
+

@@ -66,4 +66,37 @@ int blocked(PGconn *a, PGconn *b);
 /* Cancel what pg runs (PQcancel). */
 int cancel(PGconn *pg);
 
+/* ---- syrpc_call and the workers' calls, in sessions (sessions.c) ---- */
+
+/* A caller's session and how its last syrpc_call ended. */
+typedef struct call {
+    PGconn *pg;                 /* opened by call_start if NULL */
+    int pid;
+    char result_id[64];         /* "" if it ended with an error */
+    int has_result;             /* result is not NULL */
+    char result[16384];
+    char state[8];              /* SQLSTATE of its error, "" if none */
+    char message[1024];
+} call;
+
+/* Send CALL syrpc_call(app, 'echo', data, timeout) in c's session (timeout NULL: none). */
+int call_start(call *c, const char *app, const char *data, const char *timeout);
+/* Still running? */
+int call_busy(call *c);
+/* Wait (up to 30 s) for it to end, and note how. */
+void call_end(call *c);
+/* How it ended, for a failed check. */
+const char *describe(const call *c);
+/* It ends with the answer expected / with result_id and a NULL result / with SQLSTATE state. */
+int call_answered(call *c, const char *expected);
+int call_timed_out(call *c);
+int call_failed_with(call *c, const char *state);
+/* A worker's claim (syrpc_get_request, waiting up to secs): the result_id, or NULL. */
+const char *claim(PGconn *w, const char *app, const char *secs);
+/* The same, sent without waiting; claim_end takes its result_id. */
+int claim_start(PGconn *w, const char *app, const char *secs);
+#define claim_end(w) async_val(w)
+/* syrpc_put_result(app, id, json); 1 if it succeeded. */
+int answer(PGconn *w, const char *app, const char *id, const char *json);
+
 #endif
