@@ -482,9 +482,9 @@ handoff_init(bool preloaded)
 	RegisterSubXactCallback(handoff_subxact_callback, NULL);
 }
 
-/* May this call go through memory at all (the size is checked by the put)? */
-static bool
-usable(void)
+/* May syrpc_call try memory at all (the put checks the size and the slot)? */
+bool
+handoff_usable(void)
 {
 	return handoff != NULL && syrpc_memory_calls && me() < handoff->nslots;
 }
@@ -522,15 +522,12 @@ handoff_put(text *app, text *type, Datum data, const SyrpcApp *settings,
 	char		app_name[NAMEDATALEN];
 	char		type_name[NAMEDATALEN];
 
-	if (!usable())
+	if (!handoff_usable())
 		return false;
 	v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(data));
 	if (VARSIZE_ANY(v) > (Size) syrpc_memory_payload_kb * 1024)
 		return false;
-	if (!pg_strong_random(id->data, UUID_LEN))
-		return false;
-	id->data[6] = (id->data[6] & 0x0f) | 0x40;	/* a version 4 uuid */
-	id->data[8] = (id->data[8] & 0x3f) | 0x80;
+	*id = *DatumGetUUIDP(DirectFunctionCall1(gen_random_uuid, (Datum) 0));
 	/* its last 3 bytes say which slot it is in: an answer finds it at once */
 	id->data[13] = (me() >> 16) & 0xff;
 	id->data[14] = (me() >> 8) & 0xff;
@@ -590,7 +587,6 @@ handoff_wait(text *app, const SyrpcWait *wait, Datum *result)
 {
 	Slot	   *s = slot_at(me());
 	char	   *buf = palloc(payload_max);
-	char		idstr[UUID_LEN * 2 + 5];
 
 	for (;;)
 	{
@@ -607,34 +603,22 @@ handoff_wait(text *app, const SyrpcWait *wait, Datum *result)
 		switch (s->state)
 		{
 			case HO_ANSWERED:
-				if (s->failed || s->in_table)
 				{
 					bool		in_table = s->in_table;
+					bool		failed = s->failed;
+					TimestampTz created_at = s->created_at;
 
+					/* the answer, or the reason it failed */
 					memcpy(buf, slot_data(s), s->len);
 					call_over(s, HO_FREE);
 					if (in_table)
 						return HANDOFF_IN_TABLE;
-					strlcpy(idstr, DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&s->id))),
-							sizeof(idstr));
-					ereport(ERROR,
-							(errcode(ERRCODE_SYRPC_REQUEST_FAILED),
-							 errmsg("request %s failed: %s", idstr, text_to_cstring((text *) buf)),
-							 errdetail("A worker of app \"%s\" gave it up (syrpc_fail_request).",
-									   text_to_cstring(app))));
-				}
-				else
-				{
-					Size		len = s->len;
-					TimestampTz created_at = s->created_at;
-
-					memcpy(buf, slot_data(s), len);
-					call_over(s, HO_FREE);
+					if (failed)
+						report_failed_by_worker(app, &s->id, (text *) buf);
 					stats_latency(app, SYRPC_LAT_ROUND_TRIP, Max(now - created_at, 0));
 					*result = PointerGetDatum(buf);
 					return HANDOFF_ANSWERED;
 				}
-				break;
 			case HO_FAILED:
 				{
 					int32		attempts = s->attempts;
@@ -736,11 +720,4 @@ handoff_spilled(void)
 	calling = false;
 	ConditionVariableBroadcast(&s->cv);
 	LWLockRelease(handoff_lock);
-}
-
-/* May syrpc_call try memory now? */
-bool
-handoff_usable(void)
-{
-	return usable();
 }

@@ -101,9 +101,7 @@ handoff_claim(text *app, TimestampTz now, SyrpcClaim *claim)
 	remember_op(false, best, id, NULL, false, false);
 	claim->data = PointerGetDatum(buf);
 	claim->result_id = UUIDPGetDatum(id);
-	claim->type = PointerGetDatum(SPI_palloc(VARHDRSZ + strlen(type)));
-	SET_VARSIZE(DatumGetPointer(claim->type), VARHDRSZ + strlen(type));
-	memcpy(VARDATA(DatumGetPointer(claim->type)), type, strlen(type));
+	claim->type = SPI_datumTransfer(CStringGetTextDatum(type), false, -1);
 	return true;
 }
 

@@ -193,6 +193,35 @@ require_own_transaction(FunctionCallInfo fcinfo, const char *func,
 }
 
 /*
+ * Write a timed-out in-memory call's request to the table, as its owner,
+ * and commit it; returns the end of that commit's WAL.
+ */
+static XLogRecPtr
+spill_call(FunctionCallInfo fcinfo, text *app)
+{
+	SyrpcAsOwner as;
+	XLogRecPtr	end;
+
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	become_owner(fcinfo, &as);
+	handoff_spill(app);
+	back_to_caller(&as);
+
+	/*
+	 * From its commit the row is the request: a cancel between the commit
+	 * and handoff_spilled must not withdraw it from memory (an error still
+	 * aborts it before the commit).
+	 */
+	HOLD_INTERRUPTS();
+	SPI_commit();
+	end = XactLastCommitEnd;
+	handoff_spilled();
+	RESUME_INTERRUPTS();
+	SPI_finish();
+	return end;
+}
+
+/*
  * CALL syrpc_call(app, type, data, timeout, INOUT result_id, INOUT result):
  * put a request and wait for its result, in one statement and one round
  * trip.  result is NULL if the timeout passed; result_id then lets the
@@ -233,14 +262,7 @@ syrpc_call(PG_FUNCTION_ARGS)
 	require_own_transaction(fcinfo, "syrpc_call",
 							"Its request must commit before a worker can take it.",
 							"Inside a transaction, use syrpc_put_request, and syrpc_get_result after the commit.");
-	/* a call that may not wait has nothing to gain from memory */
-	if (pw.wait.deadline == 0 || pw.wait.deadline > GetCurrentTimestamp())
-		in_memory = put_call(app, type, data, &pw.result_id);
-	else
-	{
-		in_memory = false;
-		pw.result_id = put_request(app, type, data);
-	}
+	in_memory = put_call(app, type, data, pw.wait.deadline, &pw.result_id);
 	back_to_caller(&as);
 	if (!in_memory || store_statements != statements)
 	{
@@ -268,22 +290,7 @@ syrpc_call(PG_FUNCTION_ARGS)
 					elog(ERROR, "syrpc: the answer of an in-memory call is not in the table");
 				break;
 			case HANDOFF_TIMED_OUT:
-				SPI_connect_ext(SPI_OPT_NONATOMIC);
-				become_owner(fcinfo, &as);
-				handoff_spill(app);
-				back_to_caller(&as);
-
-				/*
-				 * From its commit the row is the request: a cancel between
-				 * the commit and handoff_spilled must not withdraw it from
-				 * memory (an error still aborts it before the commit).
-				 */
-				HOLD_INTERRUPTS();
-				SPI_commit();
-				put_end = XactLastCommitEnd;
-				handoff_spilled();
-				RESUME_INTERRUPTS();
-				SPI_finish();
+				put_end = spill_call(fcinfo, app);
 				nulls[1] = true;
 				break;
 		}

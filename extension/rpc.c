@@ -60,15 +60,16 @@ put_request(text *app, text *type, Datum data)
 
 /*
  * syrpc_call's put: through shared memory if it can (handoff.c; returns
- * true), else queued in the table as by put_request.  *id is palloc'd
- * outside SPI.
+ * true), else queued in the table as by put_request.  A call that may not
+ * wait (its deadline has passed) has nothing to gain from memory.  *id is
+ * palloc'd outside SPI.
  */
 bool
-put_call(text *app, text *type, Datum data, pg_uuid_t **id)
+put_call(text *app, text *type, Datum data, TimestampTz deadline, pg_uuid_t **id)
 {
 	SyrpcApp	settings;
 
-	if (handoff_usable())
+	if (handoff_usable() && (deadline == 0 || deadline > GetCurrentTimestamp()))
 	{
 		load_app_for_put(app, &settings);
 		*id = SPI_palloc(sizeof(pg_uuid_t));
@@ -224,6 +225,18 @@ report_wrong_app(text *app, const pg_uuid_t *id)
 					id_text(id), text_to_cstring(app))));
 }
 
+/* A worker gave request id up, saying why (syrpc_fail_request). */
+void
+report_failed_by_worker(text *app, const pg_uuid_t *id, text *reason)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_SYRPC_REQUEST_FAILED),
+			 errmsg("request %s failed: %s", id_text(id), text_to_cstring(reason)),
+			 errdetail("A worker of app \"%s\" gave it up (syrpc_fail_request).",
+					   text_to_cstring(app))));
+	pg_unreachable();
+}
+
 /* No worker answered request id within its lease max_attempts times. */
 void
 report_call_failed(text *app, const pg_uuid_t *id, int32 attempts, int32 max_attempts)
@@ -255,25 +268,14 @@ static void
 report_request_state(const SyrpcRequestInfo *req, const pg_uuid_t *id,
 					 text *app, const SyrpcApp *settings)
 {
-	SyrpcRequestState state = req->state;
-	char	   *idstr;
-
-	if (state != SYRPC_REQ_WRONG_APP && state != SYRPC_REQ_FAILED &&
-		state != SYRPC_REQ_EXPIRED)
-		return;					/* nothing wrong: no error, no text to make */
-	idstr = id_text(id);
-	switch (state)
+	switch (req->state)
 	{
 		case SYRPC_REQ_WRONG_APP:
 			report_wrong_app(app, id);
 			break;
 		case SYRPC_REQ_FAILED:
 			if (req->failure != NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_SYRPC_REQUEST_FAILED),
-						 errmsg("request %s failed: %s", idstr, text_to_cstring(req->failure)),
-						 errdetail("A worker of app \"%s\" gave it up (syrpc_fail_request).",
-								   text_to_cstring(app))));
+				report_failed_by_worker(app, id, req->failure);
 			report_call_failed(app, id, req->attempts, settings->max_attempts);
 			break;
 		case SYRPC_REQ_EXPIRED:

@@ -225,6 +225,16 @@ apply(PendingStat *p)
 		hist_add(e->hist[p->latency], p->at, p->us);
 }
 
+/* The entry of app when stats are counted (NULL: not preloaded, off, or the table is full). */
+static StatsEntry *
+entry_to_count(text *app, char *name)
+{
+	if (stats_hash == NULL || !syrpc_track_stats)
+		return NULL;
+	text_to_cstring_buffer(app, name, NAMEDATALEN);
+	return entry_of(name);
+}
+
 static void
 remember(text *app, SyrpcStatCounter counter, int64 count, SyrpcLatency latency, int64 us)
 {
@@ -235,11 +245,8 @@ remember(text *app, SyrpcStatCounter counter, int64 count, SyrpcLatency latency,
 	ListCell   *lc;
 	StatsEntry *entry;
 
-	if (stats_hash == NULL || !syrpc_track_stats)
+	if ((entry = entry_to_count(app, name)) == NULL)
 		return;
-	text_to_cstring_buffer(app, name, sizeof(name));
-	if ((entry = entry_of(name)) == NULL)
-		return;					/* the table is full */
 	if (latency == SYRPC_LAT_NONE)
 	{
 		/* plain counts of one app and subtransaction add up */
@@ -291,12 +298,9 @@ void
 stats_count_now(text *app, SyrpcStatCounter counter, int64 n)
 {
 	char		name[NAMEDATALEN];
-	StatsEntry *e;
+	StatsEntry *e = entry_to_count(app, name);
 
-	if (stats_hash == NULL || !syrpc_track_stats)
-		return;
-	text_to_cstring_buffer(app, name, sizeof(name));
-	if ((e = entry_of(name)) != NULL)
+	if (e != NULL)
 		pg_atomic_fetch_add_u64(&e->counters[counter], (uint64) n);
 }
 

@@ -298,7 +298,10 @@ extern void answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now
 extern void fail_request(text *app, pg_uuid_t *id, text *reason, TimestampTz now);
 extern bool wait_for_result(text *app, pg_uuid_t *id, const SyrpcWait *wait,
 							Datum *data);
-extern bool put_call(text *app, text *type, Datum data, pg_uuid_t **id);
+extern bool put_call(text *app, text *type, Datum data, TimestampTz deadline,
+					 pg_uuid_t **id);
+extern void report_failed_by_worker(text *app, const pg_uuid_t *id,
+									text *reason) pg_attribute_noreturn();
 extern void report_call_failed(text *app, const pg_uuid_t *id, int32 attempts,
 							   int32 max_attempts) pg_attribute_noreturn();
 extern void report_call_expired(text *app, const pg_uuid_t *id) pg_attribute_noreturn();
