@@ -27,6 +27,8 @@ PG_FUNCTION_INFO_V1(syrpc_wait_key);
 PG_FUNCTION_INFO_V1(syrpc_workers_waiting);
 PG_FUNCTION_INFO_V1(syrpc_waiters);
 PG_FUNCTION_INFO_V1(syrpc_memory_requests);
+PG_FUNCTION_INFO_V1(syrpc_memory_lease);
+PG_FUNCTION_INFO_V1(syrpc_memory_taken);
 PG_FUNCTION_INFO_V1(syrpc_give_way_trigger);
 PG_FUNCTION_INFO_V1(syrpc_grant);
 PG_FUNCTION_INFO_V1(syrpc_revoke);
@@ -281,6 +283,34 @@ syrpc_memory_requests(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * syrpc.memory_lease(result_id, attempts) returns timestamptz (1.6): the
+ * end of the lease of the request that is kept in shared memory (marks.c)
+ * while its row says attempts, or NULL; syrpc_stats counts it in flight.
+ */
+Datum
+syrpc_memory_lease(PG_FUNCTION_ARGS)
+{
+	SyrpcMarkInfo mark;
+
+	if (!mark_lookup(SYRPC_MARK_LEASE, PG_GETARG_UUID_P(0), &mark) ||
+		mark.base != PG_GETARG_INT32(1))
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(mark.until);
+}
+
+/*
+ * syrpc.memory_taken(result_id) returns boolean (1.6): has the result been
+ * taken, in shared memory (marks.c), though its row does not say so?
+ */
+Datum
+syrpc_memory_taken(PG_FUNCTION_ARGS)
+{
+	SyrpcMarkInfo mark;
+
+	PG_RETURN_BOOL(mark_lookup(SYRPC_MARK_TAKEN, PG_GETARG_UUID_P(0), &mark));
 }
 
 /*

@@ -138,6 +138,7 @@ _PG_init(void)
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	marks_init(process_shared_preload_libraries_in_progress);
 	MarkGUCPrefixReserved("syrpc");
 	wakeup_init(process_shared_preload_libraries_in_progress);
 	stats_init(process_shared_preload_libraries_in_progress);

@@ -26,6 +26,7 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -124,16 +125,21 @@ store_init(void)
 static SPIPlanPtr plan_put_request;
 static SPIPlanPtr plan_spill_request;
 static SPIPlanPtr plan_claim;
+static SPIPlanPtr plan_candidates;
+static SPIPlanPtr plan_recheck;
+static SPIPlanPtr plan_move_lease;
 static SPIPlanPtr plan_next_look;
 static SPIPlanPtr plan_finish_request;
 static SPIPlanPtr plan_fail_request;
 static SPIPlanPtr plan_request_state;
 static SPIPlanPtr plan_cleanup_requests;
 static SPIPlanPtr plan_cleanup_results;
+static SPIPlanPtr plan_cleanup_leases;
 
 /* Saved plans per result partition. */
 static SPIPlanPtr plan_put_result[SYRPC_BUCKETS];
 static SPIPlanPtr plan_consume[SYRPC_BUCKETS];
+static SPIPlanPtr plan_read_result[SYRPC_BUCKETS];
 static SPIPlanPtr plan_result_state[SYRPC_BUCKETS];
 
 /*
@@ -153,13 +159,13 @@ syrpc_bucket_of(const pg_uuid_t *id)
 }
 
 
-
 /* The plans whose text depends on the version of the tables. */
 static SPIPlanPtr *const variant_plans[] = {
-	&plan_claim, &plan_next_look, &plan_finish_request, &plan_request_state,
-	&plan_cleanup_requests
+	&plan_claim, &plan_candidates, &plan_move_lease, &plan_next_look,
+	&plan_finish_request, &plan_request_state, &plan_cleanup_requests
 };
-static SPIPlanPtr *const variant_bucket_plans[] = {plan_put_result, plan_consume};
+static SPIPlanPtr *const variant_bucket_plans[] = {plan_put_result, plan_consume,
+plan_read_result};
 
 static void
 free_plan(SPIPlanPtr *slot)
@@ -212,23 +218,6 @@ prepare_variant(SPIPlanPtr *slot, const char *with_failure, const char *without,
 
 	return plan_prepare(slot, failure ? with_failure : without, nargs, argtypes);
 }
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 /*
@@ -290,9 +279,19 @@ store_spill_request(text *app, const SyrpcSpill *spill)
 		elog(ERROR, "syrpc: spilled request insert inserted no row");
 }
 
+/* The claim in columns type, result_id, data, attempts, created_at of the last result. */
+static void
+claim_from_result(SyrpcClaim *claim)
+{
+	claim->type = result_col_out(1);
+	claim->result_id = SPI_datumTransfer(result_col_notnull(2), false, UUID_LEN);
+	claim->data = result_col_out(3);
+	claim->attempts = DatumGetInt32(result_col_notnull(4));
+	claim->created_at = DatumGetTimestampTz(result_col_notnull(5));
+}
+
 /*
- * Claim the oldest claimable request of app under a lease.  On success
- * fills claim and returns true.
+ * Claim the oldest claimable request of app under a lease, in its row.
  *
  * The claim runs in a subtransaction that is rolled back when nothing was
  * claimed (in_subxact).  FOR UPDATE SKIP LOCKED may lock a row that then
@@ -300,11 +299,11 @@ store_spill_request(text *app, const SyrpcSpill *spill)
  * until the end of the (sub)transaction, and must not last through a
  * wait: it would block the put_result of the worker that holds the lease.
  * A look that its transaction's end follows at once needs none: the
- * subtransaction's own xid is one of the five a put + get RPC cost.
+ * subtransaction's own xid would be one more per RPC.
  */
-bool
-store_claim(text *app, TimestampTz now, const SyrpcApp *settings, bool in_subxact,
-			SyrpcClaim *claim)
+static bool
+claim_in_row(text *app, TimestampTz now, const SyrpcApp *settings, bool in_subxact,
+			 SyrpcClaim *claim)
 {
 	Oid			argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
 	Datum		args[4];
@@ -332,13 +331,7 @@ store_claim(text *app, TimestampTz now, const SyrpcApp *settings, bool in_subxac
 	{
 		claimed = plan_run(plan_claim, args, NULL, 0) == 1;
 		if (claimed)
-		{
-			claim->type = result_col_out(1);
-			claim->result_id = SPI_datumTransfer(result_col_notnull(2), false, UUID_LEN);
-			claim->data = result_col_out(3);
-			claim->attempts = DatumGetInt32(result_col_notnull(4));
-			claim->created_at = DatumGetTimestampTz(result_col_notnull(5));
-		}
+			claim_from_result(claim);
 		SPI_freetuptable(SPI_tuptable);
 	}
 	PG_CATCH();
@@ -351,6 +344,182 @@ store_claim(text *app, TimestampTz now, const SyrpcApp *settings, bool in_subxac
 	if (in_subxact)
 		subxact_end(&sx, claimed);
 	return claimed;
+}
+
+/*
+ * A lease in a mark ran out (attempt base + 1): move it into the row, so
+ * that the row counts that attempt, and either lease the request again
+ * (attempt base + 2, returns true) or, at max_attempts, leave it failed.
+ * The mark goes at commit.  The row is locked SKIP LOCKED: an answer in
+ * progress (its delete holds the lock) or another claimer's move wins.
+ */
+static bool
+move_lease_into_row(text *app, const pg_uuid_t *id, const SyrpcMarkInfo *mark,
+					TimestampTz now, const SyrpcApp *settings, bool in_subxact,
+					SyrpcClaim *claim)
+{
+	Oid			argtypes[4] = {UUIDOID, INT4OID, INT4OID, TIMESTAMPTZOID};
+	Datum		args[4];
+	bool		again = mark->base + 1 < settings->max_attempts;
+	Subxact		sx;
+	bool		moved = false;
+
+	args[0] = UUIDPGetDatum(id);
+	args[1] = Int32GetDatum(mark->base);
+	args[2] = Int32GetDatum(mark->base + (again ? 2 : 1));
+	args[3] = TimestampTzGetDatum(again ? now + settings->lease_us : mark->until);
+#define MOVE_LEASE_SQL(failure) \
+	"UPDATE syrpc.request SET attempts = $3, ready_at = $4" \
+	" WHERE result_id = (" \
+	"       SELECT result_id FROM syrpc.request" \
+	"        WHERE result_id = $1 AND attempts = $2" failure \
+	"        FOR UPDATE SKIP LOCKED)" \
+	" RETURNING type, result_id, data, attempts, created_at"
+	prepare_variant(&plan_move_lease, MOVE_LEASE_SQL(" AND failure IS NULL"),
+					MOVE_LEASE_SQL(""), 4, argtypes);
+	if (in_subxact)
+		subxact_begin(&sx);
+	PG_TRY();
+	{
+		moved = plan_run(plan_move_lease, args, NULL, 0) == 1;
+		if (moved && again)
+			claim_from_result(claim);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	PG_CATCH();
+	{
+		if (!in_subxact)
+			PG_RE_THROW();
+		subxact_abort_rethrow(&sx);
+	}
+	PG_END_TRY();
+	if (in_subxact)
+		subxact_end(&sx, moved);
+	if (moved)
+		mark_remove_at_commit(SYRPC_MARK_LEASE, id, mark->base);
+	return moved && again;
+}
+
+/*
+ * Is the request that a claim has just marked still what the claim read:
+ * there, with the same attempts, not failed, not leased in its row?  Read
+ * with a new snapshot, taken after the mark was added (see marks.c).
+ */
+static bool
+still_claimable(const pg_uuid_t *id, int32 attempts, TimestampTz now)
+{
+	Oid			argtypes[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(id)};
+	bool		ok = false;
+
+#define RECHECK_SQL(failure) \
+	"SELECT attempts, ready_at FROM syrpc.request" \
+	" WHERE result_id = $1" failure
+	prepare_variant(&plan_recheck, RECHECK_SQL(" AND failure IS NULL"), RECHECK_SQL(""),
+					1, argtypes);
+	if (plan_run(plan_recheck, values, NULL, 1) == 1)
+		ok = DatumGetInt32(result_col_notnull(1)) == attempts &&
+			DatumGetTimestampTz(result_col_notnull(2)) <= now;
+	SPI_freetuptable(SPI_tuptable);
+	return ok;
+}
+
+typedef enum MarkClaim
+{
+	MC_CLAIMED,
+	MC_NONE,
+	MC_FULL						/* no room for a mark: claim in the row */
+} MarkClaim;
+
+/*
+ * Claim the oldest claimable request of app under a lease kept in a mark,
+ * writing nothing (marks.c): walk the candidates in order, skipping those
+ * with a running lease, until one can be marked and is still there.
+ */
+static MarkClaim
+claim_with_mark(text *app, TimestampTz now, const SyrpcApp *settings, bool in_subxact,
+				SyrpcClaim *claim)
+{
+	Oid			argtypes[3] = {TEXTOID, TIMESTAMPTZOID, INT4OID};
+	Datum		args[3];
+	Portal		portal;
+	MarkClaim	result = MC_NONE;
+	SyrpcMarkInfo info;
+
+	args[0] = PointerGetDatum(app);
+	args[1] = TimestampTzGetDatum(now);
+	args[2] = Int32GetDatum(settings->max_attempts);
+#define CANDIDATES_SQL(failure) \
+	"SELECT type, result_id, data, attempts, created_at, expires_at" \
+	"  FROM syrpc.request" \
+	" WHERE app = $1 AND ready_at <= $2 AND expires_at > $2" \
+	"   AND attempts < $3" failure \
+	" ORDER BY app, created_at"
+	prepare_variant(&plan_candidates, CANDIDATES_SQL(" AND failure IS NULL"),
+					CANDIDATES_SQL(""), 3, argtypes);
+	info.until = now + settings->lease_us;
+	info.app_hash = marks_app_hash(app);
+	portal = plan_open(plan_candidates, args, NULL);
+	while (result == MC_NONE)
+	{
+		SPITupleTable *row;
+		pg_uuid_t	id;
+		SyrpcMarkInfo found;
+
+		SPI_cursor_fetch(portal, true, 1);
+		if (SPI_processed == 0)
+			break;
+		row = SPI_tuptable;
+		memcpy(&id, DatumGetUUIDP(result_col_notnull(2)), sizeof(id));
+		info.base = DatumGetInt32(result_col_notnull(4));
+		info.expires = DatumGetTimestampTz(result_col_notnull(6));
+		switch (mark_add(SYRPC_MARK_LEASE, &id, now, &info, &found))
+		{
+			case MARK_ADDED:
+				if (!still_claimable(&id, info.base, now))
+				{
+					mark_drop_mine(SYRPC_MARK_LEASE, &id);
+					break;
+				}
+				SPI_tuptable = row;		/* the candidate's columns */
+				claim_from_result(claim);
+				claim->attempts = info.base + 1;
+				result = MC_CLAIMED;
+				break;
+			case MARK_RUNNING:
+				break;
+			case MARK_EXPIRED:
+				if (found.base == info.base &&
+					move_lease_into_row(app, &id, &found, now, settings, in_subxact, claim))
+					result = MC_CLAIMED;
+				break;
+			case MARK_FULL:
+				result = MC_FULL;
+				break;
+		}
+		SPI_freetuptable(row);
+	}
+	SPI_cursor_close(portal);
+	return result;
+}
+
+/*
+ * Claim the oldest claimable request of app under a lease.  On success
+ * fills claim and returns true.  With marks (preloaded), the lease is
+ * kept in shared memory and the row is not written: no xid.
+ */
+bool
+store_claim(text *app, TimestampTz now, const SyrpcApp *settings, bool in_subxact,
+			SyrpcClaim *claim)
+{
+	if (marks_usable())
+	{
+		MarkClaim	r = claim_with_mark(app, now, settings, in_subxact, claim);
+
+		if (r != MC_FULL)
+			return r == MC_CLAIMED;
+	}
+	return claim_in_row(app, now, settings, in_subxact, claim);
 }
 
 /*
@@ -403,10 +572,21 @@ store_next_look(text *app, TimestampTz now, const SyrpcApp *settings)
 	next = now + settings->lease_us;
 	if (!isnull && DatumGetTimestampTz(d) < next)
 		next = DatumGetTimestampTz(d);
+	next = marks_next_lease_end(marks_app_hash(app), now, next);
 	strlcpy(next_look_app, name, sizeof(next_look_app));
 	next_look_at = next;
 	next_look_generation = app_generation();
 	return next;
+}
+
+/*
+ * Has request id been handed to a worker under a lease kept in a mark?
+ * Not if the mark is another backend's claim that has not committed.
+ */
+static bool
+leased_in_mark(const pg_uuid_t *id, SyrpcMarkInfo *mark)
+{
+	return mark_lookup(SYRPC_MARK_LEASE, id, mark) && (!mark->pending || mark->mine);
 }
 
 /*
@@ -419,22 +599,30 @@ SyrpcFinishState
 store_finish_request(text *app, const pg_uuid_t *id, TimestampTz now,
 					 TimestampTz *created_at, TimestampTz *ready_at)
 {
-	Oid			argtypes[2] = {UUIDOID, TEXTOID};
-	Datum		values[2];
+	Oid			argtypes[3] = {UUIDOID, TEXTOID, INT4OID};
+	Datum		values[3];
+	SyrpcMarkInfo mark;
+	bool		marked = leased_in_mark(id, &mark);
 
 	values[0] = UUIDPGetDatum(id);
 	values[1] = PointerGetDatum(app);
+	values[2] = Int32GetDatum(marked ? 0 : 1);
 #define FINISH_SQL(failure) \
 	"DELETE FROM syrpc.request" \
-	" WHERE result_id = $1 AND app = $2 AND attempts > 0" failure \
+	" WHERE result_id = $1 AND app = $2 AND attempts >= $3" failure \
 	" RETURNING created_at, ready_at"
 	prepare_variant(&plan_finish_request, FINISH_SQL(" AND failure IS NULL"), FINISH_SQL(""),
-					2, argtypes);
+					3, argtypes);
 	if (plan_run(plan_finish_request, values, NULL, 0) == 1)
 	{
 		*created_at = DatumGetTimestampTz(result_col_notnull(1));
 		*ready_at = DatumGetTimestampTz(result_col_notnull(2));
 		SPI_freetuptable(SPI_tuptable);
+		if (marked)
+		{
+			*ready_at = Max(*ready_at, mark.until);
+			mark_remove_at_commit(SYRPC_MARK_LEASE, id, -1);
+		}
 		return SYRPC_FIN_OK;
 	}
 	SPI_freetuptable(SPI_tuptable);
@@ -477,20 +665,29 @@ why_not_in_flight(text *app, const pg_uuid_t *id, TimestampTz now)
 SyrpcFinishState
 store_fail_request(text *app, const pg_uuid_t *id, text *reason, TimestampTz now)
 {
-	Oid			argtypes[4] = {UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
-	Datum		values[4];
+	Oid			argtypes[5] = {UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
+	Datum		values[5];
+	SyrpcMarkInfo mark;
+	bool		marked = leased_in_mark(id, &mark);
 
 	values[0] = UUIDPGetDatum(id);
 	values[1] = PointerGetDatum(app);
 	values[2] = PointerGetDatum(reason);
 	values[3] = TimestampTzGetDatum(now);
+	values[4] = Int32GetDatum(marked ? 0 : 1);
+	/* the attempt of a lease in a mark counts in the row from now on */
 	plan_prepare(&plan_fail_request,
-				 "UPDATE syrpc.request SET failure = $3, ready_at = $4"
-				 " WHERE result_id = $1 AND app = $2 AND attempts > 0"
+				 "UPDATE syrpc.request SET failure = $3, ready_at = $4,"
+				 "       attempts = attempts + 1 - $5"
+				 " WHERE result_id = $1 AND app = $2 AND attempts >= $5"
 				 "   AND failure IS NULL",
-				 4, argtypes);
+				 5, argtypes);
 	if (plan_run(plan_fail_request, values, NULL, 0) == 1)
+	{
+		if (marked)
+			mark_remove_at_commit(SYRPC_MARK_LEASE, id, -1);
 		return SYRPC_FIN_OK;
+	}
 	return why_not_in_flight(app, id, now);
 }
 
@@ -525,7 +722,55 @@ store_put_result(text *app, const pg_uuid_t *id, Datum data, TimestampTz now,
 }
 
 /*
- * Take the unexpired, unconsumed result id of app, leaving a tombstone.
+ * Take the unexpired, unconsumed result id of app, reading it and marking
+ * it taken in shared memory (marks.c): no write, no xid.  MARK_FULL if
+ * there is no room for the mark.
+ */
+static SyrpcMarkAdd
+take_with_mark(text *app, const pg_uuid_t *id, TimestampTz now, Datum *data,
+			   TimestampTz *requested_at)
+{
+	Oid			argtypes[3] = {UUIDOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[3];
+	int			bucket = syrpc_bucket_of(id);
+	bool		with = (schema_features() & SCHEMA_REQUESTED_AT) != 0;
+	SyrpcMarkInfo info = {0};
+	SyrpcMarkInfo found;
+	SyrpcMarkAdd added;
+	bool		isnull;
+	Datum		d;
+
+#define READ_RESULT_SQL(requested_at) \
+	"SELECT data, " requested_at ", expires_at FROM syrpc.result_%02d" \
+	" WHERE result_id = $1 AND app = $2" \
+	"   AND consumed_at IS NULL AND expires_at > $3"
+	values[0] = UUIDPGetDatum(id);
+	values[1] = PointerGetDatum(app);
+	values[2] = TimestampTzGetDatum(now);
+	plan_prepare_bucket(plan_read_result, bucket,
+						with ? READ_RESULT_SQL("requested_at") :
+						READ_RESULT_SQL("NULL::timestamptz"),
+						3, argtypes);
+	if (plan_run(plan_read_result[bucket], values, NULL, 1) == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return MARK_RUNNING;	/* nothing to take */
+	}
+	info.until = DatumGetTimestampTz(result_col_notnull(3));
+	added = mark_add(SYRPC_MARK_TAKEN, id, now, &info, &found);
+	if (added == MARK_ADDED)
+	{
+		*data = result_col_out(1);
+		d = result_col(2, &isnull);
+		*requested_at = isnull ? 0 : DatumGetTimestampTz(d);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return added;
+}
+
+/*
+ * Take the unexpired, unconsumed result id of app: in a mark when marks
+ * are usable, else by leaving a tombstone in its row (consumed_at).
  * Returns false if there is none.
  */
 bool
@@ -538,7 +783,17 @@ store_consume_result(text *app, const pg_uuid_t *id, TimestampTz now, Datum *dat
 	bool		with = (schema_features() & SCHEMA_REQUESTED_AT) != 0;
 	bool		isnull;
 	Datum		d;
+	SyrpcMarkInfo mark;
 
+	if (marks_usable())
+	{
+		SyrpcMarkAdd r = take_with_mark(app, id, now, data, requested_at);
+
+		if (r != MARK_FULL)
+			return r == MARK_ADDED;
+	}
+	else if (mark_lookup(SYRPC_MARK_TAKEN, id, &mark))
+		return false;			/* taken in a mark */
 #define CONSUME_SQL(requested_at) \
 	"UPDATE syrpc.result_%02d SET consumed_at = $3" \
 	" WHERE result_id = $1 AND app = $2" \
@@ -572,6 +827,7 @@ store_result_state(text *app, const pg_uuid_t *id, TimestampTz now)
 	Datum		values[2];
 	int			bucket = syrpc_bucket_of(id);
 	SyrpcResultState state = SYRPC_RES_NONE;
+	SyrpcMarkInfo mark;
 
 	values[0] = UUIDPGetDatum(id);
 	values[1] = TimestampTzGetDatum(now);
@@ -583,7 +839,8 @@ store_result_state(text *app, const pg_uuid_t *id, TimestampTz now)
 	{
 		if (!same_text(app, DatumGetTextPP(result_col_notnull(1))))
 			state = SYRPC_RES_WRONG_APP;
-		else if (DatumGetBool(result_col_notnull(2)))
+		else if (DatumGetBool(result_col_notnull(2)) ||
+				 mark_lookup(SYRPC_MARK_TAKEN, id, &mark))
 			state = SYRPC_RES_CONSUMED;
 		else
 			state = SYRPC_RES_PRESENT;
@@ -606,6 +863,7 @@ store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
 	TimestampTz ready_at;
 	TimestampTz expires_at;
 	bool		no_failure;
+	SyrpcMarkInfo mark;
 
 #define REQUEST_STATE_SQL(failure) \
 	"SELECT app, attempts, ready_at, expires_at, " failure \
@@ -621,6 +879,12 @@ store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
 	ready_at = DatumGetTimestampTz(result_col_notnull(3));
 	expires_at = DatumGetTimestampTz(result_col_notnull(4));
 	(void) result_col(5, &no_failure);
+	if (mark_lookup(SYRPC_MARK_LEASE, id, &mark) && mark.base == req.attempts)
+	{
+		/* leased in a mark: attempt base + 1, running until mark.until */
+		req.attempts = mark.base + 1;
+		ready_at = Max(ready_at, mark.until);
+	}
 	if (!same_text(app, DatumGetTextPP(result_col_notnull(1))))
 		req.state = SYRPC_REQ_WRONG_APP;
 	else if (!no_failure)
@@ -651,6 +915,38 @@ store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return req;
+}
+
+/*
+ * Leases in marks that ran out (their workers died, or took too long):
+ * count their attempts in the rows, so that a request whose last attempt
+ * it was is failed (and deleted and counted so below) even if no worker
+ * claims again, and that the marks can go.  At most 1000 per run.
+ */
+static void
+move_expired_leases(TimestampTz now)
+{
+	Oid			argtypes[3] = {UUIDARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		values[3];
+	SyrpcExpiredLeases *e = marks_expired_leases(now, 1000);
+
+	if (e->n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(e->ids, e->n, UUIDOID, UUID_LEN, false,
+												TYPALIGN_CHAR));
+	values[1] = PointerGetDatum(construct_array(e->bases, e->n, INT4OID, 4, true,
+												TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(e->untils, e->n, TIMESTAMPTZOID, 8,
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	plan_prepare(&plan_cleanup_leases,
+				 "UPDATE syrpc.request r SET attempts = m.base + 1, ready_at = m.until"
+				 "  FROM unnest($1, $2, $3) AS m(id, base, until)"
+				 " WHERE r.result_id = m.id AND r.attempts = m.base",
+				 3, argtypes);
+	plan_run(plan_cleanup_leases, values, NULL, 0);
+	for (int i = 0; i < e->n; i++)
+		mark_remove_at_commit(SYRPC_MARK_LEASE, DatumGetUUIDP(e->ids[i]),
+							  DatumGetInt32(e->bases[i]));
 }
 
 /*
@@ -688,6 +984,7 @@ store_cleanup(TimestampTz now)
 	plan_prepare(&plan_cleanup_results,
 				 "DELETE FROM syrpc.result WHERE expires_at <= $1",
 				 1, argtypes);
+	move_expired_leases(now);
 	n = plan_run(plan_cleanup_requests, values, NULL, 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -700,5 +997,6 @@ store_cleanup(TimestampTz now)
 	}
 	SPI_freetuptable(SPI_tuptable);
 	n += plan_run(plan_cleanup_results, values, NULL, 0);
+	marks_sweep(now);
 	return n;
 }

@@ -83,44 +83,74 @@ needs_planning(SPIPlanPtr plan)
 uint64		store_statements = 0;
 
 /*
- * Run a saved plan with fresh snapshot; return the number of rows.
- *
- * When it is to be planned, the planner is held to index scans in their
- * order (no sequential or bitmap scan, no sort), whatever the statistics
- * say at that moment: planned while the tables were empty (as they are
+ * When a saved plan is to be planned before it runs, the planner is held
+ * to index scans in their order (no sequential or bitmap scan, no sort),
+ * whatever the statistics say at that moment: planned while the tables were empty (as they are
  * most of the time), a lookup of one request by its result_id was a
  * sequential scan, which a backlog of requests then paid on every answer;
  * planned just after a burst, the claim became a bitmap scan and a sort
  * of every index entry of the app.  A statement with no index to use (a
  * cleanup) gets its sequential scan all the same.
  */
+static int
+planning_begin(SPIPlanPtr plan)
+{
+	int			level;
+
+	if (!needs_planning(plan))
+		return -1;
+	level = NewGUCNestLevel();
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	/* a disabled scan's cost would make the cleanup's plan JIT-compiled: a second */
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+static void
+planning_end(int level)
+{
+	if (level >= 0)
+		AtEOXact_GUC(true, level);
+}
+
+/* Run a saved plan with a fresh snapshot; return the number of rows. */
 uint64
 plan_run(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
 {
 	int			rc;
-	int			level = -1;
+	int			level;
 
 	store_statements++;
-	if (needs_planning(plan))
-	{
-		level = NewGUCNestLevel();
-		(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		/* a disabled scan's cost would make the cleanup's plan JIT-compiled: a second */
-		(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-	}
+	level = planning_begin(plan);
 	rc = SPI_execute_plan(plan, values, nulls, false, count);
-	if (level >= 0)
-		AtEOXact_GUC(true, level);
+	planning_end(level);
 	if (rc < 0)
 		elog(ERROR, "syrpc: SPI_execute_plan failed: %s",
 			 SPI_result_code_string(rc));
 	return SPI_processed;
+}
+
+/*
+ * Open a saved plan as a cursor with a fresh snapshot, for a scan that
+ * stops at the first row it can use (SPI_cursor_fetch, SPI_cursor_close).
+ */
+Portal
+plan_open(SPIPlanPtr plan, Datum *values, const char *nulls)
+{
+	Portal		portal;
+	int			level;
+
+	store_statements++;
+	level = planning_begin(plan);
+	portal = SPI_cursor_open(NULL, plan, values, nulls, false);
+	planning_end(level);
+	return portal;
 }
 
 /* Column n (1-based) of row 0 of the last result; *isnull is set. */

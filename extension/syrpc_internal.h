@@ -18,6 +18,8 @@
  *                   procedure drops its snapshot and runs as its owner
  * rpc.c             the RPC itself: a put, an answer, a failure, a wait for a
  *                   request or a result, and the errors that explain them
+ * marks.c           leases and taken results in shared memory (preloaded):
+ *                   claims and takes that write no row; states at the top
  * handoff.c         syrpc_call in shared memory (preloaded): the slots, their
  *                   states (at the top of the file), spilling to the table
  * sleep.c           one sleep of a wait: latch, deadline, client socket,
@@ -367,6 +369,7 @@ extern SPIPlanPtr plan_prepare_bucket(SPIPlanPtr *slots, int bucket, const char 
 									  int nargs, Oid *argtypes);
 extern uint64 plan_run(SPIPlanPtr plan, Datum *values, const char *nulls, long count);
 extern Datum result_col(int n, bool *isnull);
+extern Portal plan_open(SPIPlanPtr plan, Datum *values, const char *nulls);
 extern Datum result_row_col(uint64 row, int n, bool *isnull);
 extern Datum result_col_notnull(int n);
 extern Datum result_col_out(int n);
@@ -409,6 +412,59 @@ extern SyrpcRequestInfo store_request_state(text *app, const pg_uuid_t *id,
 											const SyrpcApp *settings);
 extern int64 store_cleanup(TimestampTz now);
 extern void store_spill_request(text *app, const SyrpcSpill *spill);
+
+/* marks.c: leases and taken results in shared memory (preloaded) */
+typedef enum SyrpcMarkKind
+{
+	SYRPC_MARK_LEASE = 1,		/* a worker's lease of a request */
+	SYRPC_MARK_TAKEN = 2		/* a result that has been taken */
+} SyrpcMarkKind;
+
+typedef enum SyrpcMarkAdd
+{
+	MARK_ADDED,					/* ours now, until our transaction ends */
+	MARK_RUNNING,				/* another's (or ours from before): keep off */
+	MARK_EXPIRED,				/* a lease that ran out, its holder committed */
+	MARK_FULL					/* no room: write the row instead */
+} SyrpcMarkAdd;
+
+typedef struct SyrpcMarkInfo
+{
+	TimestampTz until;			/* lease end, or the result's expires_at */
+	TimestampTz expires;		/* LEASE: the request's expires_at */
+	int32		base;			/* LEASE: the row's attempts when it was taken */
+	uint32		app_hash;		/* LEASE: marks_app_hash of its app */
+	bool		pending;		/* made by a transaction still open */
+	bool		mine;			/* ... by this backend's */
+} SyrpcMarkInfo;
+
+extern int	syrpc_memory_marks;
+extern bool syrpc_memory_leases;
+extern void marks_init(bool preloaded);
+extern bool marks_exist(void);
+extern bool marks_usable(void);
+extern SyrpcMarkAdd mark_add(SyrpcMarkKind kind, const pg_uuid_t *id, TimestampTz now,
+							 const SyrpcMarkInfo *info, SyrpcMarkInfo *found);
+extern bool mark_lookup(SyrpcMarkKind kind, const pg_uuid_t *id, SyrpcMarkInfo *found);
+extern void mark_drop_mine(SyrpcMarkKind kind, const pg_uuid_t *id);
+extern void mark_remove_at_commit(SyrpcMarkKind kind, const pg_uuid_t *id,
+								  int32 base);
+extern TimestampTz marks_next_lease_end(uint32 app_hash, TimestampTz now,
+										TimestampTz next);
+extern void marks_sweep(TimestampTz now);
+
+/* Leases that ran out, as arrays for a statement (marks_expired_leases). */
+typedef struct SyrpcExpiredLeases
+{
+	int			n;
+	Datum	   *ids;			/* uuid, pointing into id_space */
+	pg_uuid_t  *id_space;
+	Datum	   *bases;			/* int4: the rows' attempts */
+	Datum	   *untils;			/* timestamptz: the leases' ends */
+} SyrpcExpiredLeases;
+
+extern SyrpcExpiredLeases *marks_expired_leases(TimestampTz now, int max);
+extern uint32 marks_app_hash(text *app);
 
 /* cleanup.c */
 extern void maybe_cleanup(TimestampTz now);

@@ -1,6 +1,7 @@
 -- Bad input gets a clear error with a proper SQLSTATE, and changes nothing.
 
 \i sql/include/try.sql
+\i sql/include/request_now.sql
 
 -- Some work in the queues: one queued request, one leased, one answered
 -- and waiting, one consumed, one in another app.
@@ -17,8 +18,8 @@ SELECT syrpc_put_request('bi', 't', '{"n": 4}') AS queued \gset
 SELECT syrpc_put_request('other', 't', '{"n": 5}') AS other \gset
 
 CREATE TABLE before AS
-SELECT 'request' AS t, to_jsonb(r) AS row FROM syrpc.request r
-UNION ALL SELECT 'result', to_jsonb(s) FROM syrpc.result s
+SELECT 'request' AS t, to_jsonb(r) AS row FROM request_now r
+UNION ALL SELECT 'result', to_jsonb(s) FROM result_now s
 UNION ALL SELECT 'app', to_jsonb(a) FROM syrpc.app a;
 
 SET syrpc.max_payload_size = '1kB';
@@ -65,12 +66,12 @@ RESET syrpc.max_payload_size;
 SELECT count(*) AS changed_rows FROM (
     (SELECT * FROM before
      EXCEPT ALL
-     (SELECT 'request', to_jsonb(r) FROM syrpc.request r
-      UNION ALL SELECT 'result', to_jsonb(s) FROM syrpc.result s
+     (SELECT 'request', to_jsonb(r) FROM request_now r
+      UNION ALL SELECT 'result', to_jsonb(s) FROM result_now s
       UNION ALL SELECT 'app', to_jsonb(a) FROM syrpc.app a))
     UNION ALL
-    ((SELECT 'request', to_jsonb(r) FROM syrpc.request r
-      UNION ALL SELECT 'result', to_jsonb(s) FROM syrpc.result s
+    ((SELECT 'request', to_jsonb(r) FROM request_now r
+      UNION ALL SELECT 'result', to_jsonb(s) FROM result_now s
       UNION ALL SELECT 'app', to_jsonb(a) FROM syrpc.app a)
      EXCEPT ALL SELECT * FROM before)
 ) d;

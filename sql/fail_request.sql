@@ -1,4 +1,5 @@
 -- syrpc_fail_request: a worker gives up a request it cannot handle.
+\i sql/include/request_now.sql
 SELECT syrpc_put_request('fr', 'job', '{"n": 1}') AS rid \gset
 SELECT result_id = :'rid' AS claimed FROM syrpc_get_request('fr', 0);
 SELECT syrpc_fail_request('fr', :'rid', 'cannot parse the data');
@@ -55,5 +56,5 @@ SELECT result_id = :'frc' AS claimed FROM syrpc_get_request('fr', 0);
 SET ROLE syrpc_test_fr_caller;
 SELECT syrpc_fail_request('fr', :'frc', 'not mine to fail');
 RESET ROLE;
-SELECT attempts, failure FROM syrpc.request WHERE result_id = :'frc';
+SELECT attempts, failure FROM request_now WHERE result_id = :'frc';
 DROP ROLE syrpc_test_fr_caller;

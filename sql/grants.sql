@@ -22,8 +22,10 @@ $$;
 -- changed none of it.
 CREATE FUNCTION queue_digest() RETURNS text LANGUAGE sql AS $$
     SELECT md5(concat_ws('|',
-        (SELECT string_agg(r::text, ',' ORDER BY result_id) FROM syrpc.request r),
-        (SELECT string_agg(s::text, ',' ORDER BY result_id) FROM syrpc.result s),
+        (SELECT string_agg(r::text || coalesce(syrpc.memory_lease(r.result_id, r.attempts)::text, ''),
+                           ',' ORDER BY result_id) FROM syrpc.request r),
+        (SELECT string_agg(s::text || syrpc.memory_taken(s.result_id)::text, ',' ORDER BY result_id)
+           FROM syrpc.result s),
         (SELECT string_agg(a::text, ',' ORDER BY app) FROM syrpc.app a),
         (SELECT string_agg(g::text, ',' ORDER BY app, role, side) FROM syrpc.app_grant g)))
 $$;

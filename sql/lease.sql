@@ -4,12 +4,13 @@ SELECT syrpc_configure('lease', lease_time => '200 ms', max_attempts => 2);
 SELECT app, lease_time, max_attempts FROM syrpc_apps WHERE app = 'lease';
 
 \i sql/include/try.sql
+\i sql/include/request_now.sql
 
 -- A worker claims a request and never answers (as if it died).
 SELECT syrpc_put_request('lease', 'job', '{"n": 1}') AS rid \gset
 SELECT result_id = :'rid' AS first_claim FROM syrpc_get_request('lease', 0);
 SELECT count(*) AS not_while_leased FROM syrpc_get_request('lease', 0);
-SELECT attempts FROM syrpc.request WHERE result_id = :'rid';
+SELECT attempts FROM request_now WHERE result_id = :'rid';
 
 -- A caller waiting meanwhile gets nothing (timeout), not an error.
 SELECT syrpc_get_result('lease', :'rid', 0.05) IS NULL AS still_running;
@@ -17,7 +18,7 @@ SELECT syrpc_get_result('lease', :'rid', 0.05) IS NULL AS still_running;
 -- A waiting worker gets it again when the lease runs out: the wait ends
 -- at the lease's end, not at its own timeout.
 SELECT result_id = :'rid' AS redelivered FROM syrpc_get_request('lease', 30);
-SELECT attempts FROM syrpc.request WHERE result_id = :'rid';
+SELECT attempts FROM request_now WHERE result_id = :'rid';
 SELECT queued, in_flight, failed FROM syrpc_stats WHERE app = 'lease';
 
 -- The second lease runs out too: that was the last attempt, and the

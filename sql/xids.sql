@@ -2,12 +2,16 @@
 -- (the next xid, from a snapshot, which assigns none, before and after).
 -- Every xid counts towards the anti-wraparound vacuums of the whole
 -- database; a claim that is its own transaction needs no subtransaction.
+-- Preloaded, a claim and a take keep their lease and their mark in shared
+-- memory (marks.c) and need none: expected/xids_1.out; without preload,
+-- expected/xids.out.  Which one this run is (once the library is loaded):
 CREATE FUNCTION pg_temp.next_xid() RETURNS bigint LANGUAGE sql
     AS $$SELECT txid_snapshot_xmax(txid_current_snapshot())$$;
 
 SELECT pg_temp.next_xid() AS x \gset
 SELECT syrpc_put_request('xids', 'job', '{"n": 1}') AS rid \gset
 SELECT pg_temp.next_xid() - :x AS put;
+SELECT current_setting('syrpc.wakeup_registry') AS registry;
 
 SELECT pg_temp.next_xid() AS x \gset
 SELECT count(*) AS claimed FROM syrpc_get_request('xids', 0);
