@@ -295,6 +295,8 @@ static const bench_system all_systems[] = {
     { "call", "syrpc: call", syrpc_worker, syrpc_caller, 1, 1, NULL, NULL },
     { "table", "syrpc: call, table path", syrpc_worker, syrpc_caller_table, 1, 1, NULL, NULL },
     { "putget", "syrpc: put + get", syrpc_worker, syrpc_caller_put_get, 1, 1, NULL, NULL },
+    { "rows", "syrpc: put + get, leases in rows", syrpc_worker_rows, syrpc_caller_rows, 1, 1, NULL, NULL },
+    { "sql", "syrpc: plain SQL API", sql_worker, sql_caller, 1, 1, NULL, NULL },
     { "async", "syrpc: call, async results", syrpc_worker_async_results, syrpc_caller, 1, 1, NULL, NULL },
     { "nostats", "syrpc: call, stats off", syrpc_worker_no_stats, syrpc_caller_no_stats, 1, 1, NULL, NULL },
 };
@@ -422,7 +424,7 @@ main(int argc, char **argv)
     time_t now = time(NULL);
     char date[64];
     char *pgversion, *saved;
-    const char *systems = "floor,naive,call,table,putget,async";
+    const char *systems = "floor,naive,call,table,putget,rows,sql,async";
     const char *peers = "redis,rabbitmq,notify";
     static const char *const known_peers[] = { "notify", "redis", "rabbitmq" };
     char peer_on[3] = { 0 };
@@ -446,7 +448,7 @@ main(int argc, char **argv)
         case 'L': long_seconds = atof(optarg); break;
         default:
             fprintf(stderr, "usage: bench [-T SECONDS] [-r ROUNDS] [-m 1x1,2x4,...] [-s on,off] [-i IDLE_WAITERS]"
-                    " [-y floor,naive,call,table,putget,async,nostats] [-p redis,rabbitmq,notify|none] [-L LONG_SECONDS]"
+                    " [-y floor,naive,call,table,putget,rows,sql,async,nostats] [-p redis,rabbitmq,notify|none] [-L LONG_SECONDS]"
                     " [-o FILE] -n naive.sql\n");
             return 2;
         }

@@ -51,6 +51,10 @@ void *syrpc_worker_async_results(void *arg);
 void *syrpc_caller_no_stats(void *arg);
 void *syrpc_caller_table(void *arg);
 void *syrpc_worker_no_stats(void *arg);
+void *syrpc_caller_rows(void *arg);
+void *syrpc_worker_rows(void *arg);
+void *sql_caller(void *arg);
+void *sql_worker(void *arg);
 
 /* peers.c; *_unavailable: NULL, or why the peer cannot run */
 const char *redis_unavailable(void);

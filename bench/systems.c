@@ -195,6 +195,63 @@ void *naive_worker(void *arg) { naive_worker_loop(arg, 0); return NULL; }
 void *notify_caller(void *arg) { naive_caller_loop(arg, 1); return NULL; }
 void *notify_worker(void *arg) { naive_worker_loop(arg, 1); return NULL; }
 
+/*
+ * ---- syrpc through its plain SQL API ----
+ * What any language without libsyrpc does: one statement per call, each
+ * its own transaction.  The caller puts, then blocks in syrpc_get_result;
+ * the worker blocks in syrpc_get_request, then answers.
+ */
+
+void *
+sql_caller(void *arg)
+{
+    thread_arg *a = arg;
+    PGconn *pg = connect_or_die(a->ctx->conninfo);
+
+    while (!a->ctx->stop_callers) {
+        double t0 = now_s();
+        const char *put[2] = { a->ctx->app, payload };
+        char id[40];
+        const char *get[2] = { a->ctx->app, id };
+        PGresult *res = exec_ok(a, pg, "SELECT syrpc_put_request($1, 'echo', $2::jsonb)", 2, put);
+
+        if (res == NULL)
+            continue;
+        snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        res = exec_ok(a, pg, "SELECT syrpc_get_result($1, $2::uuid, 10)", 2, get);
+        if (res && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+            lat_add(&a->lat, (now_s() - t0) * 1000);
+            __atomic_add_fetch(&a->ctx->done, 1, __ATOMIC_RELAXED);
+        }
+        PQclear(res);
+    }
+    PQfinish(pg);
+    return NULL;
+}
+
+void *
+sql_worker(void *arg)
+{
+    thread_arg *a = arg;
+    PGconn *pg = connect_or_die(a->ctx->conninfo);
+    const char *claim[1] = { a->ctx->app };
+
+    while (!a->ctx->stop_workers) {
+        PGresult *res = exec_ok(a, pg, "SELECT result_id, data FROM syrpc_get_request($1, 0.2)", 1, claim);
+        const char *answer[3] = { a->ctx->app, NULL, NULL };
+
+        if (res && PQntuples(res) == 1) {
+            answer[1] = PQgetvalue(res, 0, 0);
+            answer[2] = PQgetvalue(res, 0, 1);
+            PQclear(exec_ok(a, pg, "SELECT syrpc_put_result($1, $2::uuid, $3::jsonb)", 3, answer));
+        }
+        PQclear(res);
+    }
+    PQfinish(pg);
+    return NULL;
+}
+
 /* ---- syrpc, through libsyrpc ---- */
 
 /* Count a failed call; print the first few. */
@@ -267,6 +324,14 @@ syrpc_caller_table(void *arg)
     return NULL;
 }
 
+/* put + get with every claim and take written to its row: what marks save. */
+void *
+syrpc_caller_rows(void *arg)
+{
+    caller_loop(arg, 1, "SET syrpc.memory_leases = off");
+    return NULL;
+}
+
 /* syrpc_call with syrpc.track_stats off: what the per-app statistics cost. */
 void *
 syrpc_caller_no_stats(void *arg)
@@ -282,17 +347,15 @@ echo(const syrpc_request *req, void *arg)
     return json_deep_copy(syrpc_request_data(req));
 }
 
-/* Workers: syrpc_serve; with async_results, SET syrpc.async_results = on. */
+/* Workers: syrpc_serve, after set (a SET, or NULL). */
 static void
-worker_loop(thread_arg *a, int async_results, int no_stats)
+worker_loop(thread_arg *a, const char *set)
 {
     syrpc_conn *c = syrpc_connect(a->ctx->conninfo, a->ctx->app);
 
     if (c && syrpc_status_of(c) == SYRPC_OK) {
-        if (async_results)
-            PQclear(PQexec(syrpc_pgconn(c), "SET syrpc.async_results = on"));
-        if (no_stats)
-            PQclear(PQexec(syrpc_pgconn(c), "SET syrpc.track_stats = off"));
+        if (set)
+            PQclear(PQexec(syrpc_pgconn(c), set));
         syrpc_set_interrupt_flag(c, &a->ctx->stop_workers);
         syrpc_register(c, "echo", echo, NULL);
         syrpc_serve(c, 0);
@@ -303,20 +366,27 @@ worker_loop(thread_arg *a, int async_results, int no_stats)
 void *
 syrpc_worker(void *arg)
 {
-    worker_loop(arg, 0, 0);
+    worker_loop(arg, NULL);
     return NULL;
 }
 
 void *
 syrpc_worker_async_results(void *arg)
 {
-    worker_loop(arg, 1, 0);
+    worker_loop(arg, "SET syrpc.async_results = on");
     return NULL;
 }
 
 void *
 syrpc_worker_no_stats(void *arg)
 {
-    worker_loop(arg, 0, 1);
+    worker_loop(arg, "SET syrpc.track_stats = off");
+    return NULL;
+}
+
+void *
+syrpc_worker_rows(void *arg)
+{
+    worker_loop(arg, "SET syrpc.memory_leases = off");
     return NULL;
 }

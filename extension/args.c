@@ -17,7 +17,10 @@
 #include "common/int.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "syrpc_internal.h"
@@ -69,22 +72,103 @@ arg_name(FunctionCallInfo fcinfo, int n, const char *what)
 	return name;
 }
 
+/* Request or result data within the limit; what = "data" or "data[N]". */
+static void
+check_data_size(Datum data, const char *what)
+{
+	Size		size = toast_raw_datum_size(data) - VARHDRSZ;
+
+	if (size > (Size) syrpc_max_payload_kb * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s is too large", what),
+				 errdetail("It is %zu bytes as jsonb; the limit is %d kB.",
+						   size, syrpc_max_payload_kb),
+				 errhint("Raise syrpc.max_payload_size, or pass a reference to the data instead.")));
+}
+
 /* Request or result data: any JSON value, not SQL NULL, within the limit. */
 Datum
 arg_data(FunctionCallInfo fcinfo, int n)
 {
-	Size		size;
-
 	check_not_null(fcinfo, n, "data");
-	size = toast_raw_datum_size(PG_GETARG_DATUM(n)) - VARHDRSZ;
-	if (size > (Size) syrpc_max_payload_kb * 1024)
+	check_data_size(PG_GETARG_DATUM(n), "data");
+	return PG_GETARG_DATUM(n);
+}
+
+/* How many requests a batched claim may take at most (1.6). */
+int
+arg_batch_max(FunctionCallInfo fcinfo, int n)
+{
+	int			max;
+
+	check_not_null(fcinfo, n, "max");
+	max = PG_GETARG_INT32(n);
+	if (max < 1 || max > SYRPC_BATCH_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max must be between 1 and %d", SYRPC_BATCH_MAX),
+				 errdetail("It is %d.", max)));
+	return max;
+}
+
+/* A one-dimensional array argument without NULLs, deconstructed. */
+static int
+arg_array(FunctionCallInfo fcinfo, int n, const char *what, Oid elemtype, Datum **elems)
+{
+	ArrayType  *a;
+	bool	   *nulls;
+	int			count;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	check_not_null(fcinfo, n, what);
+	a = PG_GETARG_ARRAYTYPE_P(n);
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a one-dimensional array", what)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(a, elemtype, typlen, typbyval, typalign, elems, &nulls, &count);
+	for (int i = 0; i < count; i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain nulls", what),
+					 errdetail("Element %d is null.", i + 1)));
+	return count;
+}
+
+/*
+ * The answers of a batch (1.6): result_ids (uuid[]) at n and their data
+ * (jsonb[]) at n + 1, as many of each, at most SYRPC_BATCH_MAX, each datum
+ * within the payload limit.  Returns how many.
+ */
+int
+arg_answers(FunctionCallInfo fcinfo, int n, Datum **ids, Datum **data)
+{
+	int			nids = arg_array(fcinfo, n, "result_ids", UUIDOID, ids);
+	int			ndata = arg_array(fcinfo, n + 1, "data", JSONBOID, data);
+
+	if (nids != ndata)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("result_ids and data must have as many elements"),
+				 errdetail("result_ids has %d, data has %d.", nids, ndata)));
+	if (nids > SYRPC_BATCH_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("data is too large"),
-				 errdetail("It is %zu bytes as jsonb; the limit is %d kB.",
-						   size, syrpc_max_payload_kb),
-				 errhint("Raise syrpc.max_payload_size, or pass a reference to the data instead.")));
-	return PG_GETARG_DATUM(n);
+				 errmsg("too many answers in one call"),
+				 errdetail("There are %d; the limit is %d.", nids, SYRPC_BATCH_MAX)));
+	for (int i = 0; i < ndata; i++)
+	{
+		char		what[32];
+
+		snprintf(what, sizeof(what), "data[%d]", i + 1);
+		check_data_size((*data)[i], what);
+	}
+	return nids;
 }
 
 pg_uuid_t *

@@ -25,6 +25,8 @@ PG_FUNCTION_INFO_V1(syrpc_put_result);
 PG_FUNCTION_INFO_V1(syrpc_put_result_get_request);
 PG_FUNCTION_INFO_V1(syrpc_fail_request);
 PG_FUNCTION_INFO_V1(syrpc_get_result);
+PG_FUNCTION_INFO_V1(syrpc_get_requests);
+PG_FUNCTION_INFO_V1(syrpc_put_results);
 SYRPC_EXPORTS_END
 
 /*
@@ -184,4 +186,52 @@ syrpc_get_result(PG_FUNCTION_ARGS)
 	if (!found)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(data);
+}
+
+/*
+ * syrpc_get_requests(app, max, timeout) returns setof (type, result_id,
+ * data) (1.6): up to max claimed requests, waiting up to timeout for the
+ * first; no row when the timeout passes.
+ */
+Datum
+syrpc_get_requests(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	int			max = arg_batch_max(fcinfo, 1);
+	TimestampTz deadline = arg_deadline(fcinfo, 2, "syrpc_get_requests");
+	bool		owned = owns_transaction();
+	SyrpcWait	wait = {.deadline = deadline, .owns_xact = owned, .ends_xact = owned};
+	SyrpcClaim *claims = palloc(sizeof(SyrpcClaim) * max);
+	int			n;
+	SyrpcAsOwner as;
+
+	InitMaterializedSRF(fcinfo, 0);
+	enter(fcinfo, "syrpc_get_requests", app, SYRPC_WORKER, &as);
+	n = wait_for_requests(app, &wait, max, claims);
+	leave_as_owner(&as);
+	for (int i = 0; i < n; i++)
+		return_claim(fcinfo, &claims[i]);
+	return (Datum) 0;
+}
+
+/*
+ * syrpc_put_results(app, result_ids uuid[], data jsonb[]) returns integer
+ * (1.6): answer several claimed requests in one transaction, all or none;
+ * returns how many.
+ */
+Datum
+syrpc_put_results(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	Datum	   *ids;
+	Datum	   *data;
+	int			n = arg_answers(fcinfo, 1, &ids, &data);
+	bool		owned = owns_transaction();
+	SyrpcAsOwner as;
+
+	enter(fcinfo, "syrpc_put_results", app, SYRPC_WORKER, &as);
+	answer_requests(app, n, ids, data);
+	leave_as_owner(&as);
+	relax_result_commit(owned);
+	PG_RETURN_INT32(n);
 }

@@ -52,12 +52,20 @@
  * at its commit; until then other claimers find the mark, and after it
  * the row's new attempts fail their recheck.
  *
+ * A claim that cannot renew its snapshot (REPEATABLE READ), or with
+ * syrpc.memory_leases off, writes its lease to the row, as without
+ * preload, but adds its mark first all the same and removes it once the
+ * row's lease is visible: a claim in memory must not take the row while
+ * that UPDATE is open.  With no room for a mark, nothing is claimed (taken
+ * results may fill at most 3/4 of the table; a take with no room writes
+ * its row).
+ *
  * A crash or a restart loses every mark: a leased request is handed out
- * again at once, with the attempt of the lost lease not counted (the row
- * still says N); a taken result can be taken again until it expires.
- * Both are what at-least-once allows.  When the table is full, or the
- * transaction's snapshot cannot move (REPEATABLE READ), or syrpc is not
- * preloaded, claims and takes write their rows as before.
+ * again at once, its lost lease's attempt not counted in the row; a taken
+ * result can be taken again until it expires.  Both are what at-least-once
+ * allows.  So that a request that crashes the server each time it runs
+ * still reaches max_attempts, a request put before the marks were made
+ * (marks_born_at) is leased in its row.
  *
  *-------------------------------------------------------------------------
  */
@@ -113,7 +121,15 @@ typedef struct Op
 	SubTransactionId subid;
 } Op;
 
+/* Beside the table. */
+typedef struct MarksShared
+{
+	pg_atomic_uint32 taken;		/* TAKEN marks: at most 3/4 of the table */
+	TimestampTz born_at;		/* when the table was made: the server's start */
+} MarksShared;
+
 static HTAB *marks = NULL;
+static MarksShared *shared = NULL;
 static LWLockPadded *mark_locks = NULL;
 static List *ops = NIL;			/* in TopTransactionContext */
 
@@ -125,7 +141,8 @@ marks_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(hash_estimate_size(syrpc_memory_marks, sizeof(Mark)));
+	RequestAddinShmemSpace(add_size(hash_estimate_size(syrpc_memory_marks, sizeof(Mark)),
+									MAXALIGN(sizeof(MarksShared))));
 	RequestNamedLWLockTranche("syrpc marks", MARK_PARTITIONS);
 }
 
@@ -133,6 +150,7 @@ static void
 marks_shmem_startup(void)
 {
 	HASHCTL		info;
+	bool		found;
 
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
@@ -143,6 +161,12 @@ marks_shmem_startup(void)
 	marks = ShmemInitHash("syrpc marks", syrpc_memory_marks, syrpc_memory_marks, &info,
 						  HASH_ELEM | HASH_BLOBS | HASH_PARTITION | HASH_FIXED_SIZE);
 	mark_locks = GetNamedLWLockTranche("syrpc marks");
+	shared = ShmemInitStruct("syrpc marks shared", sizeof(MarksShared), &found);
+	if (!found)
+	{
+		pg_atomic_init_u32(&shared->taken, 0);
+		shared->born_at = GetCurrentTimestamp();
+	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -215,7 +239,15 @@ mark_add(SyrpcMarkKind kind, const pg_uuid_t *id, TimestampTz now,
 	/* the list entry first: no error may come between the mark and it */
 	remember(OP_ADDED, &key, -1);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
-	m = hash_search_with_hash_value(marks, &key, hash, HASH_ENTER_NULL, &existed);
+	if (kind == SYRPC_MARK_TAKEN &&
+		pg_atomic_read_u32(&shared->taken) >= (uint32) syrpc_memory_marks / 4 * 3)
+	{
+		/* taken results may not crowd out leases, which have no fallback */
+		m = hash_search_with_hash_value(marks, &key, hash, HASH_FIND, NULL);
+		existed = m != NULL;
+	}
+	else
+		m = hash_search_with_hash_value(marks, &key, hash, HASH_ENTER_NULL, &existed);
 	if (m == NULL)
 		result = MARK_FULL;
 	else if (existed)
@@ -233,6 +265,8 @@ mark_add(SyrpcMarkKind kind, const pg_uuid_t *id, TimestampTz now,
 		m->app_hash = info->app_hash;
 		m->until = info->until;
 		m->expires = info->expires;
+		if (kind == SYRPC_MARK_TAKEN)
+			pg_atomic_fetch_add_u32(&shared->taken, 1);
 		result = MARK_ADDED;
 	}
 	LWLockRelease(lock);
@@ -273,9 +307,10 @@ mark_lookup(SyrpcMarkKind kind, const pg_uuid_t *id, SyrpcMarkInfo *found)
 }
 
 /*
- * Remove a mark: only this backend's pending one (only_mine), or one of
- * base (unless -1) that no other open transaction holds: a lease moved
- * into its row may have a new mark by now, of another base.
+ * Remove a mark: only this backend's pending one (only_mine); any (base
+ * -1: the request is gone, whoever marked it since); or one of base that
+ * no other open transaction holds (a lease moved into its row may have a
+ * new mark by now, of another base).
  */
 static void
 remove_mark(const MarkKey *key, bool only_mine, int32 base)
@@ -288,9 +323,13 @@ remove_mark(const MarkKey *key, bool only_mine, int32 base)
 	m = hash_search_with_hash_value(marks, key, hash, HASH_FIND, NULL);
 	if (m != NULL &&
 		(only_mine ? m->holder == MyProc->pgprocno :
-		 (base < 0 || m->base == base) &&
-		 (m->holder == NOBODY || m->holder == MyProc->pgprocno)))
+		 base < 0 ||
+		 (m->base == base && (m->holder == NOBODY || m->holder == MyProc->pgprocno))))
+	{
+		if (key->kind == SYRPC_MARK_TAKEN)
+			pg_atomic_fetch_sub_u32(&shared->taken, 1);
 		hash_search_with_hash_value(marks, key, hash, HASH_REMOVE, NULL);
+	}
 	LWLockRelease(lock);
 }
 
@@ -475,7 +514,12 @@ sweep_fn(Mark *m, void *arg)
 
 	if (m->holder != NOBODY || m->until > now)
 		return false;
-	return m->key.kind == SYRPC_MARK_TAKEN || m->expires <= now;
+	if (m->key.kind == SYRPC_MARK_TAKEN)
+	{
+		pg_atomic_fetch_sub_u32(&shared->taken, 1);
+		return true;
+	}
+	return m->expires <= now;
 }
 
 /*
@@ -532,6 +576,18 @@ marks_expired_leases(TimestampTz now, int max)
 	out->untils = palloc(sizeof(Datum) * max);
 	scan_marks(LW_SHARED, expired_fn, &e);
 	return out;
+}
+
+/*
+ * When the marks of this server's life began: a request put before it may
+ * have had a lease that the crash or restart lost, its attempt counted
+ * nowhere.  Its claim counts in the row (store.c), so that a request that
+ * crashes the server every time it runs still reaches max_attempts.
+ */
+TimestampTz
+marks_born_at(void)
+{
+	return shared != NULL ? shared->born_at : 0;
 }
 
 /* The hash of an app's name that LEASE marks keep. */

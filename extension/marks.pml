@@ -45,8 +45,8 @@
  *     mark, whatever it is -> none, unlock.  T's abort: the mark stays
  *     (the lease still runs; T the claim's own: the claim's abort, above),
  *     and the worker may answer again
- *   table claim (-DTABLE: a worker whose claims are UPDATEs, not
- *     preloaded or REPEATABLE READ): steps 1 and 2 as above (none ->
+ *   table claim (-DTABLE: a claim that writes its row, under REPEATABLE
+ *     READ or with syrpc.memory_leases off): steps 1 and 2 as above (none ->
  *     PENDING(h,N), a marker that keeps claims in memory off R while the
  *     UPDATE is not visible); UPDATE R SET attempts = N + 1, ready_at =
  *     lease end WHERE ready_at <= now, FOR UPDATE SKIP LOCKED (a locked
@@ -54,6 +54,14 @@
  *     h holds R; commit: the row's lease visible, then in the commit
  *     callback PENDING(h,N) -> none; abort: the UPDATE undone,
  *     PENDING(h,N) -> none
+ *   table claim with no room for its marker (-DTABLE_FULL, instead of the
+ *     one above; not what marks.c does, which then claims nothing, nor run
+ *     by test/model_test.sh: the way it would have to be done): step 1; lock: a mark: skip R; unlock; the UPDATE as
+ *     above; then lock, look again: a mark (added meanwhile): roll the
+ *     UPDATE back (its subtransaction), skip R; else h holds R; unlock.
+ *     And a claim in memory's S2 then also fails when R has a write of an
+ *     open transaction (its xmax in progress: the table claim's UPDATE, or
+ *     an answer's DELETE), since no marker shows that UPDATE
  *   lease expiry (-DEXPIRY): time: LEASED(N) -> EXPIRED(N), and a table
  *     lease runs out (ready_at <= now again).  Backend c at its step 2
  *     finds EXPIRED(N): materializes it: UPDATE R SET attempts = N + 2,
@@ -71,9 +79,12 @@
  * so S2 must be a snapshot taken after the mark is in, and every mark
  * that stands for an uncommitted change of R (the holder's own, an
  * answer's, a table claim's) must stay until that change is visible.
- * Removals by the worker itself check that the mark is its own: with
- * expiry, a late answer's callback may have removed it and another claim
- * put its own.
+ * An answer's callback removes R's mark whatever it is (R is gone: any
+ * mark left would be kept for ever; see CALLBACK_OWN_ONLY).  A worker's
+ * removal of its own mark (step 3, its claim's end) removes it only if it
+ * is still its own: with table claims or expiry, an answer's callback may
+ * have removed it and another claim put its own (spin finds no harm in
+ * step 3 removing by key either, but the check costs nothing).
  *
  * The model: P rows, W workers that loop: pick a candidate R (S1; a
  * worker that skipped R for a mark waits until R's mark is removed or
@@ -100,12 +111,24 @@
  * deletion is visible, e.g. at XACT_EVENT_PRE_COMMIT); ANSWER_ABORT_REMOVES
  * (an answer's abort removes the mark while its worker still holds R);
  * CLAIM_ABORT_KEEPS (a claim's abort leaves its PENDING mark: R is never
- * claimed again); with -DTABLE, TABLE_IGNORES_MARKS (today's UPDATE
- * claim, which sees a row claimed in memory as claimable); with -DEXPIRY,
+ * claimed again); with -DTABLE, TABLE_IGNORES_MARKS (the UPDATE claim of
+ * before marks, store.c's claim_in_row, which sees a row claimed in memory
+ * as claimable: ready_at did not move); with -DTABLE_FULL, NO_CHECK_AFTER
+ * (no look for a mark after the UPDATE) and NO_LOCK_RECHECK (S2 blind to
+ * the UPDATE of an open transaction); with -DEXPIRY,
  * UPDATE_UNMARKS_EARLY (a materialization removes the mark when its UPDATE
- * is done, before it commits) and NO_BASE_CHECK (its UPDATE does not
+ * is done, before it commits), NO_BASE_CHECK (its UPDATE does not
  * requalify the row by attempts = N, so a second materializer between the
- * first's commit and its callback claims R again).
+ * first's commit and its callback claims R again) and CALLBACK_OWN_ONLY
+ * (an answer's callback removes only a mark its own claim made: when a
+ * table lease ran out while its holder's DELETE was open, a claim in
+ * memory that saw R before that commit keeps its mark for a row that is
+ * gone, for ever).
+ *
+ * The granularity: a statement's snapshot is one step; an abort's
+ * rollback and its abort callback are one step (between the two, nothing
+ * sees a difference but a mark still there); a commit and its commit
+ * callback are two.
  */
 
 #ifndef W
@@ -121,6 +144,9 @@
 #define DEATHS 1	/* workers that die holding a request */
 #endif
 #define NONE 255
+#ifdef TABLE_FULL
+#define TABLE
+#endif
 
 /* What a worker's step 2 did. */
 #define SKIPPED 0
@@ -200,10 +226,15 @@ byte deaths = 0;
 	deleted[r] = true; ndeleted++; answered[r]++; rowlock[r] = NONE; \
 	tlease[r] = NONE; tl_over[r] = false; abandoned[r] = false; DROP }
 /* Then its commit callback removes R's mark, whatever it is. */
-#ifdef REMOVE_BEFORE_COMMIT
-#define ANSWER_COMMIT atomic { UNMARK(r) }; COMMIT_DELETE
+#ifdef CALLBACK_OWN_ONLY
+#define UNMARK_ANSWERED if :: has_mark[r] && mowner[r] == me -> UNMARK(r) :: else fi
 #else
-#define ANSWER_COMMIT COMMIT_DELETE; atomic { UNMARK(r) }
+#define UNMARK_ANSWERED UNMARK(r)
+#endif
+#ifdef REMOVE_BEFORE_COMMIT
+#define ANSWER_COMMIT atomic { UNMARK_ANSWERED }; COMMIT_DELETE
+#else
+#define ANSWER_COMMIT COMMIT_DELETE; atomic { UNMARK_ANSWERED }
 #endif
 
 /* A claim of R succeeds: (a) and (b). */
@@ -270,6 +301,8 @@ inline mark_claim()
 		ok = true;	/* S1 saw R visible with attempts n */
 #elif defined(SNAPSHOT_BEFORE_MARK)
 		ok = (!sdel && satt == n);
+#elif defined(TABLE_FULL) && !defined(NO_LOCK_RECHECK)
+		ok = (!deleted[r] && att[r] == n && rowlock[r] == NONE);	/* S2, and no open write */
 #else
 		ok = (!deleted[r] && att[r] == n);	/* S2 */
 #endif
@@ -282,10 +315,10 @@ inline mark_claim()
 	:: !ok -> atomic { if :: MINE_PENDING(r) -> UNMARK(r) :: else -> ONLY_MARKS(false) fi }
 	:: ok ->
 		if
-		:: atomic {	/* the claim commits: LEASED */
+		:: atomic { true ->	/* the claim commits: LEASED */
 				if :: MINE_PENDING(r) -> mholder[r] = NONE :: else -> HELD_ALONE(false) fi };
 			answer()
-		:: atomic {	/* the claim aborts */
+		:: atomic { true ->	/* the claim aborts */
 #ifndef CLAIM_ABORT_KEEPS
 				if :: MINE_PENDING(r) -> UNMARK(r) :: else -> HELD_ALONE(false) fi;
 #endif
@@ -313,10 +346,32 @@ inline table_claim()
 		:: rowlock[r] == NONE && !deleted[r] && UPDATE_QUAL ->
 			rowlock[r] = me;
 			newatt = att[r] + (act == MATERIALIZE -> 2 : 1);
-			claimed(); ok = true
+#ifdef TABLE_FULL
+			if :: act == MATERIALIZE -> claimed() :: else fi;	/* a table claim: below */
+#else
+			claimed();
+#endif
+			ok = true
 		:: else -> ok = false
 		fi
 	};
+#ifdef TABLE_FULL
+	if
+	:: ok && act == TABLE_CLAIM ->
+		atomic {	/* lock: R's mark, looked up after the UPDATE */
+#ifndef NO_CHECK_AFTER
+			if
+			:: has_mark[r] -> ok = false
+			:: else -> claimed()
+			fi
+#else
+			claimed()
+#endif
+		};
+		if :: !ok -> atomic { rowlock[r] = NONE } :: else fi	/* its subtransaction rolled back */
+	:: else
+	fi;
+#endif
 #ifdef UPDATE_UNMARKS_EARLY
 	if :: ok -> atomic { UNMARK_CLAIMED } :: else fi;
 #endif
@@ -366,8 +421,11 @@ end:
 			:: has_mark[r] -> act = SKIPPED; skipped[r] = skipped[r] | BIT
 #endif
 			:: !has_mark[r] -> act = MARKED; MARK(r, n)
-#if defined(TABLE) && !defined(TABLE_IGNORES_MARKS)
+#if defined(TABLE) && !defined(TABLE_IGNORES_MARKS) && !defined(TABLE_FULL)
 			:: !has_mark[r] -> act = TABLE_CLAIM; base = n; MARK(r, n)
+#endif
+#ifdef TABLE_FULL
+			:: !has_mark[r] -> act = TABLE_CLAIM; base = n	/* no room for its marker */
 #endif
 #ifdef TABLE_IGNORES_MARKS
 			:: true -> act = TABLE_CLAIM; base = n

@@ -2,7 +2,9 @@
  *
  * procedures.c
  *	  The SQL-callable procedures of syrpc: syrpc_wait_request,
- *	  syrpc_wait_result, syrpc_call and syrpc_put_result_wait_request.
+ *	  syrpc_wait_result, syrpc_call and syrpc_put_result_wait_request, and
+ *	  the batch ones, syrpc_wait_requests and
+ *	  syrpc_put_results_wait_requests (1.6).
  *	  Unlike the functions they commit inside, so they must be called by
  *	  CALL outside a transaction block to wait without a snapshot (or, for
  *	  the last two, at all).
@@ -22,6 +24,7 @@
 #include "nodes/parsenodes.h"
 #include "replication/syncrep.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -33,6 +36,8 @@ PG_FUNCTION_INFO_V1(syrpc_wait_request);
 PG_FUNCTION_INFO_V1(syrpc_wait_result);
 PG_FUNCTION_INFO_V1(syrpc_call);
 PG_FUNCTION_INFO_V1(syrpc_put_result_wait_request);
+PG_FUNCTION_INFO_V1(syrpc_wait_requests);
+PG_FUNCTION_INFO_V1(syrpc_put_results_wait_requests);
 SYRPC_EXPORTS_END
 
 /*
@@ -115,6 +120,9 @@ typedef struct ProcWait
 	pg_uuid_t  *result_id;		/* of the result waited for */
 	SyrpcClaim	claim;			/* the request claimed */
 	Datum		result;			/* the result taken */
+	int			max;			/* > 0: a batch, up to max into claims */
+	SyrpcClaim *claims;
+	int			nclaimed;
 } ProcWait;
 
 /*
@@ -132,6 +140,9 @@ wait_as_owner(FunctionCallInfo fcinfo, ProcWait *pw)
 		check_access(&as, pw->app, pw->side);
 	if (pw->side == SYRPC_CALLER)
 		found = wait_for_result(pw->app, pw->result_id, &pw->wait, &pw->result);
+	else if (pw->max > 0)
+		found = (pw->nclaimed = wait_for_requests(pw->app, &pw->wait, pw->max,
+												   pw->claims)) > 0;
 	else
 		found = wait_for_request(pw->app, &pw->wait, &pw->claim);
 	leave_as_owner(&as);
@@ -356,4 +367,114 @@ syrpc_put_result_wait_request(PG_FUNCTION_ARGS)
 	if (!found)
 		found = wait_as_owner(fcinfo, &pw);
 	PG_RETURN_DATUM(claim_result(fcinfo, found, &pw.claim));
+}
+
+/*
+ * Claimed requests as the jsonb array of the batch procedures (1.6):
+ * [{"type": ..., "result_id": ..., "data": ...}, ...], [] for none.
+ */
+static Datum
+claims_jsonb(int n, const SyrpcClaim *claims)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	k, v;
+
+	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		Jsonb	   *data = DatumGetJsonbP(claims[i].data);
+		text	   *type = DatumGetTextPP(claims[i].type);
+		char	   *id = DatumGetCString(DirectFunctionCall1(uuid_out, claims[i].result_id));
+
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		k.type = jbvString;
+		k.val.string.val = "type";
+		k.val.string.len = 4;
+		pushJsonbValue(&state, WJB_KEY, &k);
+		v.type = jbvString;
+		v.val.string.val = VARDATA_ANY(type);
+		v.val.string.len = VARSIZE_ANY_EXHDR(type);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+		k.val.string.val = "result_id";
+		k.val.string.len = 9;
+		pushJsonbValue(&state, WJB_KEY, &k);
+		v.val.string.val = id;
+		v.val.string.len = strlen(id);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+		k.val.string.val = "data";
+		k.val.string.len = 4;
+		pushJsonbValue(&state, WJB_KEY, &k);
+		v.type = jbvBinary;
+		v.val.binary.data = &data->root;
+		v.val.binary.len = VARSIZE(data) - VARHDRSZ;
+		pushJsonbValue(&state, WJB_VALUE, &v);
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	}
+	return JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_ARRAY, NULL)));
+}
+
+/*
+ * CALL syrpc_wait_requests(app, max, timeout, INOUT requests jsonb) (1.6):
+ * as syrpc_wait_request, for up to max requests (claims_jsonb).
+ */
+Datum
+syrpc_wait_requests(PG_FUNCTION_ARGS)
+{
+	ProcWait	pw = {.side = SYRPC_WORKER};
+
+	check_writable("syrpc_wait_requests");
+	pw.wait.no_snapshot = drop_snapshot(fcinfo);
+	pw.app = arg_name(fcinfo, 0, "app");
+	pw.max = arg_batch_max(fcinfo, 1);
+	pw.wait.deadline = arg_deadline(fcinfo, 2, "syrpc_wait_requests");
+	pw.wait.owns_xact = owns_transaction();
+	pw.claims = palloc(sizeof(SyrpcClaim) * pw.max);
+	(void) wait_as_owner(fcinfo, &pw);
+	PG_RETURN_DATUM(procedure_result(fcinfo, (Datum[]) {claims_jsonb(pw.nclaimed, pw.claims)},
+									 (bool[]) {false}));
+}
+
+/*
+ * CALL syrpc_put_results_wait_requests(app, result_ids, data, max, timeout,
+ * INOUT requests jsonb) (1.6): a batch worker's loop in one statement, as
+ * syrpc_put_result_wait_request is one request's: answer the requests of
+ * the last batch (all or none) and claim up to max more; requests already
+ * queued are claimed in the answers' transaction, otherwise the answers
+ * commit and the wait follows.
+ */
+Datum
+syrpc_put_results_wait_requests(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	Datum	   *ids;
+	Datum	   *data;
+	int			n = arg_answers(fcinfo, 1, &ids, &data);
+	int			max = arg_batch_max(fcinfo, 3);
+	TimestampTz deadline = arg_deadline(fcinfo, 4, "syrpc_put_results_wait_requests");
+	SyrpcWait	no_wait = {.deadline = GetCurrentTimestamp(), .owns_xact = false,
+	.ends_xact = true};
+	ProcWait	pw = {.wait = {.deadline = deadline, .owns_xact = true, .no_snapshot = true},
+	.app = app, .side = SYRPC_WORKER, .max = max};
+	SyrpcAsOwner as;
+
+	pw.claims = palloc(sizeof(SyrpcClaim) * max);
+	check_writable("syrpc_put_results_wait_requests");
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	become_owner(fcinfo, &as);
+	check_access(&as, app, SYRPC_WORKER);
+	pw.checked = true;
+	require_own_transaction(fcinfo, "syrpc_put_results_wait_requests",
+							"It commits the answers before it waits.",
+							"Inside a transaction, use syrpc_put_results and syrpc_get_requests.");
+	answer_requests(app, n, ids, data);
+	pw.nclaimed = wait_for_requests(app, &no_wait, max, pw.claims);
+	back_to_caller(&as);
+	relax_result_commit(true);
+	if (pw.nclaimed == 0)
+		SPI_commit();
+	SPI_finish();
+	if (pw.nclaimed == 0)
+		(void) wait_as_owner(fcinfo, &pw);
+	PG_RETURN_DATUM(procedure_result(fcinfo, (Datum[]) {claims_jsonb(pw.nclaimed, pw.claims)},
+									 (bool[]) {false}));
 }

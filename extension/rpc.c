@@ -328,6 +328,27 @@ report_not_in_flight(SyrpcFinishState state, text *app, const pg_uuid_t *id)
 }
 
 /*
+ * Claim up to max requests of app (1.6): wait as wait says for the first,
+ * then take what is claimable at once, so that a busy worker commits once
+ * per batch.  Fills claims and returns how many.
+ */
+int
+wait_for_requests(text *app, const SyrpcWait *wait, int max, SyrpcClaim *claims)
+{
+	/* the rest at once; a row lock left by a look ends with the call's transaction */
+	SyrpcWait	more = {.owns_xact = wait->owns_xact, .ends_xact = owns_transaction()};
+	int			n;
+
+	if (!wait_for_request(app, wait, &claims[0]))
+		return 0;
+	more.deadline = GetCurrentTimestamp();
+	for (n = 1; n < max; n++)
+		if (!wait_for_request(app, &more, &claims[n]))
+			break;
+	return n;
+}
+
+/*
  * Store the result of request id of app, or raise the error that says why
  * it cannot be stored.  Wakes its caller at commit.
  */
@@ -369,6 +390,19 @@ answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
 	wake_at_commit(SYRPC_WAIT_RESULT, syrpc_result_key(id));
 	if (syrpc_notify)
 		Async_Notify("syrpc_result", id_text(id));
+}
+
+/*
+ * Store n results in one transaction (1.6): all of them, or, at the first
+ * that cannot be stored, none (the error says which and why).
+ */
+void
+answer_requests(text *app, int n, const Datum *ids, const Datum *data)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (int i = 0; i < n; i++)
+		answer_request(app, DatumGetUUIDP(ids[i]), data[i], now);
 }
 
 /*

@@ -347,42 +347,39 @@ claim_in_row(text *app, TimestampTz now, const SyrpcApp *settings, bool in_subxa
 }
 
 /*
- * A lease in a mark ran out (attempt base + 1): move it into the row, so
- * that the row counts that attempt, and either lease the request again
- * (attempt base + 2, returns true) or, at max_attempts, leave it failed.
- * The mark goes at commit.  The row is locked SKIP LOCKED: an answer in
- * progress (its delete holds the lock) or another claimer's move wins.
+ * Write a lease into row id, if its attempts are still base: attempts and
+ * ready_at as given.  The row is locked SKIP LOCKED: an answer in progress
+ * (its delete holds the lock) or another claimer wins.  Fills claim, if
+ * not NULL, and returns whether the row was written.
  */
 static bool
-move_lease_into_row(text *app, const pg_uuid_t *id, const SyrpcMarkInfo *mark,
-					TimestampTz now, const SyrpcApp *settings, bool in_subxact,
-					SyrpcClaim *claim)
+lease_in_row(const pg_uuid_t *id, int32 base, int32 attempts, TimestampTz ready_at,
+			 bool in_subxact, SyrpcClaim *claim)
 {
 	Oid			argtypes[4] = {UUIDOID, INT4OID, INT4OID, TIMESTAMPTZOID};
 	Datum		args[4];
-	bool		again = mark->base + 1 < settings->max_attempts;
 	Subxact		sx;
-	bool		moved = false;
+	bool		written = false;
 
 	args[0] = UUIDPGetDatum(id);
-	args[1] = Int32GetDatum(mark->base);
-	args[2] = Int32GetDatum(mark->base + (again ? 2 : 1));
-	args[3] = TimestampTzGetDatum(again ? now + settings->lease_us : mark->until);
-#define MOVE_LEASE_SQL(failure) \
+	args[1] = Int32GetDatum(base);
+	args[2] = Int32GetDatum(attempts);
+	args[3] = TimestampTzGetDatum(ready_at);
+#define LEASE_IN_ROW_SQL(failure) \
 	"UPDATE syrpc.request SET attempts = $3, ready_at = $4" \
 	" WHERE result_id = (" \
 	"       SELECT result_id FROM syrpc.request" \
 	"        WHERE result_id = $1 AND attempts = $2" failure \
 	"        FOR UPDATE SKIP LOCKED)" \
 	" RETURNING type, result_id, data, attempts, created_at"
-	prepare_variant(&plan_move_lease, MOVE_LEASE_SQL(" AND failure IS NULL"),
-					MOVE_LEASE_SQL(""), 4, argtypes);
+	prepare_variant(&plan_move_lease, LEASE_IN_ROW_SQL(" AND failure IS NULL"),
+					LEASE_IN_ROW_SQL(""), 4, argtypes);
 	if (in_subxact)
 		subxact_begin(&sx);
 	PG_TRY();
 	{
-		moved = plan_run(plan_move_lease, args, NULL, 0) == 1;
-		if (moved && again)
+		written = plan_run(plan_move_lease, args, NULL, 0) == 1;
+		if (written && claim != NULL)
 			claim_from_result(claim);
 		SPI_freetuptable(SPI_tuptable);
 	}
@@ -394,10 +391,28 @@ move_lease_into_row(text *app, const pg_uuid_t *id, const SyrpcMarkInfo *mark,
 	}
 	PG_END_TRY();
 	if (in_subxact)
-		subxact_end(&sx, moved);
-	if (moved)
-		mark_remove_at_commit(SYRPC_MARK_LEASE, id, mark->base);
-	return moved && again;
+		subxact_end(&sx, written);
+	return written;
+}
+
+/*
+ * A lease in a mark ran out (attempt base + 1): move it into the row, so
+ * that the row counts that attempt, and either lease the request again in
+ * the row (attempt base + 2, returns true) or, at max_attempts, leave it
+ * failed.  The mark goes at commit, once the row shows it.
+ */
+static bool
+move_lease_into_row(const pg_uuid_t *id, const SyrpcMarkInfo *mark, TimestampTz now,
+					const SyrpcApp *settings, bool in_subxact, SyrpcClaim *claim)
+{
+	bool		again = mark->base + 1 < settings->max_attempts;
+
+	if (!lease_in_row(id, mark->base, mark->base + (again ? 2 : 1),
+					  again ? now + settings->lease_us : mark->until,
+					  in_subxact, again ? claim : NULL))
+		return false;
+	mark_remove_at_commit(SYRPC_MARK_LEASE, id, mark->base);
+	return again;
 }
 
 /*
@@ -424,27 +439,27 @@ still_claimable(const pg_uuid_t *id, int32 attempts, TimestampTz now)
 	return ok;
 }
 
-typedef enum MarkClaim
-{
-	MC_CLAIMED,
-	MC_NONE,
-	MC_FULL						/* no room for a mark: claim in the row */
-} MarkClaim;
-
 /*
- * Claim the oldest claimable request of app under a lease kept in a mark,
- * writing nothing (marks.c): walk the candidates in order, skipping those
- * with a running lease, until one can be marked and is still there.
+ * Claim the oldest claimable request of app, with marks (preloaded): walk
+ * the candidates in order, skipping those a mark shows leased, until one
+ * can be marked and is still there (marks.c).  The lease stays in the
+ * mark, writing nothing, unless in_row (a REPEATABLE READ transaction,
+ * whose snapshot the recheck cannot renew, or syrpc.memory_leases off),
+ * or the request is older than the marks (a lease the last crash or
+ * restart lost may have run it): then the lease is written to the row,
+ * and the mark stays until that commits, so that no claim in memory takes
+ * the request meanwhile.  With no room for a mark, nothing is claimed.
  */
-static MarkClaim
+static bool
 claim_with_mark(text *app, TimestampTz now, const SyrpcApp *settings, bool in_subxact,
-				SyrpcClaim *claim)
+				bool in_row, SyrpcClaim *claim)
 {
 	Oid			argtypes[3] = {TEXTOID, TIMESTAMPTZOID, INT4OID};
 	Datum		args[3];
 	Portal		portal;
-	MarkClaim	result = MC_NONE;
+	bool		claimed = false;
 	SyrpcMarkInfo info;
+	TimestampTz born = marks_born_at();
 
 	args[0] = PointerGetDatum(app);
 	args[1] = TimestampTzGetDatum(now);
@@ -460,7 +475,7 @@ claim_with_mark(text *app, TimestampTz now, const SyrpcApp *settings, bool in_su
 	info.until = now + settings->lease_us;
 	info.app_hash = marks_app_hash(app);
 	portal = plan_open(plan_candidates, args, NULL);
-	while (result == MC_NONE)
+	while (!claimed)
 	{
 		SPITupleTable *row;
 		pg_uuid_t	id;
@@ -476,31 +491,35 @@ claim_with_mark(text *app, TimestampTz now, const SyrpcApp *settings, bool in_su
 		switch (mark_add(SYRPC_MARK_LEASE, &id, now, &info, &found))
 		{
 			case MARK_ADDED:
-				if (!still_claimable(&id, info.base, now))
+				if (in_row || DatumGetTimestampTz(result_col_notnull(5)) < born)
 				{
-					mark_drop_mine(SYRPC_MARK_LEASE, &id);
-					break;
+					claimed = lease_in_row(&id, info.base, info.base + 1, info.until,
+										   in_subxact, claim);
+					if (claimed)
+						mark_remove_at_commit(SYRPC_MARK_LEASE, &id, info.base);
 				}
-				SPI_tuptable = row;		/* the candidate's columns */
-				claim_from_result(claim);
-				claim->attempts = info.base + 1;
-				result = MC_CLAIMED;
+				else if (still_claimable(&id, info.base, now))
+				{
+					SPI_tuptable = row; /* the candidate's columns */
+					claim_from_result(claim);
+					claim->attempts = info.base + 1;
+					claimed = true;
+				}
+				if (!claimed)
+					mark_drop_mine(SYRPC_MARK_LEASE, &id);
 				break;
 			case MARK_RUNNING:
+			case MARK_FULL:
 				break;
 			case MARK_EXPIRED:
-				if (found.base == info.base &&
-					move_lease_into_row(app, &id, &found, now, settings, in_subxact, claim))
-					result = MC_CLAIMED;
-				break;
-			case MARK_FULL:
-				result = MC_FULL;
+				claimed = found.base == info.base &&
+					move_lease_into_row(&id, &found, now, settings, in_subxact, claim);
 				break;
 		}
 		SPI_freetuptable(row);
 	}
 	SPI_cursor_close(portal);
-	return result;
+	return claimed;
 }
 
 /*
@@ -512,13 +531,8 @@ bool
 store_claim(text *app, TimestampTz now, const SyrpcApp *settings, bool in_subxact,
 			SyrpcClaim *claim)
 {
-	if (marks_usable())
-	{
-		MarkClaim	r = claim_with_mark(app, now, settings, in_subxact, claim);
-
-		if (r != MC_FULL)
-			return r == MC_CLAIMED;
-	}
+	if (marks_exist())
+		return claim_with_mark(app, now, settings, in_subxact, !marks_usable(), claim);
 	return claim_in_row(app, now, settings, in_subxact, claim);
 }
 
@@ -619,10 +633,10 @@ store_finish_request(text *app, const pg_uuid_t *id, TimestampTz now,
 		*ready_at = DatumGetTimestampTz(result_col_notnull(2));
 		SPI_freetuptable(SPI_tuptable);
 		if (marked)
-		{
 			*ready_at = Max(*ready_at, mark.until);
+		/* any mark: also one a claim made while this delete was open */
+		if (marks_exist())
 			mark_remove_at_commit(SYRPC_MARK_LEASE, id, -1);
-		}
 		return SYRPC_FIN_OK;
 	}
 	SPI_freetuptable(SPI_tuptable);
@@ -684,7 +698,7 @@ store_fail_request(text *app, const pg_uuid_t *id, text *reason, TimestampTz now
 				 5, argtypes);
 	if (plan_run(plan_fail_request, values, NULL, 0) == 1)
 	{
-		if (marked)
+		if (marks_exist())
 			mark_remove_at_commit(SYRPC_MARK_LEASE, id, -1);
 		return SYRPC_FIN_OK;
 	}

@@ -1,4 +1,4 @@
-/* syrpc--1.5--1.6.sql: leases and taken results in shared memory in syrpc_stats */
+/* syrpc--1.5--1.6.sql: leases and taken results in shared memory in syrpc_stats; batches */
 
 \echo Use "ALTER EXTENSION syrpc UPDATE TO '1.6'" to load this file. \quit
 
@@ -69,3 +69,39 @@ SELECT a.app,
  WHERE syrpc.may_use(a.app);
 COMMENT ON VIEW syrpc_stats IS
     'per app: requests queued, in flight (in the table, in shared memory, and for syrpc_call in memory) and failed, oldest queued age, results waiting, workers waiting';
+
+/* 1.6: batches, for busy workers: claim several requests, answer several in one commit. */
+CREATE FUNCTION syrpc_get_requests(app text, max integer, timeout float8 DEFAULT 0,
+                                   OUT type text, OUT result_id uuid, OUT data jsonb)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'syrpc_get_requests'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION syrpc_get_requests(text, integer, float8) IS
+    'claim up to max requests of app under leases, waiting up to timeout seconds for the first; no row on timeout';
+CREATE FUNCTION syrpc_put_results(app text, result_ids uuid[], data jsonb[])
+RETURNS integer
+AS 'MODULE_PATHNAME', 'syrpc_put_results'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION syrpc_put_results(text, uuid[], jsonb[]) IS
+    'answer several claimed requests in one transaction, all or none; returns how many';
+CREATE PROCEDURE syrpc_wait_requests(app text, max integer, timeout float8,
+                                     INOUT requests jsonb DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'syrpc_wait_requests'
+LANGUAGE C;
+COMMENT ON PROCEDURE syrpc_wait_requests(text, integer, float8, jsonb) IS
+    'claim up to max requests of app, waiting up to timeout without a snapshot; requests: [{type, result_id, data}, ...], [] on timeout';
+CREATE PROCEDURE syrpc_put_results_wait_requests(app text, result_ids uuid[], data jsonb[],
+                                                 max integer, timeout float8,
+                                                 INOUT requests jsonb DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'syrpc_put_results_wait_requests'
+LANGUAGE C;
+COMMENT ON PROCEDURE syrpc_put_results_wait_requests(text, uuid[], jsonb[], integer, float8, jsonb) IS
+    'answer a batch (all or none), then claim up to max requests of app, waiting up to timeout; [] on timeout (the answers are stored either way)';
+REVOKE ALL ON FUNCTION syrpc_get_requests(text, integer, float8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION syrpc_put_results(text, uuid[], jsonb[]) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE syrpc_wait_requests(text, integer, float8, jsonb) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE syrpc_put_results_wait_requests(text, uuid[], jsonb[], integer, float8, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION syrpc_get_requests(text, integer, float8) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION syrpc_put_results(text, uuid[], jsonb[]) TO PUBLIC;
+GRANT EXECUTE ON PROCEDURE syrpc_wait_requests(text, integer, float8, jsonb) TO PUBLIC;
+GRANT EXECUTE ON PROCEDURE syrpc_put_results_wait_requests(text, uuid[], jsonb[], integer, float8, jsonb) TO PUBLIC;

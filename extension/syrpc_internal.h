@@ -73,6 +73,9 @@
 /* Number of result partitions ("hash table of 64 result queues"). */
 #define SYRPC_BUCKETS		64
 
+/* Most requests one batched claim takes, and answers one call puts (1.6). */
+#define SYRPC_BATCH_MAX		1000
+
 /* Longest app or type name, in bytes. */
 #define SYRPC_NAME_MAX		63
 
@@ -268,6 +271,8 @@ extern bool syrpc_memory_calls;
 extern text *arg_name(FunctionCallInfo fcinfo, int n, const char *what);
 extern Datum arg_data(FunctionCallInfo fcinfo, int n);
 extern pg_uuid_t *arg_uuid(FunctionCallInfo fcinfo, int n);
+extern int	arg_batch_max(FunctionCallInfo fcinfo, int n);
+extern int	arg_answers(FunctionCallInfo fcinfo, int n, Datum **ids, Datum **data);
 extern text *arg_reason(FunctionCallInfo fcinfo, int n);
 extern TimestampTz arg_deadline(FunctionCallInfo fcinfo, int n, const char *func);
 extern NullableDatum arg_interval(FunctionCallInfo fcinfo, int n, const char *what);
@@ -296,6 +301,9 @@ extern void relax_result_commit(bool owned);
 /* rpc.c: inside an SPI connection of the caller's */
 extern pg_uuid_t *put_request(text *app, text *type, Datum data);
 extern bool wait_for_request(text *app, const SyrpcWait *wait, SyrpcClaim *claim);
+extern int	wait_for_requests(text *app, const SyrpcWait *wait, int max,
+							  SyrpcClaim *claims);
+extern void answer_requests(text *app, int n, const Datum *ids, const Datum *data);
 extern void answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now);
 extern void fail_request(text *app, pg_uuid_t *id, text *reason, TimestampTz now);
 extern bool wait_for_result(text *app, pg_uuid_t *id, const SyrpcWait *wait,
@@ -425,7 +433,7 @@ typedef enum SyrpcMarkAdd
 	MARK_ADDED,					/* ours now, until our transaction ends */
 	MARK_RUNNING,				/* another's (or ours from before): keep off */
 	MARK_EXPIRED,				/* a lease that ran out, its holder committed */
-	MARK_FULL					/* no room: write the row instead */
+	MARK_FULL					/* no room (or a take past its share)  */
 } SyrpcMarkAdd;
 
 typedef struct SyrpcMarkInfo
@@ -465,6 +473,7 @@ typedef struct SyrpcExpiredLeases
 
 extern SyrpcExpiredLeases *marks_expired_leases(TimestampTz now, int max);
 extern uint32 marks_app_hash(text *app);
+extern TimestampTz marks_born_at(void);
 
 /* cleanup.c */
 extern void maybe_cleanup(TimestampTz now);

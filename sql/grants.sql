@@ -72,7 +72,12 @@ INSERT INTO g_entry VALUES
     (12, 'syrpc_grant', 'owner', $$SELECT syrpc_grant(%1$L, 'g_nobody', 'caller')$$),
     (13, 'syrpc_revoke', 'owner', $$SELECT syrpc_revoke(%1$L, 'g_nobody', 'caller')$$),
     (14, 'syrpc_drop_app', 'owner', $$SELECT syrpc_drop_app(%1$L)$$),
-    (15, 'syrpc_cleanup', 'owner', $$SELECT syrpc_cleanup()$$);
+    (15, 'syrpc_cleanup', 'owner', $$SELECT syrpc_cleanup()$$),
+    (16, 'syrpc_get_requests', 'worker', $$SELECT * FROM syrpc_get_requests(%1$L, 5, 0)$$),
+    (17, 'syrpc_put_results', 'worker', $$SELECT syrpc_put_results(%1$L, ARRAY[%2$L]::uuid[], ARRAY['{}']::jsonb[])$$),
+    (18, 'syrpc_wait_requests', 'worker', $$CALL syrpc_wait_requests(%1$L, 5, 0)$$),
+    (19, 'syrpc_put_results_wait_requests', 'worker',
+     $$CALL syrpc_put_results_wait_requests(%1$L, ARRAY[%2$L]::uuid[], ARRAY['{}']::jsonb[], 5, 0)$$);
 CREATE TABLE g_outcome (app text, n int, role text, outcome text, changed boolean);
 
 DO $$
@@ -84,7 +89,7 @@ DECLARE
     out text;
 BEGIN
     FOREACH a IN ARRAY ARRAY['pay', 'open'] LOOP
-        FOR e IN SELECT * FROM g_entry WHERE n < 14 ORDER BY n LOOP
+        FOR e IN SELECT * FROM g_entry WHERE n < 14 OR n > 15 ORDER BY n LOOP
             FOREACH r IN ARRAY ARRAY['g_pay_caller', 'g_pay_team', 'g_pay_worker', 'g_shop_caller',
                                      'g_shop_worker', 'g_group', 'g_nobody', current_user::text] LOOP
                 before := queue_digest();

@@ -118,3 +118,4 @@ SELECT syrpc_put_request('mk', 'job', '{"n": 8}') AS h \gset
 SELECT try(format($$SELECT syrpc_put_result('mk', %L, '{}')$$, :'h'));
 DELETE FROM syrpc.request WHERE app = 'mk';
 RESET syrpc.cleanup_interval;
+DROP FUNCTION try(text);
