@@ -105,6 +105,26 @@ RESET syrpc.memory_leases;
 -- A result taken in its row is refused a second time with leases on.
 SELECT try(format($$SELECT syrpc_get_result('mk', %L, 0)$$, :'f'));
 
+-- A claim that writes its row (memory_leases off, REPEATABLE READ) keeps
+-- off a request leased in a mark (marks.pml's mutant TABLE_IGNORES_MARKS),
+-- and its own lease, in the row, keeps claims in memory off.
+SELECT syrpc_put_request('mk', 'job', '{"n": 9}') AS x \gset
+SELECT result_id = :'x' AS claimed FROM syrpc_get_request('mk', 0);
+SET syrpc.memory_leases = off;
+SELECT count(*) AS not_again_in_row FROM syrpc_get_request('mk', 0);
+RESET syrpc.memory_leases;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) AS not_again_repeatable_read FROM syrpc_get_request('mk', 0);
+COMMIT;
+SELECT syrpc_put_request('mk', 'job', '{"n": 10}') AS y \gset
+SET syrpc.memory_leases = off;
+SELECT result_id = :'y' AS claimed_in_row FROM syrpc_get_request('mk', 0);
+RESET syrpc.memory_leases;
+SELECT count(*) AS not_again_in_memory FROM syrpc_get_request('mk', 0);
+SELECT attempts AS in_row, syrpc.memory_lease(:'y', attempts) IS NULL AS no_mark_left
+  FROM syrpc.request WHERE result_id = :'y';
+SELECT syrpc_put_results('mk', ARRAY[:'x', :'y']::uuid[], ARRAY['{}', '{}']::jsonb[]) AS answered;
+
 -- A worker fails a request leased in a mark: the attempt counts in the row.
 SELECT syrpc_put_request('mk', 'job', '{"n": 7}') AS g \gset
 SELECT result_id = :'g' AS claimed FROM syrpc_get_request('mk', 0);
