@@ -45,6 +45,7 @@ owns_transaction(void)
  * session's setting.
  */
 static bool relax_wanted = false;
+static bool flush_required = false;
 static XLogRecPtr relax_upto = InvalidXLogRecPtr;
 
 /* Let the current transaction commit without the WAL flush, if nothing else writes. */
@@ -55,14 +56,28 @@ commit_without_flush(void)
 	relax_upto = XactLastRecEnd;
 }
 
+/*
+ * This transaction's commit must be flushed, whatever calls in it asked
+ * for: a claim of a request that the last crash may have lost a lease of
+ * (store.c) must count its attempt durably.
+ */
+void
+commit_with_flush(void)
+{
+	flush_required = true;
+}
+
 static void
 commit_mode_callback(XactEvent event, void *arg)
 {
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
+		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PRE_PREPARE)
+		flush_required = false;
 	if (!relax_wanted)
 		return;
 	if (event == XACT_EVENT_PRE_COMMIT)
 	{
-		if (XactLastRecEnd == relax_upto)
+		if (XactLastRecEnd == relax_upto && !flush_required)
 			(void) set_config_option("synchronous_commit", "off",
 									 PGC_USERSET, PGC_S_SESSION,
 									 GUC_ACTION_LOCAL, true, 0, false);

@@ -480,6 +480,7 @@ claim_with_mark(text *app, TimestampTz now, const SyrpcApp *settings, bool in_su
 		SPITupleTable *row;
 		pg_uuid_t	id;
 		SyrpcMarkInfo found;
+		bool		old;
 
 		SPI_cursor_fetch(portal, true, 1);
 		if (SPI_processed == 0)
@@ -491,12 +492,15 @@ claim_with_mark(text *app, TimestampTz now, const SyrpcApp *settings, bool in_su
 		switch (mark_add(SYRPC_MARK_LEASE, &id, now, &info, &found))
 		{
 			case MARK_ADDED:
-				if (in_row || DatumGetTimestampTz(result_col_notnull(5)) < born)
+				old = DatumGetTimestampTz(result_col_notnull(5)) < born;
+				if (in_row || old)
 				{
 					claimed = lease_in_row(&id, info.base, info.base + 1, info.until,
 										   in_subxact, claim);
 					if (claimed)
 						mark_remove_at_commit(SYRPC_MARK_LEASE, &id, info.base);
+					if (claimed && old)
+						commit_with_flush();	/* its attempt must survive a crash */
 				}
 				else if (still_claimable(&id, info.base, now))
 				{

@@ -295,6 +295,7 @@ extern void check_owner(const SyrpcAsOwner *as, const char *func);
 extern void commit_init(void);
 extern bool owns_transaction(void);
 extern void commit_without_flush(void);
+extern void commit_with_flush(void);
 extern void relax_commit(bool owned);
 extern void relax_result_commit(bool owned);
 

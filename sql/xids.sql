@@ -44,3 +44,14 @@ BEGIN;
 SELECT count(*) AS claimed FROM syrpc_get_request('xids', 0);
 COMMIT;
 SELECT pg_temp.next_xid() - :x AS claim_in_block;
+
+-- A batch: three claims in one call, three answers in one call.
+SELECT syrpc_put_request('xids', 'job', jsonb_build_object('n', i)) IS NOT NULL AS put
+  FROM generate_series(10, 12) i;
+SELECT pg_temp.next_xid() AS x \gset
+SELECT array_agg(result_id) AS ids, array_agg(data) AS datas
+  FROM syrpc_get_requests('xids', 3, 0) \gset
+SELECT pg_temp.next_xid() - :x AS claim_of_three;
+SELECT pg_temp.next_xid() AS x \gset
+SELECT syrpc_put_results('xids', :'ids', :'datas') AS answered;
+SELECT pg_temp.next_xid() - :x AS answer_of_three;

@@ -139,6 +139,19 @@ syrpc serve cli_count --echo --count 2 2>"$WORK/count.err" & counted=$!
 syrpc call cli_count echo 1 --timeout 10 >/dev/null && syrpc call cli_count echo 2 --timeout 10 >/dev/null
 wait $counted; rc=$?
 check "serve --count 2 exits 0 after two answers" test $rc -eq 0
+# serve --batch N: 1 to 1000 (else exit 2); six queued requests served in batches of 4, each its own answer
+for batch in 0 1001 abc -1 4x ''; do
+    timeout 10 syrpc serve cli_batch --echo --batch "$batch" >/dev/null 2>"$WORK/err"; rc=$?
+    check "serve --batch '$batch' exits 2" test $rc -eq 2
+done
+ids=$(psql -qXAt -c "SELECT syrpc_put_request('cli_batch', 'echo', jsonb_build_object('i', i, 'n', 12345678901234567890.5))
+                     FROM generate_series(1, 6) i")
+timeout 30 syrpc serve cli_batch --echo --batch 4 --count 6 2>"$WORK/batch.err"; rc=$?
+check "serve --batch 4 --count 6 exits 0 after six answers" test $rc -eq 0
+got=$(for id in $ids; do psql -qXAt -c "SELECT syrpc_get_result('cli_batch', '$id', 5)"; done | tr '\n' ' ')
+want=$(for i in 1 2 3 4 5 6; do printf '{"i": %d, "n": 12345678901234567890.5} ' $i; done)
+if [ "$got" = "$want" ]; then ok "... each request its own answer, every digit kept"
+else fail "... each request its own answer, every digit kept" "got: $got" "$(cat "$WORK/batch.err")"; fi
 out=$(syrpc call cli_echo echo '9223372036854775808' --timeout 10 2>&1); rc=$?
 check "call accepts JSON that jansson would refuse (an integer beyond 64 bits)" test $rc -eq 0 -a "$out" = 9223372036854775808
 

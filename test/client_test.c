@@ -514,9 +514,9 @@ test_serve_reconnects(void)
 
     CHECK(c, "connect");
     server_start(&s, "", "t_reconn", 0, handlers);
-    CHECK(wait_for(10, "1", "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%syrpc_wait_request(%' AND state = 'active' AND pid <> pg_backend_pid()"),
+    CHECK(wait_for(10, "1", "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%syrpc_wait_request%' AND state = 'active' AND pid <> pg_backend_pid()"),
           "worker never waited");
-    free(sql_value("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%%syrpc_wait_request(%%' AND pid <> pg_backend_pid()"));
+    free(sql_value("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%%syrpc_wait_request%%' AND pid <> pg_backend_pid()"));
     CHECK(syrpc_call(c, "echo", data, 10000, &result) == SYRPC_OK, "%s", syrpc_error_message(c));
     ok = json_equal(data, result);
     json_decref(result);

@@ -174,6 +174,29 @@ if [ "$(q -d syrpc_restored -c "SELECT syrpc_put_request('kept', 'job', '{}') IS
 else fail "the restored database serves calls"; fi
 
 # ---------------------------------------------------------------------------
+# A request that crashes the server each time a worker runs it: a lease in
+# shared memory (marks.c) is lost with the crash, so after a restart the
+# request, older than the marks, is leased in its row, with a commit that
+# waits for its flush: it fails after max_attempts instead of for ever.
+section "a request that crashes the server each time it runs"
+q -c "SELECT syrpc_configure('poison', max_attempts => 2, lease_time => '300 ms')" >/dev/null
+rid=$(q -c "SELECT syrpc_put_request('poison', 'job', '{}')")
+claims=""
+for i in 1 2 3 4; do
+    wait_until 10 is t "SELECT coalesce(bool_and(ready_at <= now()), true) FROM syrpc.request WHERE app = 'poison'"
+    claims="$claims$(q -c "SELECT count(*) FROM syrpc_get_request('poison', 0)")"
+    [ $i -lt 4 ] && cluster_crash_restart
+done
+attempts=$(q -c "SELECT attempts FROM syrpc.request WHERE result_id = '$rid'")
+caller=$(q -c "SELECT syrpc_get_result('poison', '$rid', 0)" 2>&1)
+if [ "$claims" = 1110 ] && [ "$attempts" = 2 ] && [[ "$caller" == *"failed after 2 attempts"* ]]; then
+    ok "a request that crashes the server each time fails after max_attempts (claims $claims)"
+else
+    fail "a request that crashes the server each time fails after max_attempts" \
+        "claims $claims (want 1110), attempts in the row $attempts (want 2)" "caller: $caller"
+fi
+
+# ---------------------------------------------------------------------------
 # DROP EXTENSION with calls blocked for ever: they give way (end as
 # timeouts) instead of holding the command, and every new call behind it.
 section "DROP EXTENSION with blocked calls"

@@ -5,6 +5,12 @@
  * handler gets it as is; a json_t handler gets it converted exactly, and a
  * request it cannot get exactly is given up (syrpc_fail_request) with the
  * reason, so that its caller learns why at once and the loop goes on.
+ *
+ * With extension 1.6 and a batch of more than one (syrpc_set_batch), the
+ * loop claims several requests at once and answers them together, with
+ * the claim of the next batch, in one statement and one commit
+ * (serve_batches, on batch.c's calls); else one at a time
+ * (serve_one_by_one, as before 1.6).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -207,16 +213,30 @@ reconnect_with_backoff(syrpc_conn *c)
     }
 }
 
-syrpc_status
-syrpc_serve(syrpc_conn *c, long max_requests)
+/* What a serve loop returns after a reconnect: the server may be another, with other calls. */
+#define SERVE_AGAIN (-1)
+
+/* After a lost connection: reconnect, and serve on (SERVE_AGAIN), or the status (interrupted). */
+static int
+serve_again(syrpc_conn *c)
 {
-    long served = 0;
+    return reconnect_with_backoff(c) == SYRPC_OK ? SERVE_AGAIN : (int) c->status;
+}
+
+/*
+ * One request at a time: answer it and claim the next in one statement
+ * (syrpc__put_result_wait_request), the last of max_requests without a
+ * claim.  The loop of batch 1 and of extensions before 1.6.
+ */
+static int
+serve_one_by_one(syrpc_conn *c, long max_requests, long *served)
+{
     int have = 0;               /* req holds a claimed request */
     syrpc_request req, next;
 
     memset(&req, 0, sizeof(req));
     memset(&next, 0, sizeof(next));     /* the last answer (max_requests) fills no next */
-    while (max_requests <= 0 || served < max_requests) {
+    while (max_requests <= 0 || *served < max_requests) {
         char *answer, reason[SYRPC_REASON_MAX + 1];
         syrpc_status st;
 
@@ -228,11 +248,8 @@ syrpc_serve(syrpc_conn *c, long max_requests)
             st = syrpc__get_request_raw(c, SYRPC_WAIT_SLICE_MS, &req);
             if (st == SYRPC_TIMEOUT)
                 continue;
-            if (st == SYRPC_CONNECTION) {
-                if (reconnect_with_backoff(c) != SYRPC_OK)
-                    return c->status;
-                continue;
-            }
+            if (st == SYRPC_CONNECTION)
+                return serve_again(c);
             if (st != SYRPC_OK)
                 return st;
         }
@@ -243,7 +260,7 @@ syrpc_serve(syrpc_conn *c, long max_requests)
         }
         if (answer != NULL) {
             /* answer, and take the next request, waiting a slice for one */
-            st = (max_requests > 0 && served + 1 >= max_requests)
+            st = (max_requests > 0 && *served + 1 >= max_requests)
                 ? syrpc_put_result_text(c, req.result_id, answer)
                 : syrpc__put_result_wait_request(c, req.result_id, answer, &next);
             free(answer);
@@ -254,7 +271,7 @@ syrpc_serve(syrpc_conn *c, long max_requests)
             st = give_up(c, &req, reason);
         syrpc__request_clear(&req);
         if (st == SYRPC_OK || st == SYRPC_TIMEOUT) {
-            served++;
+            (*served)++;
             if (st == SYRPC_OK && next.result_id[0] != '\0') {
                 req = next;
                 memset(&next, 0, sizeof(next));
@@ -262,8 +279,7 @@ syrpc_serve(syrpc_conn *c, long max_requests)
             }
         } else if (st == SYRPC_CONNECTION) {
             /* the request comes back by its lease, to us or another worker */
-            if (reconnect_with_backoff(c) != SYRPC_OK)
-                return c->status;
+            return serve_again(c);
         } else if (st == SYRPC_BAD_INPUT && strcmp(c->sqlstate, "SY004") == 0) {
             /* our lease ran out and another worker answered, or it expired */
             continue;
@@ -271,4 +287,223 @@ syrpc_serve(syrpc_conn *c, long max_requests)
             return st;
     }
     return syrpc__ok(c);
+}
+
+/* The request is no longer in flight (SY004): our lease ran out and another worker answered, or it expired. */
+static int
+not_in_flight(const syrpc_conn *c)
+{
+    return c->status == SYRPC_BAD_INPUT && strcmp(c->sqlstate, "SY004") == 0;
+}
+
+/* What serve_batches' steps return to go on. */
+#define SERVE_ON (-2)
+
+/*
+ * How a request's give-up or one-by-one answer ended: 1 counted (served),
+ * 0 skipped (SY004), -1 else, with *rc the loop's return (SERVE_AGAIN
+ * after a lost connection, or the status).
+ */
+static int
+settled(syrpc_conn *c, syrpc_status st, int *rc)
+{
+    if (st == SYRPC_OK)
+        return 1;
+    if (not_in_flight(c))
+        return 0;
+    *rc = st == SYRPC_CONNECTION ? serve_again(c) : (int) st;
+    return -1;
+}
+
+/*
+ * A batch while it is handled: its claimed requests reqs[0..n), and the
+ * answers (malloc'd JSON text) of those that have one, answers[i] to
+ * request which[i] (ids[i] its result_id); next: room for the next batch.
+ */
+typedef struct batch {
+    syrpc_request *reqs, *next;
+    int n;
+    char **answers, **ids;
+    int *which;
+    int nanswers;
+} batch;
+
+static void
+batch_clear(batch *b)
+{
+    for (int i = 0; i < b->n; i++)
+        syrpc__request_clear(&b->reqs[i]);
+    for (int i = 0; i < b->nanswers; i++)
+        free(b->answers[i]);
+    b->n = b->nanswers = 0;
+}
+
+/*
+ * Answer b's requests one at a time, after the server refused the batch's
+ * answers (one of them not in flight, or data it refuses): each as
+ * serve_one_by_one does, a refused answer given up with the server's
+ * reason, one not in flight skipped.  Empties b; SERVE_ON, or the loop's
+ * return.
+ */
+static int
+answer_one_by_one(syrpc_conn *c, batch *b, long *served)
+{
+    int rc = SERVE_ON;
+
+    for (int i = 0; i < b->nanswers && rc == SERVE_ON; i++) {
+        syrpc_status st = syrpc_put_result_text(c, b->ids[i], b->answers[i]);
+
+        if (answer_refused(c)) {
+            char reason[SYRPC_REASON_MAX + 1];
+
+            set_reason(reason, "the server refused the handler's result: ", syrpc_error_message(c));
+            st = give_up(c, &b->reqs[b->which[i]], reason);
+        }
+        if (settled(c, st, &rc) > 0)
+            (*served)++;
+    }
+    batch_clear(b);
+    return rc;
+}
+
+/* Handle b's requests: their answers into b, those to give up given up at once.  SERVE_ON, or the loop's return. */
+static int
+handle_batch(syrpc_conn *c, batch *b, long *served)
+{
+    int rc = SERVE_ON;
+
+    for (int i = 0; i < b->n && rc == SERVE_ON; i++) {
+        char *answer, reason[SYRPC_REASON_MAX + 1];
+
+        if (dispatch(c, &b->reqs[i], &answer, reason) != SYRPC_OK)
+            return c->status;
+        if (answer != NULL) {
+            b->answers[b->nanswers] = answer;
+            b->ids[b->nanswers] = b->reqs[i].result_id;
+            b->which[b->nanswers++] = i;
+        } else if (settled(c, give_up(c, &b->reqs[i], reason), &rc) > 0)
+            (*served)++;
+    }
+    return rc;
+}
+
+/*
+ * In batches of up to c->batch, never more than max_requests leaves to
+ * serve: claim a batch, run each request's handler, give up at once those
+ * that must be, then answer the rest and claim the next batch in one
+ * statement and one commit (syrpc__put_results_wait_requests); the last
+ * answers of max_requests, and those of a batch handled while the
+ * interrupt flag was set, without a claim.  If the server refuses the
+ * answers (all or none: SY004 for one, or data it refuses), answer them
+ * one by one, then claim anew.  A lost connection drops the batch: its
+ * requests come back by their leases.
+ */
+static int
+serve_batches(syrpc_conn *c, long max_requests, long *served)
+{
+    int size = c->batch, rc = SERVE_ON;
+    batch b = { 0 };
+
+    b.reqs = calloc(size, sizeof(*b.reqs));
+    b.next = calloc(size, sizeof(*b.next));
+    b.answers = calloc(size, sizeof(*b.answers));
+    b.ids = calloc(size, sizeof(*b.ids));
+    b.which = calloc(size, sizeof(*b.which));
+    if (!b.reqs || !b.next || !b.answers || !b.ids || !b.which)
+        rc = syrpc__fail(c, SYRPC_NO_MEMORY, "out of memory");
+    while (rc == SERVE_ON) {
+        long left = max_requests > 0 ? max_requests - *served : size;
+        syrpc_status st;
+        int nnext;
+
+        if (left <= 0) {
+            rc = syrpc__ok(c);
+            break;
+        }
+        if (syrpc__interrupted(c)) {
+            rc = syrpc__fail(c, SYRPC_INTERRUPTED, "interrupted");
+            break;
+        }
+        if (b.n == 0) {
+            st = syrpc__wait_requests(c, left < size ? (int) left : size, b.reqs, &b.n);
+            if (st == SYRPC_TIMEOUT)
+                continue;
+            if (st != SYRPC_OK) {
+                rc = st == SYRPC_CONNECTION ? serve_again(c) : (int) st;
+                break;
+            }
+        }
+        if ((rc = handle_batch(c, &b, served)) != SERVE_ON)
+            break;
+        if (b.nanswers == 0) {
+            batch_clear(&b);
+            continue;
+        }
+        /* what is left to serve once these are answered; nothing more after an interrupt */
+        left = max_requests > 0 ? max_requests - *served - b.nanswers : size;
+        if (syrpc__interrupted(c))
+            left = 0;
+        st = syrpc__put_results_wait_requests(c, b.nanswers, b.ids, b.answers,
+                                              left <= 0 ? 0 : left < size ? (int) left : size, b.next, &nnext);
+        if (st == SYRPC_OK || st == SYRPC_TIMEOUT) {
+            syrpc_request *done = b.reqs;
+
+            *served += b.nanswers;
+            batch_clear(&b);
+            b.reqs = b.next;
+            b.next = done;
+            b.n = nnext;
+        } else if (st == SYRPC_CONNECTION)
+            rc = serve_again(c);
+        else if (not_in_flight(c) || answer_refused(c))
+            rc = answer_one_by_one(c, &b, served);
+        else
+            rc = st;
+    }
+    batch_clear(&b);
+    free(b.reqs);
+    free(b.next);
+    free(b.answers);
+    free(b.ids);
+    free(b.which);
+    return rc;
+}
+
+syrpc_status
+syrpc_set_batch(syrpc_conn *c, int max)
+{
+    if (max < 1 || max > SYRPC__BATCH_MAX)
+        return syrpc__fail(c, SYRPC_BAD_INPUT, "the batch must be 1 to %d requests (got %d)", SYRPC__BATCH_MAX, max);
+    c->batch = max;
+    return syrpc__ok(c);
+}
+
+/*
+ * Serve in batches where the server has the batch calls and the batch is
+ * more than one request, else one at a time.  Each loop returns after a
+ * reconnect (holding no request), to choose again: the server may be
+ * another.
+ */
+syrpc_status
+syrpc_serve(syrpc_conn *c, long max_requests)
+{
+    long served = 0;
+    int rc;
+
+    for (;;) {
+        if (syrpc__interrupted(c))
+            return syrpc__fail(c, SYRPC_INTERRUPTED, "interrupted");
+        if (max_requests > 0 && served >= max_requests)
+            return syrpc__ok(c);
+        if (!syrpc__ready(c)) {
+            if (c->status != SYRPC_CONNECTION)
+                return c->status;
+            rc = serve_again(c);
+        } else if (c->batch > 1 && !c->no_batch)
+            rc = serve_batches(c, max_requests, &served);
+        else
+            rc = serve_one_by_one(c, max_requests, &served);
+        if (rc != SERVE_AGAIN)
+            return (syrpc_status) rc;
+    }
 }

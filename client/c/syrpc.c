@@ -34,9 +34,6 @@
 
 #include "syrpc_int.h"
 
-/* How much longer than its own timeout a server-side wait may take. */
-#define SYRPC_GRACE_MS 5000
-
 int syrpc_version(void) { return SYRPC_VERSION_NUM; }
 
 void syrpc_free(void *ptr) { free(ptr); }
@@ -311,9 +308,8 @@ syrpc__check_text(syrpc_conn *c, const char *json)
     return 1;
 }
 
-/* The statement was cancelled by statement_timeout (not by a user's cancel). */
-static int
-statement_timed_out(const syrpc_conn *c)
+int
+syrpc__statement_timed_out(const syrpc_conn *c)
 {
     return strcmp(c->sqlstate, "57014") == 0 && strstr(c->message, "statement timeout") != NULL;
 }
@@ -372,6 +368,7 @@ probe(syrpc_conn *c)
     c->no_call_procedure = v < 102;
     c->no_answer_wait = v < 102;
     c->no_fail_request = v < 103;
+    c->no_batch = v < 106;
     c->probed = 1;
     return syrpc__ok(c);
 }
@@ -451,9 +448,8 @@ syrpc__copy_text(syrpc_conn *c, const char *text)
     return copy;
 }
 
-/* The timeout of one server-side wait, as text seconds. */
-static int
-slice_of(int remaining_ms, char *buf, size_t size)
+int
+syrpc__slice_of(int remaining_ms, char *buf, size_t size)
 {
     int slice = (remaining_ms < 0 || remaining_ms > SYRPC_WAIT_SLICE_MS)
         ? SYRPC_WAIT_SLICE_MS : remaining_ms;
@@ -482,6 +478,7 @@ syrpc_connect(const char *conninfo, const char *app)
     if (!check_app(c, app))
         return c;
     c->app_ok = 1;
+    c->batch = SYRPC__BATCH_DEFAULT;
     syrpc__copy_str(c->app, sizeof(c->app), app);
     syrpc_reconnect(c);
     return c;
@@ -555,7 +552,7 @@ syrpc__run_with_text(syrpc_conn *c, const char *sql, const char *arg, const char
     values[2] = json;
     if (waits) {
         values[3] = secs;
-        wait_ms = slice_of(timeout_ms, secs, sizeof(secs)) + SYRPC_GRACE_MS;
+        wait_ms = syrpc__slice_of(timeout_ms, secs, sizeof(secs)) + SYRPC_GRACE_MS;
     }
     return syrpc__run(c, sql, waits ? 4 : 3, values, wait_ms);
 }
@@ -570,7 +567,7 @@ syrpc__run_waiting(syrpc_conn *c, const char *sql, const char *arg, const char *
 {
     PGresult *res = syrpc__run_with_text(c, sql, arg, json, 1, timeout_ms);
 
-    if (res == NULL && statement_timed_out(c))
+    if (res == NULL && syrpc__statement_timed_out(c))
         c->status = SYRPC_TIMEOUT;
     return res;
 }
@@ -629,11 +626,11 @@ syrpc__wait_sliced(syrpc_conn *c, const char *proc_sql, const char *func_sql, in
 
     values[nparams - 1] = secs;
     for (;;) {
-        int slice = slice_of(remaining, secs, sizeof(secs));
+        int slice = syrpc__slice_of(remaining, secs, sizeof(secs));
         PGresult *res = syrpc__run(c, c->no_procedures ? func_sql : proc_sql, nparams, values,
                             slice + SYRPC_GRACE_MS);
 
-        if (res == NULL && !statement_timed_out(c))
+        if (res == NULL && !syrpc__statement_timed_out(c))
             return NULL;
         if (res != NULL && PQntuples(res) == 1 && !PQgetisnull(res, 0, col))
             return res;

@@ -57,9 +57,10 @@ extern "C" {
  * soname libsyrpc.so.MAJOR, and syrpc.pc).  2.0.0 broke 1.x's API and ABI:
  * syrpc_request became opaque (accessors, syrpc_request_free) and
  * handlers get the request; see the README, "Upgrading from libsyrpc 1".
+ * 2.1.0 added syrpc_set_batch (the serve loop in batches).
  */
 #define SYRPC_VERSION_MAJOR 2
-#define SYRPC_VERSION_MINOR 0
+#define SYRPC_VERSION_MINOR 1
 #define SYRPC_VERSION_PATCH 0
 #define SYRPC__STR(x) #x
 #define SYRPC__XSTR(x) SYRPC__STR(x)
@@ -283,12 +284,28 @@ syrpc_status syrpc_register_text(syrpc_conn *conn, const char *type,
  * cannot be represented by the C library: ..."); its caller gets
  * SYRPC_REQUEST_FAILED.  (With extension < 1.3, it is answered with
  * {"error": "request failed", "type": TYPE, "reason": REASON} instead.)
- * A lost connection is re-established with backoff; the request it held
- * comes back by its lease.  Returns SYRPC_OK when max_requests were
+ * With extension 1.6 it claims requests in batches (syrpc_set_batch):
+ * the answers of a batch and the claim of the next take one statement and
+ * one commit.  It never claims more than max_requests leaves to serve.
+ * A lost connection is re-established with backoff; the requests it held
+ * come back by their leases.  Returns SYRPC_OK when max_requests were
  * served, SYRPC_INTERRUPTED when stopped by the flag, another status on
  * an error it cannot get past.
  */
 syrpc_status syrpc_serve(syrpc_conn *conn, long max_requests);
+
+/*
+ * The most requests syrpc_serve claims at once (extension 1.6; older ones
+ * serve one at a time whatever this says): max from 1 (one at a time) to
+ * 1000, else SYRPC_BAD_INPUT; 8 unless set.  A claim takes only what is
+ * queued, so under light load a batch is one request.  A batch's
+ * handlers run one after another, then its answers go together: each
+ * waits for the batch's last handler, and the leases of the batch run
+ * meanwhile (keep max times the slowest handler well under the app's
+ * lease_time).  Requests the server refuses answers for (too large, not
+ * JSON) are given up one by one with its reason, as without batches.
+ */
+syrpc_status syrpc_set_batch(syrpc_conn *conn, int max);
 
 #ifdef __cplusplus
 }

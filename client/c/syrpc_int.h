@@ -1,6 +1,7 @@
 /*
  * syrpc_int.h: the handle's insides, shared by the library's source files
- * (syrpc.c: connection, errors and the calls; serve.c: the serve loop;
+ * (syrpc.c: connection, errors and the calls; worker.c: the worker's
+ * calls; batch.c: the serve loop's batch calls; serve.c: the serve loop;
  * json.c: exact conversion between JSON text and json_t).  Not installed.
  */
 #ifndef SYRPC_INT_H
@@ -13,6 +14,26 @@
 #define SYRPC_MSG_MAX 1024
 /* The longest reason syrpc_fail_request takes, in bytes (the server's limit). */
 #define SYRPC_REASON_MAX 1024
+/* How much longer than its own timeout a server-side wait may take. */
+#define SYRPC_GRACE_MS 5000
+
+/* The most requests one batch call claims or answers (the server's limit). */
+#define SYRPC__BATCH_MAX 1000
+/*
+ * syrpc_serve's batch unless syrpc_set_batch says otherwise.  A batch
+ * saves commits: its answers and the next batch's claims take one
+ * statement and one durable commit (the WAL flush that bounds a busy
+ * worker), so 8 cuts them to an eighth, most of what batching can save;
+ * beyond that, the statements' own work dominates.  And a batch costs,
+ * growing with it: its first answer waits for its last handler (latency
+ * added to each request, up to 7 handlers' time), its leases run while it
+ * is handled (a slow handler times 8 must stay well under lease_time), a
+ * worker holding 8 queued requests leaves them to no idle worker, and one
+ * that dies leaves 8 requests to wait for their leases.  Under light load
+ * none of this shows: a claim takes only what is queued, one request at a
+ * time when requests come one at a time.
+ */
+#define SYRPC__BATCH_DEFAULT 8
 
 typedef struct syrpc_route {
     char type[SYRPC_NAME_MAX + 1];
@@ -42,6 +63,8 @@ struct syrpc_conn {
     int no_call_procedure;     /* ... or syrpc_call (1.2): put, then get */
     int no_answer_wait;        /* ... or syrpc_put_result_wait_request (1.2) */
     int no_fail_request;       /* ... or syrpc_fail_request (1.3) */
+    int no_batch;              /* ... or the batch calls (1.6): serve one request at a time */
+    int batch;                 /* syrpc_set_batch: the most requests syrpc_serve claims at once */
     syrpc_route *routes;       /* handlers by type, for syrpc_serve */
     int nroutes;
     syrpc_route fallback;      /* handler for any other type, if set */
@@ -74,6 +97,26 @@ syrpc_status syrpc__put_result_wait_request(syrpc_conn *c, const char *result_id
 /* Release what req holds and empty it (req itself stays). */
 void syrpc__request_clear(syrpc_request *req);
 
+/*
+ * batch.c: the serve loop's batch calls (extension 1.6), on requests as
+ * text.  Claim up to max requests into reqs[0..*n), waiting up to a slice
+ * (CALL syrpc_wait_requests): SYRPC_OK with *n >= 1, SYRPC_TIMEOUT with
+ * *n 0 when none came (also: statement_timeout ended the wait).
+ */
+syrpc_status syrpc__wait_requests(syrpc_conn *c, int max, syrpc_request *reqs, int *n);
+/*
+ * Answer requests ids[i] with json[i] (i < n) all in one transaction, or
+ * none of them (the status says why: SY004, or data the server refuses),
+ * and claim up to max more into next[0..*nnext), waiting up to a slice
+ * (CALL syrpc_put_results_wait_requests); max 0: claim none (SELECT
+ * syrpc_put_results).  SYRPC_OK: answered, *nnext >= 1 claimed;
+ * SYRPC_TIMEOUT: answered, none claimed (with max > 0: none came, or
+ * statement_timeout ended the wait; if that came before the commit, the
+ * requests come back by their leases); with max 0 SYRPC_OK.
+ */
+syrpc_status syrpc__put_results_wait_requests(syrpc_conn *c, int n, char *const *ids, char *const *json,
+                                              int max, syrpc_request *next, int *nnext);
+
 /* json.c: exact conversion.  Returns one of these; err says why not. */
 enum { SYRPC__EXACT = 0, SYRPC__REFUSED = 1, SYRPC__NO_MEMORY = 2 };
 int syrpc__decode_exact(const char *text, json_t **result, char *err, size_t errsize);
@@ -91,6 +134,10 @@ json_t *syrpc__decode(syrpc_conn *c, const char *text, const char *what);
 char *syrpc__copy_text(syrpc_conn *c, const char *text);
 PGresult *syrpc__run_with_text(syrpc_conn *c, const char *sql, const char *arg, const char *json, int waits, int timeout_ms);
 PGresult *syrpc__run_waiting(syrpc_conn *c, const char *sql, const char *arg, const char *json, int timeout_ms);
+/* The seconds of one server-side wait of remaining_ms (-1: no limit) as text; its ms. */
+int syrpc__slice_of(int remaining_ms, char *buf, size_t size);
+/* The last statement was cancelled by statement_timeout (not by a user's cancel). */
+int syrpc__statement_timed_out(const syrpc_conn *c);
 PGresult *syrpc__wait_sliced(syrpc_conn *c, const char *proc_sql, const char *func_sql, int nparams, const char **values, int col, int timeout_ms, const char *what);
 
 #endif /* SYRPC_INT_H */
