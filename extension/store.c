@@ -127,7 +127,7 @@ static SPIPlanPtr plan_spill_request;
 static SPIPlanPtr plan_claim;
 static SPIPlanPtr plan_candidates;
 static SPIPlanPtr plan_recheck;
-static SPIPlanPtr plan_move_lease;
+static SPIPlanPtr plan_lease_in_row;
 static SPIPlanPtr plan_next_look;
 static SPIPlanPtr plan_finish_request;
 static SPIPlanPtr plan_fail_request;
@@ -161,7 +161,7 @@ syrpc_bucket_of(const pg_uuid_t *id)
 
 /* The plans whose text depends on the version of the tables. */
 static SPIPlanPtr *const variant_plans[] = {
-	&plan_claim, &plan_candidates, &plan_move_lease, &plan_next_look,
+	&plan_claim, &plan_candidates, &plan_recheck, &plan_lease_in_row, &plan_next_look,
 	&plan_finish_request, &plan_request_state, &plan_cleanup_requests
 };
 static SPIPlanPtr *const variant_bucket_plans[] = {plan_put_result, plan_consume,
@@ -291,6 +291,38 @@ claim_from_result(SyrpcClaim *claim)
 }
 
 /*
+ * Run a claim's UPDATE ... RETURNING (the claim's columns, see
+ * claim_from_result) in a subtransaction if in_subxact, kept only if it
+ * wrote its row; fills claim, if not NULL, and returns whether it did.
+ */
+static bool
+run_claim(SPIPlanPtr plan, Datum *args, bool in_subxact, SyrpcClaim *claim)
+{
+	Subxact		sx = {0};
+	bool		written = false;
+
+	if (in_subxact)
+		subxact_begin(&sx);
+	PG_TRY();
+	{
+		written = plan_run(plan, args, NULL, 0) == 1;
+		if (written && claim != NULL)
+			claim_from_result(claim);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	PG_CATCH();
+	{
+		if (!in_subxact)
+			PG_RE_THROW();
+		subxact_abort_rethrow(&sx);
+	}
+	PG_END_TRY();
+	if (in_subxact)
+		subxact_end(&sx, written);
+	return written;
+}
+
+/*
  * Claim the oldest claimable request of app under a lease, in its row.
  *
  * The claim runs in a subtransaction that is rolled back when nothing was
@@ -307,8 +339,6 @@ claim_in_row(text *app, TimestampTz now, const SyrpcApp *settings, bool in_subxa
 {
 	Oid			argtypes[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
 	Datum		args[4];
-	Subxact		sx;
-	bool		claimed = false;
 
 	args[0] = PointerGetDatum(app);
 	args[1] = TimestampTzGetDatum(now);
@@ -325,25 +355,7 @@ claim_in_row(text *app, TimestampTz now, const SyrpcApp *settings, bool in_subxa
 	" RETURNING type, result_id, data, attempts, created_at"
 	prepare_variant(&plan_claim, CLAIM_SQL(" AND failure IS NULL"), CLAIM_SQL(""),
 					4, argtypes);
-	if (in_subxact)
-		subxact_begin(&sx);
-	PG_TRY();
-	{
-		claimed = plan_run(plan_claim, args, NULL, 0) == 1;
-		if (claimed)
-			claim_from_result(claim);
-		SPI_freetuptable(SPI_tuptable);
-	}
-	PG_CATCH();
-	{
-		if (!in_subxact)
-			PG_RE_THROW();
-		subxact_abort_rethrow(&sx);
-	}
-	PG_END_TRY();
-	if (in_subxact)
-		subxact_end(&sx, claimed);
-	return claimed;
+	return run_claim(plan_claim, args, in_subxact, claim);
 }
 
 /*
@@ -358,8 +370,6 @@ lease_in_row(const pg_uuid_t *id, int32 base, int32 attempts, TimestampTz ready_
 {
 	Oid			argtypes[4] = {UUIDOID, INT4OID, INT4OID, TIMESTAMPTZOID};
 	Datum		args[4];
-	Subxact		sx;
-	bool		written = false;
 
 	args[0] = UUIDPGetDatum(id);
 	args[1] = Int32GetDatum(base);
@@ -372,27 +382,9 @@ lease_in_row(const pg_uuid_t *id, int32 base, int32 attempts, TimestampTz ready_
 	"        WHERE result_id = $1 AND attempts = $2" failure \
 	"        FOR UPDATE SKIP LOCKED)" \
 	" RETURNING type, result_id, data, attempts, created_at"
-	prepare_variant(&plan_move_lease, LEASE_IN_ROW_SQL(" AND failure IS NULL"),
+	prepare_variant(&plan_lease_in_row, LEASE_IN_ROW_SQL(" AND failure IS NULL"),
 					LEASE_IN_ROW_SQL(""), 4, argtypes);
-	if (in_subxact)
-		subxact_begin(&sx);
-	PG_TRY();
-	{
-		written = plan_run(plan_move_lease, args, NULL, 0) == 1;
-		if (written && claim != NULL)
-			claim_from_result(claim);
-		SPI_freetuptable(SPI_tuptable);
-	}
-	PG_CATCH();
-	{
-		if (!in_subxact)
-			PG_RE_THROW();
-		subxact_abort_rethrow(&sx);
-	}
-	PG_END_TRY();
-	if (in_subxact)
-		subxact_end(&sx, written);
-	return written;
+	return run_claim(plan_lease_in_row, args, in_subxact, claim);
 }
 
 /*
