@@ -182,23 +182,69 @@ arg_uuid(FunctionCallInfo fcinfo, int n)
 text *
 arg_reason(FunctionCallInfo fcinfo, int n)
 {
-	text	   *reason;
+	return arg_message(fcinfo, n, "reason",
+					   "Say why the request cannot be handled; its caller gets the reason.");
+}
+
+/*
+ * A short text that a caller is told (a reason, or a remote error's
+ * message): 1 to SYRPC_REASON_MAX bytes.
+ */
+text *
+arg_message(FunctionCallInfo fcinfo, int n, const char *what, const char *hint)
+{
+	text	   *msg;
 	int			len;
 
-	check_not_null(fcinfo, n, "reason");
-	reason = PG_GETARG_TEXT_PP(n);
-	len = VARSIZE_ANY_EXHDR(reason);
+	check_not_null(fcinfo, n, what);
+	msg = PG_GETARG_TEXT_PP(n);
+	len = VARSIZE_ANY_EXHDR(msg);
 	if (len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("reason must not be empty"),
-				 errhint("Say why the request cannot be handled; its caller gets the reason.")));
+				 errmsg("%s must not be empty", what),
+				 errhint("%s", hint)));
 	if (len > SYRPC_REASON_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-				 errmsg("reason is too long"),
+				 errmsg("%s is too long", what),
 				 errdetail("It is %d bytes long; the limit is %d.", len, SYRPC_REASON_MAX)));
-	return reason;
+	return msg;
+}
+
+/*
+ * A request's deadline (1.7): 0 for none (NULL, 'infinity'); one already
+ * past is kept (the request expires at once), '-infinity' as the earliest.
+ */
+TimestampTz
+arg_request_deadline(FunctionCallInfo fcinfo, int n)
+{
+	TimestampTz t;
+
+	if (PG_NARGS() <= n || PG_ARGISNULL(n))
+		return 0;
+	t = PG_GETARG_TIMESTAMPTZ(n);
+	if (TIMESTAMP_IS_NOEND(t))
+		return 0;
+	if (TIMESTAMP_IS_NOBEGIN(t))
+		return MIN_TIMESTAMP;
+	return t;
+}
+
+/* A lease extension in seconds (1.7): more than 0, at most 100 years. */
+int64
+arg_lease_seconds(FunctionCallInfo fcinfo, int n)
+{
+	float8		t;
+
+	check_not_null(fcinfo, n, "seconds");
+	t = PG_GETARG_FLOAT8(n);
+	if (isnan(t) || t <= 0 || t > (float8) (SYRPC_INTERVAL_MAX_US / USECS_PER_SEC))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("seconds must be more than 0 and at most 100 years"),
+				 errdetail("It is %g.", t)));
+	return Max((int64) (t * USECS_PER_SEC), 1);
 }
 
 static TimestampTz within_statement_timeout(TimestampTz deadline);
@@ -286,25 +332,33 @@ check_writable(const char *func)
  * that no interval, however large, slips through.  NULL (keep the
  * setting) passes.
  */
+/* An interval in microseconds, as extract(epoch) counts it; false on overflow. */
+static bool
+interval_us(const Interval *iv, int64 *us)
+{
+	int64		days_us;
+	int64		months_us;
+
+	return !(pg_mul_s64_overflow((int64) iv->day, USECS_PER_DAY, &days_us) ||
+			 pg_mul_s64_overflow((int64) (iv->month / MONTHS_PER_YEAR),
+								 (int64) (DAYS_PER_YEAR * USECS_PER_DAY), &months_us) ||
+			 pg_add_s64_overflow(iv->time, days_us, us) ||
+			 pg_add_s64_overflow(*us, months_us, us) ||
+			 pg_add_s64_overflow(*us, (int64) (iv->month % MONTHS_PER_YEAR) * DAYS_PER_MONTH * USECS_PER_DAY, us));
+}
+
 NullableDatum
 arg_interval(FunctionCallInfo fcinfo, int n, const char *what)
 {
 	NullableDatum arg = {.value = (Datum) 0, .isnull = true};
 	Interval   *iv;
 	int64		us;
-	int64		days_us;
-	int64		months_us;
 	bool		overflow;
 
 	if (PG_ARGISNULL(n))
 		return arg;
 	iv = PG_GETARG_INTERVAL_P(n);
-	overflow = pg_mul_s64_overflow((int64) iv->day, USECS_PER_DAY, &days_us) ||
-		pg_mul_s64_overflow((int64) (iv->month / MONTHS_PER_YEAR),
-							(int64) (DAYS_PER_YEAR * USECS_PER_DAY), &months_us) ||
-		pg_add_s64_overflow(iv->time, days_us, &us) ||
-		pg_add_s64_overflow(us, months_us, &us) ||
-		pg_add_s64_overflow(us, (int64) (iv->month % MONTHS_PER_YEAR) * DAYS_PER_MONTH * USECS_PER_DAY, &us);
+	overflow = !interval_us(iv, &us);
 	if (overflow || us < 1000 || us > SYRPC_INTERVAL_MAX_US)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -359,4 +413,32 @@ arg_side(FunctionCallInfo fcinfo, int n)
 			 errdetail("It is '%s'.", side),
 			 errhint("Callers put requests and take results; workers take requests and answer them.")));
 	return SYRPC_CALLER;		/* not reached */
+}
+
+/* syrpc_release's delay (1.7): 0 to 100 years, in microseconds. */
+int64
+arg_delay(FunctionCallInfo fcinfo, int n)
+{
+	Interval   *iv;
+	int64		us;
+
+	check_not_null(fcinfo, n, "delay");
+	iv = PG_GETARG_INTERVAL_P(n);
+	if (!interval_us(iv, &us) || us < 0 || us > SYRPC_INTERVAL_MAX_US)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("delay must be between 0 and 100 years"),
+				 errdetail("It is %s.",
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   IntervalPGetDatum(iv))))));
+	return us;
+}
+
+/* A remote error's detail (1.7): jsonb as data is checked, or 0 for NULL. */
+Datum
+arg_detail(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_NARGS() <= n || PG_ARGISNULL(n))
+		return (Datum) 0;
+	return arg_data(fcinfo, n);
 }

@@ -27,6 +27,12 @@ PG_FUNCTION_INFO_V1(syrpc_fail_request);
 PG_FUNCTION_INFO_V1(syrpc_get_result);
 PG_FUNCTION_INFO_V1(syrpc_get_requests);
 PG_FUNCTION_INFO_V1(syrpc_put_results);
+PG_FUNCTION_INFO_V1(syrpc_claim_requests);
+PG_FUNCTION_INFO_V1(syrpc_put_error);
+PG_FUNCTION_INFO_V1(syrpc_cancel);
+PG_FUNCTION_INFO_V1(syrpc_is_cancelled);
+PG_FUNCTION_INFO_V1(syrpc_extend_lease);
+PG_FUNCTION_INFO_V1(syrpc_release);
 SYRPC_EXPORTS_END
 
 /*
@@ -54,7 +60,8 @@ return_claim(FunctionCallInfo fcinfo, const SyrpcClaim *claim)
 }
 
 /*
- * syrpc_put_request(app, type, data) returns uuid
+ * syrpc_put_request(app, type, data [, deadline]) returns uuid (the
+ * deadline from 1.7)
  */
 Datum
 syrpc_put_request(PG_FUNCTION_ARGS)
@@ -62,11 +69,12 @@ syrpc_put_request(PG_FUNCTION_ARGS)
 	text	   *app = arg_name(fcinfo, 0, "app");
 	text	   *type = arg_name(fcinfo, 1, "type");
 	Datum		data = arg_data(fcinfo, 2);
+	TimestampTz deadline = arg_request_deadline(fcinfo, 3);
 	pg_uuid_t  *id;
 	SyrpcAsOwner as;
 
 	enter(fcinfo, "syrpc_put_request", app, SYRPC_CALLER, &as);
-	id = put_request(app, type, data);
+	id = put_request(app, type, data, deadline);
 	leave_as_owner(&as);
 	PG_RETURN_UUID_P(id);
 }
@@ -234,4 +242,132 @@ syrpc_put_results(PG_FUNCTION_ARGS)
 	leave_as_owner(&as);
 	relax_result_commit(owned);
 	PG_RETURN_INT32(n);
+}
+
+/*
+ * syrpc_claim_requests(app, max, timeout) returns setof (type, result_id,
+ * data, attempts, deadline) (1.7): syrpc_get_requests with what a worker
+ * sees besides: the attempt (1 on the first delivery), and when the
+ * request expires (its deadline, or request_ttl's end).
+ */
+Datum
+syrpc_claim_requests(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	int			max = arg_batch_max(fcinfo, 1);
+	TimestampTz deadline = arg_deadline(fcinfo, 2, "syrpc_claim_requests");
+	bool		owned = owns_transaction();
+	SyrpcWait	wait = {.deadline = deadline, .owns_xact = owned, .ends_xact = owned};
+	SyrpcClaim *claims = palloc(sizeof(SyrpcClaim) * max);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			n;
+	SyrpcAsOwner as;
+
+	InitMaterializedSRF(fcinfo, 0);
+	enter(fcinfo, "syrpc_claim_requests", app, SYRPC_WORKER, &as);
+	n = wait_for_requests(app, &wait, max, claims);
+	leave_as_owner(&as);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[5] = {claims[i].type, claims[i].result_id, claims[i].data,
+			Int32GetDatum(claims[i].attempts), TimestampTzGetDatum(claims[i].expires_at)};
+		bool		nulls[5] = {false, false, false, false, false};
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * syrpc_put_error(app, result_id, message, detail) (1.7): answer a
+ * claimed request with an error; its caller gets SY006.
+ */
+Datum
+syrpc_put_error(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
+	text	   *message = arg_message(fcinfo, 2, "message",
+									  "Say what went wrong; the caller gets it as the error's message.");
+	Datum		detail = arg_detail(fcinfo, 3);
+	bool		owned = owns_transaction();
+	SyrpcAsOwner as;
+
+	enter(fcinfo, "syrpc_put_error", app, SYRPC_WORKER, &as);
+	answer_with_error(app, id, message, detail, GetCurrentTimestamp());
+	leave_as_owner(&as);
+	relax_result_commit(owned);
+	PG_RETURN_VOID();
+}
+
+/*
+ * syrpc_cancel(app, result_id) returns boolean (1.7, caller side): true if
+ * this cancelled the request, false if it had already ended.
+ */
+Datum
+syrpc_cancel(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
+	bool		done;
+	SyrpcAsOwner as;
+
+	enter(fcinfo, "syrpc_cancel", app, SYRPC_CALLER, &as);
+	done = cancel_request(app, id);
+	leave_as_owner(&as);
+	PG_RETURN_BOOL(done);
+}
+
+/*
+ * syrpc_is_cancelled(app, result_id) returns boolean (1.7, worker side).
+ */
+Datum
+syrpc_is_cancelled(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
+	bool		cancelled;
+	SyrpcAsOwner as;
+
+	enter(fcinfo, "syrpc_is_cancelled", app, SYRPC_WORKER, &as);
+	cancelled = request_cancelled(app, id);
+	leave_as_owner(&as);
+	PG_RETURN_BOOL(cancelled);
+}
+
+/*
+ * syrpc_extend_lease(app, result_id, seconds) returns timestamptz (1.7):
+ * the running lease now ends seconds from now.
+ */
+Datum
+syrpc_extend_lease(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
+	int64		lease_us = arg_lease_seconds(fcinfo, 2);
+	TimestampTz end;
+	SyrpcAsOwner as;
+
+	enter(fcinfo, "syrpc_extend_lease", app, SYRPC_WORKER, &as);
+	end = extend_lease(app, id, lease_us);
+	leave_as_owner(&as);
+	PG_RETURN_TIMESTAMPTZ(end);
+}
+
+/*
+ * syrpc_release(app, result_id, delay) (1.7): hand a claimed request back,
+ * claimable after delay, its attempt not counted.
+ */
+Datum
+syrpc_release(PG_FUNCTION_ARGS)
+{
+	text	   *app = arg_name(fcinfo, 0, "app");
+	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
+	int64		delay_us = arg_delay(fcinfo, 2);
+	SyrpcAsOwner as;
+
+	enter(fcinfo, "syrpc_release", app, SYRPC_WORKER, &as);
+	release_request(app, id, delay_us);
+	leave_as_owner(&as);
+	PG_RETURN_VOID();
 }

@@ -61,7 +61,12 @@
  *            or back to LEASED, or if the holder has gone QUEUED or
  *            FAILED at max_attempts (its abort); while another's
  *            ANSWERING or SPILLING it waits (the slot's condition
- *            variable); SPILLED: the table path; WITHDRAWN: dropped
+ *            variable); SPILLED: the table path; WITHDRAWN: dropped;
+ *            (1.7) its own LEASED, claimed in a transaction that has
+ *            committed -> LEASED with a later lease end (extend_lease),
+ *            or with its attempt taken back and the lease ending after
+ *            the delay, QUEUED at once for none (release); neither is
+ *            transactional
  *
  * extension/handoff.pml models these with a caller and two workers that
  * claim, answer, abort and die, leases that run out, and a caller that
@@ -224,7 +229,7 @@ wake_caller(int slot)
 }
 
 /* The slot is queued (again): wake a worker of its app. */
-static void
+void
 requeue(Slot *s)
 {
 	set_state(s, HO_QUEUED);
@@ -446,6 +451,18 @@ hook_exit(void)
 		before_shmem_exit(handoff_exit, (Datum) 0);
 		exit_hooked = true;
 	}
+}
+
+/* Whether the open transaction has claimed or answered slot; under handoff_lock. */
+bool
+op_pending(int slot)
+{
+	ListCell   *lc;
+
+	foreach(lc, ops)
+		if (((Op *) lfirst(lc))->slot == slot)
+			return true;
+	return false;
 }
 
 void

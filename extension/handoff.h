@@ -104,6 +104,8 @@ me(void)
 extern char *slot_data(Slot *s);
 extern void set_state(Slot *s, SlotState to);
 extern void wake_caller(int slot);
+extern void requeue(Slot *s);
+extern bool op_pending(int slot);
 extern void hook_exit(void);
 extern void remember_op(bool answer, int slot, const pg_uuid_t *id,
 						struct varlena *data, bool failed, bool in_table);

@@ -95,6 +95,7 @@ handoff_claim(text *app, TimestampTz now, SyrpcClaim *claim)
 	strlcpy(type, s->type, sizeof(type));
 	claim->attempts = s->attempts;
 	claim->created_at = s->created_at;
+	claim->expires_at = s->expires_at;
 	/* its caller needs no wake-up: it looks at least once a lease_time */
 	LWLockRelease(handoff_lock);
 
@@ -111,23 +112,23 @@ handoff_claim(text *app, TimestampTz now, SyrpcClaim *claim)
  * HANDOFF_TAKEN: the answer goes to the caller when this transaction
  * commits; HANDOFF_TAKEN_IN_TABLE: the same, but the answer is too large
  * for a slot and the worker must store it as a result row;
+ * (so also when in_table asks for it: a worker's error, 1.7);
  * HANDOFF_DROPPED: the caller has gone, the answer is accepted and
  * dropped; HANDOFF_REFUSED: *refused says why (report_not_in_flight).
  * *claimed_at: when it was claimed, for the service time.
  */
 HandoffAnswer
 handoff_answer(text *app, const pg_uuid_t *id, Datum data, bool failed,
-			   SyrpcFinishState *refused, TimestampTz *claimed_at)
+			   bool in_table, SyrpcFinishState *refused, TimestampTz *claimed_at)
 {
 	char		name[NAMEDATALEN];
 	struct varlena *v = (struct varlena *) DatumGetPointer(data);
-	bool		in_table;
 	bool		sleeping = false;
 	HandoffAnswer how = HANDOFF_NOT_HERE;
 
 	if (handoff == NULL)
 		return HANDOFF_NOT_HERE;
-	in_table = !failed && toast_raw_datum_size(data) > payload_max;
+	in_table = !failed && (in_table || toast_raw_datum_size(data) > payload_max);
 	text_to_cstring_buffer(app, name, sizeof(name));
 	hook_exit();
 	for (;;)
@@ -206,6 +207,101 @@ handoff_answer(text *app, const pg_uuid_t *id, Datum data, bool failed,
 	if (sleeping)
 		ConditionVariableCancelSleep();
 	return how;
+}
+
+/* The slot of in-memory request id of this database, or NULL; under handoff_lock. */
+static Slot *
+slot_of(const pg_uuid_t *id)
+{
+	int			i = (id->data[13] << 16) | (id->data[14] << 8) | id->data[15];
+	Slot	   *s = i < handoff->nslots ? slot_at(i) : NULL;
+
+	if (s == NULL || s->dbid != MyDatabaseId || s->state == HO_SPILLED ||
+		memcmp(&s->id, id, sizeof(pg_uuid_t)) != 0)
+		return NULL;
+	return s;
+}
+
+/*
+ * A worker extends its lease of in-memory request id to until, or (release)
+ * hands it back (1.7): the attempt is taken back, as by a claim that rolls
+ * back, and the lease ends at until, when the request is queued again (at
+ * once if until has come).  Either takes effect at once, not at commit,
+ * and only for a claim that has committed: a claim of the open transaction
+ * would take its attempt back a second time if it rolled back.  *end: the
+ * lease's end.
+ */
+HandoffLease
+handoff_lease(text *app, const pg_uuid_t *id, TimestampTz until, bool release,
+			  TimestampTz *end)
+{
+	char		name[NAMEDATALEN];
+	HandoffLease how;
+	Slot	   *s;
+
+	if (handoff == NULL)
+		return HANDOFF_LEASE_NOT_HERE;
+	text_to_cstring_buffer(app, name, sizeof(name));
+	LWLockAcquire(handoff_lock, LW_EXCLUSIVE);
+	s = slot_of(id);
+	if (s == NULL)
+		how = HANDOFF_LEASE_NOT_HERE;
+	else if (strcmp(s->app, name) != 0)
+		how = HANDOFF_LEASE_WRONG_APP;
+	else if (s->state == HO_WITHDRAWN)
+		how = HANDOFF_LEASE_WITHDRAWN;
+	else if (s->state != HO_LEASED || s->holder != me() ||
+			 GetCurrentTimestamp() >= s->lease_end)
+		how = HANDOFF_LEASE_LOST;
+	else if (op_pending(s - handoff->slots))
+		how = HANDOFF_LEASE_OPEN;
+	else
+	{
+		how = HANDOFF_LEASE_DONE;
+		s->lease_end = until;
+		if (release)
+		{
+			s->attempts--;
+			if (until <= GetCurrentTimestamp())
+			{
+				s->holder = NOBODY;
+				requeue(s);
+			}
+			wake_caller(s - handoff->slots);	/* it sleeps until the old end */
+		}
+		*end = s->lease_end;
+	}
+	LWLockRelease(handoff_lock);
+	return how;
+}
+
+/*
+ * Whether the caller of in-memory request id of app has gone (cancelled,
+ * or its session ended: its answer will be dropped): 1 if so, 0 if not,
+ * -1 if it is not in memory.  Another app's raises SY005.
+ */
+int
+handoff_withdrawn(text *app, const pg_uuid_t *id)
+{
+	char		name[NAMEDATALEN];
+	int			r = -1;
+	bool		wrong_app = false;
+	Slot	   *s;
+
+	if (handoff == NULL)
+		return -1;
+	text_to_cstring_buffer(app, name, sizeof(name));
+	LWLockAcquire(handoff_lock, LW_SHARED);
+	s = slot_of(id);
+	if (s != NULL && s->state != HO_FREE)
+	{
+		wrong_app = strcmp(s->app, name) != 0;
+		r = s->state == HO_WITHDRAWN ? 1 : 0;
+	}
+	LWLockRelease(handoff_lock);
+	if (wrong_app)
+		report_wrong_app(app, id);
+	return r;
 }
 
 /*

@@ -25,8 +25,12 @@
  *   pending -> running   its transaction commits (or is prepared)
  *   pending -> (none)    its transaction, or the subtransaction that made
  *                        it, aborts; or the claim's recheck fails (below)
+ *   running -> running   (1.7) a worker extends the lease (until later),
+ *                        only while it has not run out
  *   running -> (none)    the commit callback of the transaction that
- *                        answered or failed the request, or that moved an
+ *                        answered, failed, cancelled or released the
+ *                        request (a release writes ready_at and keeps
+ *                        attempts at base in the row), or that moved an
  *                        expired lease into the row; the sweep, for a
  *                        TAKEN mark whose result expired and a LEASE that
  *                        ended after its request expired
@@ -304,6 +308,39 @@ mark_lookup(SyrpcMarkKind kind, const pg_uuid_t *id, SyrpcMarkInfo *found)
 	}
 	LWLockRelease(lock);
 	return m != NULL;
+}
+
+/*
+ * Extend a running lease mark of base to until (syrpc_extend_lease, 1.7):
+ * only one that has not run out, so that a claimer that found it expired
+ * (and moves it into the row) is never contradicted.  Returns whether it
+ * did.  Not transactional: an extension is harmless if its transaction
+ * rolls back.
+ */
+bool
+mark_extend(const pg_uuid_t *id, int32 base, TimestampTz now, TimestampTz until)
+{
+	MarkKey		key;
+	uint32		hash;
+	LWLock	   *lock;
+	Mark	   *m;
+	bool		done = false;
+
+	if (marks == NULL)
+		return false;
+	key_of(&key, SYRPC_MARK_LEASE, id);
+	hash = get_hash_value(marks, &key);
+	lock = lock_of(hash);
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	m = hash_search_with_hash_value(marks, &key, hash, HASH_FIND, NULL);
+	if (m != NULL && m->base == base && m->until > now &&
+		(m->holder == NOBODY || m->holder == MyProc->pgprocno))
+	{
+		m->until = until;
+		done = true;
+	}
+	LWLockRelease(lock);
+	return done;
 }
 
 /*

@@ -26,6 +26,7 @@ bool		syrpc_async_results = false;
 bool		syrpc_notify = false;
 bool		syrpc_create_apps = true;
 bool		syrpc_track_stats = true;
+bool		syrpc_call_deadline = false;
 static bool syrpc_adopt_roles = false;
 static char *syrpc_wakeup_registry = NULL;
 
@@ -136,6 +137,14 @@ _PG_init(void)
 							 "Off: every call writes its request to syrpc.request.",
 							 &syrpc_memory_calls,
 							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("syrpc.call_deadline",
+							 "Make syrpc_call's timeout the deadline of its request too (1.7).",
+							 "On: a request that no worker has claimed when its call times "
+							 "out is never run, and a later syrpc_get_result raises SY002.",
+							 &syrpc_call_deadline,
+							 false,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	marks_init(process_shared_preload_libraries_in_progress);

@@ -17,6 +17,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -24,7 +25,9 @@
 #include "nodes/parsenodes.h"
 #include "replication/syncrep.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -371,7 +374,8 @@ syrpc_put_result_wait_request(PG_FUNCTION_ARGS)
 
 /*
  * Claimed requests as the jsonb array of the batch procedures (1.6):
- * [{"type": ..., "result_id": ..., "data": ...}, ...], [] for none.
+ * [{"type": ..., "result_id": ..., "data": ..., "attempts": ...,
+ * "deadline": ...}, ...] (the last two from 1.7), [] for none.
  */
 static Datum
 claims_jsonb(int n, const SyrpcClaim *claims)
@@ -407,6 +411,22 @@ claims_jsonb(int n, const SyrpcClaim *claims)
 		v.type = jbvBinary;
 		v.val.binary.data = &data->root;
 		v.val.binary.len = VARSIZE(data) - VARHDRSZ;
+		pushJsonbValue(&state, WJB_VALUE, &v);
+		/* 1.7: what a worker sees besides (old clients skip these keys) */
+		k.val.string.val = "attempts";
+		k.val.string.len = 8;
+		pushJsonbValue(&state, WJB_KEY, &k);
+		v.type = jbvNumeric;
+		v.val.numeric = DatumGetNumeric(DirectFunctionCall1(int4_numeric,
+															Int32GetDatum(claims[i].attempts)));
+		pushJsonbValue(&state, WJB_VALUE, &v);
+		k.val.string.val = "deadline";
+		k.val.string.len = 8;
+		pushJsonbValue(&state, WJB_KEY, &k);
+		v.type = jbvString;
+		v.val.string.val = JsonEncodeDateTime(NULL, TimestampTzGetDatum(claims[i].expires_at),
+											  TIMESTAMPTZOID, NULL);
+		v.val.string.len = strlen(v.val.string.val);
 		pushJsonbValue(&state, WJB_VALUE, &v);
 		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	}

@@ -21,12 +21,13 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 #include "syrpc_internal.h"
 
 /* The settings of the app a request is put for, which it may create. */
-static void
+void
 load_app_for_put(text *app, SyrpcApp *settings)
 {
 	if (!store_load_app(app, syrpc_create_apps, settings))
@@ -39,16 +40,30 @@ load_app_for_put(text *app, SyrpcApp *settings)
 }
 
 /*
- * Queue a request and wake a worker at commit.
+ * A request with a deadline (1.7; 0: none) expires at it, if request_ttl
+ * does not end first: it is never handed to a worker after it, and its
+ * caller gets SY002.
+ */
+void
+limit_to_deadline(SyrpcApp *settings, TimestampTz deadline, TimestampTz now)
+{
+	if (deadline != 0)
+		settings->request_ttl_us = deadline <= now ? 0 :
+			Min(settings->request_ttl_us, deadline - now);
+}
+
+/*
+ * Queue a request (with a deadline, or 0) and wake a worker at commit.
  */
 pg_uuid_t *
-put_request(text *app, text *type, Datum data)
+put_request(text *app, text *type, Datum data, TimestampTz deadline)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	SyrpcApp	settings;
 	pg_uuid_t  *id;
 
 	load_app_for_put(app, &settings);
+	limit_to_deadline(&settings, deadline, now);
 	id = store_put_request(app, type, data, now, &settings);
 	stats_count(app, SYRPC_STAT_REQUESTS, 1);
 	maybe_cleanup(now);
@@ -62,16 +77,19 @@ put_request(text *app, text *type, Datum data)
  * syrpc_call's put: through shared memory if it can (handoff.c; returns
  * true), else queued in the table as by put_request.  A call that may not
  * wait (its deadline has passed) has nothing to gain from memory.  *id is
- * palloc'd outside SPI.
+ * palloc'd outside SPI.  With syrpc.call_deadline, the call's deadline is
+ * also its request's.
  */
 bool
 put_call(text *app, text *type, Datum data, TimestampTz deadline, pg_uuid_t **id)
 {
 	SyrpcApp	settings;
+	TimestampTz request_deadline = syrpc_call_deadline ? deadline : 0;
 
 	if (handoff_usable() && (deadline == 0 || deadline > GetCurrentTimestamp()))
 	{
 		load_app_for_put(app, &settings);
+		limit_to_deadline(&settings, request_deadline, GetCurrentTimestamp());
 		*id = SPI_palloc(sizeof(pg_uuid_t));
 		if (handoff_put(app, type, data, &settings, *id))
 		{
@@ -79,7 +97,7 @@ put_call(text *app, text *type, Datum data, TimestampTz deadline, pg_uuid_t **id
 			return true;
 		}
 	}
-	*id = put_request(app, type, data);
+	*id = put_request(app, type, data, request_deadline);
 	return false;
 }
 
@@ -210,13 +228,13 @@ wait_for_request(text *app, const SyrpcWait *wait, SyrpcClaim *claim)
 }
 
 /* result_id as text, for error messages. */
-static char *
+char *
 id_text(const pg_uuid_t *id)
 {
 	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id)));
 }
 
-static void
+void
 report_wrong_app(text *app, const pg_uuid_t *id)
 {
 	ereport(ERROR,
@@ -235,6 +253,46 @@ report_failed_by_worker(text *app, const pg_uuid_t *id, text *reason)
 			 errdetail("A worker of app \"%s\" gave it up (syrpc_fail_request).",
 					   text_to_cstring(app))));
 	pg_unreachable();
+}
+
+/* Its caller cancelled request id (syrpc_cancel, 1.7). */
+void
+report_cancelled(text *app, const pg_uuid_t *id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_SYRPC_CANCELLED),
+			 errmsg("request %s was cancelled", id_text(id)),
+			 errdetail("Its caller cancelled it with syrpc_cancel (app \"%s\").",
+					   text_to_cstring(app))));
+	pg_unreachable();
+}
+
+/*
+ * Raise what a result says besides its data (1.7): a worker's error, with
+ * its message and its detail (data, unless JSON null) as the DETAIL; or
+ * that its caller cancelled it.  Nothing if it is plain data.
+ */
+void
+report_outcome(text *app, const pg_uuid_t *id, const SyrpcOutcome *outcome, Datum data)
+{
+	char	   *detail = NULL;
+
+	if (outcome->cancelled)
+		report_cancelled(app, id);
+	if (outcome->error == NULL)
+		return;
+	if (data != (Datum) 0)
+	{
+		Jsonb	   *j = DatumGetJsonbP(data);
+
+		if (!(JB_ROOT_IS_SCALAR(j) && JB_ROOT_COUNT(j) == 1 &&
+			  strcmp(JsonbToCString(NULL, &j->root, VARSIZE(j)), "null") == 0))
+			detail = JsonbToCString(NULL, &j->root, VARSIZE(j));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_SYRPC_REMOTE_ERROR),
+			 errmsg_internal("%s", text_to_cstring(outcome->error)),
+			 detail ? errdetail_internal("%s", detail) : 0));
 }
 
 /* No worker answered request id within its lease max_attempts times. */
@@ -290,12 +348,13 @@ report_request_state(const SyrpcRequestInfo *req, const pg_uuid_t *id,
  * Raise the error that says why a worker cannot answer or fail request id:
  * it is not in flight.
  */
-static void
+void
 report_not_in_flight(SyrpcFinishState state, text *app, const pg_uuid_t *id)
 {
 	switch (state)
 	{
 		case SYRPC_FIN_OK:
+		case SYRPC_FIN_CANCELLED:	/* accepted, dropped: the callers return */
 			break;
 		case SYRPC_FIN_WRONG_APP:
 			report_wrong_app(app, id);
@@ -349,19 +408,25 @@ wait_for_requests(text *app, const SyrpcWait *wait, int max, SyrpcClaim *claims)
 }
 
 /*
- * Store the result of request id of app, or raise the error that says why
- * it cannot be stored.  Wakes its caller at commit.
+ * Store the result of request id of app (data, or with outcome a worker's
+ * error whose detail is data), or raise the error that says why it cannot
+ * be stored.  Wakes its caller at commit.  A cancelled request's answer
+ * is accepted and dropped.
  */
-void
-answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
+static void
+answer_outcome(text *app, pg_uuid_t *id, Datum data, const SyrpcOutcome *outcome,
+			   TimestampTz now)
 {
 	SyrpcApp	settings;
 	TimestampTz requested_at = 0;
 	TimestampTz lease_end = 0;
 	SyrpcFinishState refused = SYRPC_FIN_OK;
+	SyrpcFinishState state;
 	TimestampTz claimed_at = now;
+	Datum		in_slot = outcome ? PointerGetDatum(outcome->error) : data;
 
-	switch (handoff_answer(app, id, data, false, &refused, &claimed_at))
+	/* an error goes to an in-memory caller as a result row */
+	switch (handoff_answer(app, id, in_slot, false, outcome != NULL, &refused, &claimed_at))
 	{
 		case HANDOFF_NOT_HERE:
 			break;
@@ -369,9 +434,12 @@ answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
 			report_not_in_flight(refused, app, id);
 			break;
 		case HANDOFF_TAKEN_IN_TABLE:
-			/* too large for the slot: its caller takes it from the table */
+			/* too large for the slot, or an error: its caller takes it from the table */
 			store_load_app(app, true, &settings);
-			store_put_result(app, id, data, now, &settings, 0);
+			if (outcome)
+				store_put_outcome(app, id, data, now, &settings, 0, outcome);
+			else
+				store_put_result(app, id, data, now, &settings, 0);
 			/* FALLTHROUGH */
 		case HANDOFF_TAKEN:
 		case HANDOFF_DROPPED:
@@ -379,10 +447,15 @@ answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
 			stats_latency(app, SYRPC_LAT_SERVICE, Max(now - claimed_at, 0));
 			return;
 	}
-	report_not_in_flight(store_finish_request(app, id, now, &requested_at, &lease_end),
-						 app, id);
+	state = store_finish_request(app, id, now, &requested_at, &lease_end);
+	if (state == SYRPC_FIN_CANCELLED)
+		return;
+	report_not_in_flight(state, app, id);
 	store_load_app(app, true, &settings);
-	store_put_result(app, id, data, now, &settings, requested_at);
+	if (outcome)
+		store_put_outcome(app, id, data, now, &settings, requested_at, outcome);
+	else
+		store_put_result(app, id, data, now, &settings, requested_at);
 	stats_count(app, SYRPC_STAT_ANSWERED, 1);
 	/* its last claim began a lease_time before its lease ends */
 	stats_latency(app, SYRPC_LAT_SERVICE, Max(now - (lease_end - settings.lease_us), 0));
@@ -390,6 +463,24 @@ answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
 	wake_at_commit(SYRPC_WAIT_RESULT, syrpc_result_key(id));
 	if (syrpc_notify)
 		Async_Notify("syrpc_result", id_text(id));
+}
+
+void
+answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now)
+{
+	answer_outcome(app, id, data, NULL, now);
+}
+
+/*
+ * Answer request id of app with a worker's error (1.7): its caller's
+ * syrpc_get_result raises SY006 with message, and detail (jsonb, or 0).
+ */
+void
+answer_with_error(text *app, pg_uuid_t *id, text *message, Datum detail, TimestampTz now)
+{
+	SyrpcOutcome outcome = {message, false};
+
+	answer_outcome(app, id, detail, &outcome, now);
 }
 
 /*
@@ -415,7 +506,10 @@ fail_request(text *app, pg_uuid_t *id, text *reason, TimestampTz now)
 	SyrpcFinishState refused = SYRPC_FIN_OK;
 	TimestampTz claimed_at;
 
-	switch (handoff_answer(app, id, PointerGetDatum(reason), true, &refused, &claimed_at))
+	SyrpcFinishState state;
+
+	switch (handoff_answer(app, id, PointerGetDatum(reason), true, false, &refused,
+						   &claimed_at))
 	{
 		case HANDOFF_NOT_HERE:
 			break;
@@ -426,7 +520,10 @@ fail_request(text *app, pg_uuid_t *id, text *reason, TimestampTz now)
 			stats_count(app, SYRPC_STAT_FAILED, 1);
 			return;
 	}
-	report_not_in_flight(store_fail_request(app, id, reason, now), app, id);
+	state = store_fail_request(app, id, reason, now);
+	if (state == SYRPC_FIN_CANCELLED)
+		return;					/* accepted, dropped */
+	report_not_in_flight(state, app, id);
 	stats_count(app, SYRPC_STAT_FAILED, 1);
 	maybe_cleanup(now);
 	wake_at_commit(SYRPC_WAIT_RESULT, syrpc_result_key(id));
@@ -438,9 +535,11 @@ take_result(text *app, pg_uuid_t *id, TimestampTz now, const SyrpcWait *wait,
 			Datum *data)
 {
 	TimestampTz requested_at;
+	SyrpcOutcome outcome;
 
-	if (!store_consume_result(app, id, now, data, &requested_at))
+	if (!store_consume_result(app, id, now, data, &requested_at, &outcome))
 		return false;
+	report_outcome(app, id, &outcome, *data);	/* the error undoes the take */
 	if (requested_at != 0)
 		stats_latency(app, SYRPC_LAT_ROUND_TRIP, Max(now - requested_at, 0));
 	check_client();
@@ -506,6 +605,9 @@ wait_for_result(text *app, pg_uuid_t *id, const SyrpcWait *wait, Datum *data)
 							 errmsg("result %s has already been taken",
 									id_text(id)),
 							 errdetail("A result can be taken by syrpc_get_result once.")));
+					break;
+				case SYRPC_RES_CANCELLED:
+					report_cancelled(app, id);
 					break;
 				case SYRPC_RES_PRESENT:
 					/* it arrived after our look: take it */

@@ -1,15 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * store.c
- *	  The statements on requests and results, kept as saved SPI plans
- *	  (those on apps and grants: store_apps.c; the plan helpers:
+ *	  The statements on requests, kept as saved SPI plans (on results:
+ *	  store_result.c; on apps and grants: store_apps.c; 1.7's cancel,
+ *	  lease extension and release: store_control.c; the plan helpers:
  *	  store_spi.c).
- *
- * Statements on one result go straight to its partition (syrpc.result_NN),
- * computed the way PostgreSQL routes a row of a hash-partitioned table.
- * Addressing the partition by name keeps each statement's plan to a single
- * small table: a generic plan on the parent would lock all 64 partitions
- * and their indexes on every execution.
  *
  * The callers hold an SPI connection.  Datums handed back point into
  * memory that outlives SPI_finish (SPI_datumTransfer, SPI_palloc).
@@ -95,16 +90,14 @@ static TimestampTz next_look_at = 0;
 static uint64 next_look_generation = 0;	/* of the app settings it used */
 
 /*
- * Which version of the tables this database has: 1.3 added the column
- * syrpc.request.failure, 1.4 syrpc.result.requested_at.  The library
+ * Which version of the tables this database has (SCHEMA_*): 1.3 added the
+ * column syrpc.request.failure, 1.4 syrpc.result.requested_at, 1.7
+ * syrpc.result.error and cancelled.  The library
  * serves every version of the SQL objects (a database is updated by ALTER
  * EXTENSION, maybe long after the library), so the statements on them
  * come in two forms.  Looked up again after a change to either table, and
  * the plans of the other form are dropped.
  */
-#define SCHEMA_FAILURE		0x01	/* 1.3 - */
-#define SCHEMA_REQUESTED_AT	0x02	/* 1.4 - */
-
 static int	schema = -1;
 
 /* A relation changed: if it is one of the two, look up their version again. */
@@ -136,36 +129,12 @@ static SPIPlanPtr plan_cleanup_requests;
 static SPIPlanPtr plan_cleanup_results;
 static SPIPlanPtr plan_cleanup_leases;
 
-/* Saved plans per result partition. */
-static SPIPlanPtr plan_put_result[SYRPC_BUCKETS];
-static SPIPlanPtr plan_consume[SYRPC_BUCKETS];
-static SPIPlanPtr plan_read_result[SYRPC_BUCKETS];
-static SPIPlanPtr plan_result_state[SYRPC_BUCKETS];
-
-/*
- * The partition of syrpc.result that holds id: the same computation as
- * PostgreSQL's hash partition routing for a single uuid key, so that a row
- * inserted into the partition directly passes its partition constraint.
- */
-int
-syrpc_bucket_of(const pg_uuid_t *id)
-{
-	uint64		h;
-
-	h = DatumGetUInt64(DirectFunctionCall2(uuid_hash_extended,
-										   UUIDPGetDatum(id),
-										   UInt64GetDatum(HASH_PARTITION_SEED)));
-	return (int) (hash_combine64(0, h) % SYRPC_BUCKETS);
-}
-
 
 /* The plans whose text depends on the version of the tables. */
 static SPIPlanPtr *const variant_plans[] = {
 	&plan_claim, &plan_candidates, &plan_recheck, &plan_lease_in_row, &plan_next_look,
 	&plan_finish_request, &plan_request_state, &plan_cleanup_requests
 };
-static SPIPlanPtr *const variant_bucket_plans[] = {plan_put_result, plan_consume,
-plan_read_result};
 
 static void
 free_plan(SPIPlanPtr *slot)
@@ -176,8 +145,8 @@ free_plan(SPIPlanPtr *slot)
 }
 
 /* What this database's tables have (SCHEMA_*). */
-static int
-schema_features(void)
+int
+store_schema(void)
 {
 	if (schema_dirty)
 	{
@@ -192,13 +161,14 @@ schema_features(void)
 		if (OidIsValid(result_relid) &&
 			get_attnum(result_relid, "requested_at") != InvalidAttrNumber)
 			now |= SCHEMA_REQUESTED_AT;
+		if (OidIsValid(result_relid) &&
+			get_attnum(result_relid, "error") != InvalidAttrNumber)
+			now |= SCHEMA_OUTCOME;
 		if (now != schema)
 		{
 			for (int i = 0; i < lengthof(variant_plans); i++)
 				free_plan(variant_plans[i]);
-			for (int i = 0; i < lengthof(variant_bucket_plans); i++)
-				for (int b = 0; b < SYRPC_BUCKETS; b++)
-					free_plan(&variant_bucket_plans[i][b]);
+			store_result_forget_plans();
 			schema = now;
 		}
 		schema_dirty = false;
@@ -214,7 +184,7 @@ static SPIPlanPtr
 prepare_variant(SPIPlanPtr *slot, const char *with_failure, const char *without,
 				int nargs, Oid *argtypes)
 {
-	bool		failure = (schema_features() & SCHEMA_FAILURE) != 0;
+	bool		failure = (store_schema() & SCHEMA_FAILURE) != 0;
 
 	return plan_prepare(slot, failure ? with_failure : without, nargs, argtypes);
 }
@@ -279,7 +249,7 @@ store_spill_request(text *app, const SyrpcSpill *spill)
 		elog(ERROR, "syrpc: spilled request insert inserted no row");
 }
 
-/* The claim in columns type, result_id, data, attempts, created_at of the last result. */
+/* The claim in columns type, result_id, data, attempts, created_at, expires_at of the last result. */
 static void
 claim_from_result(SyrpcClaim *claim)
 {
@@ -288,6 +258,7 @@ claim_from_result(SyrpcClaim *claim)
 	claim->data = result_col_out(3);
 	claim->attempts = DatumGetInt32(result_col_notnull(4));
 	claim->created_at = DatumGetTimestampTz(result_col_notnull(5));
+	claim->expires_at = DatumGetTimestampTz(result_col_notnull(6));
 }
 
 /*
@@ -352,7 +323,7 @@ claim_in_row(text *app, TimestampTz now, const SyrpcApp *settings, bool in_subxa
 	"          AND attempts < $4" failure \
 	"        ORDER BY app, created_at" \
 	"        LIMIT 1 FOR UPDATE SKIP LOCKED)" \
-	" RETURNING type, result_id, data, attempts, created_at"
+	" RETURNING type, result_id, data, attempts, created_at, expires_at"
 	prepare_variant(&plan_claim, CLAIM_SQL(" AND failure IS NULL"), CLAIM_SQL(""),
 					4, argtypes);
 	return run_claim(plan_claim, args, in_subxact, claim);
@@ -381,7 +352,7 @@ lease_in_row(const pg_uuid_t *id, int32 base, int32 attempts, TimestampTz ready_
 	"       SELECT result_id FROM syrpc.request" \
 	"        WHERE result_id = $1 AND attempts = $2" failure \
 	"        FOR UPDATE SKIP LOCKED)" \
-	" RETURNING type, result_id, data, attempts, created_at"
+	" RETURNING type, result_id, data, attempts, created_at, expires_at"
 	prepare_variant(&plan_lease_in_row, LEASE_IN_ROW_SQL(" AND failure IS NULL"),
 					LEASE_IN_ROW_SQL(""), 4, argtypes);
 	return run_claim(plan_lease_in_row, args, in_subxact, claim);
@@ -662,6 +633,8 @@ why_not_in_flight(text *app, const pg_uuid_t *id, TimestampTz now)
 		case SYRPC_RES_PRESENT:
 		case SYRPC_RES_CONSUMED:
 			return SYRPC_FIN_ANSWERED;
+		case SYRPC_RES_CANCELLED:
+			return SYRPC_FIN_CANCELLED;
 		case SYRPC_RES_NONE:
 			break;
 	}
@@ -699,164 +672,6 @@ store_fail_request(text *app, const pg_uuid_t *id, text *reason, TimestampTz now
 		return SYRPC_FIN_OK;
 	}
 	return why_not_in_flight(app, id, now);
-}
-
-/*
- * Store the result of request id in its partition.
- */
-void
-store_put_result(text *app, const pg_uuid_t *id, Datum data, TimestampTz now,
-				 const SyrpcApp *settings, TimestampTz requested_at)
-{
-	Oid			argtypes[6] = {UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID};
-	Datum		values[6];
-	int			bucket = syrpc_bucket_of(id);
-	bool		with = (schema_features() & SCHEMA_REQUESTED_AT) != 0;
-
-	values[0] = UUIDPGetDatum(id);
-	values[1] = PointerGetDatum(app);
-	values[2] = data;
-	values[3] = TimestampTzGetDatum(now);
-	values[4] = TimestampTzGetDatum(now + settings->result_ttl_us);
-	values[5] = TimestampTzGetDatum(requested_at);
-	plan_prepare_bucket(plan_put_result, bucket, with ?
-				   "INSERT INTO syrpc.result_%02d"
-				   "       (result_id, app, data, created_at, expires_at, requested_at)"
-				   " VALUES ($1, $2, $3, $4, $5, $6)" :
-				   "INSERT INTO syrpc.result_%02d"
-				   "       (result_id, app, data, created_at, expires_at)"
-				   " VALUES ($1, $2, $3, $4, $5)",
-				   6, argtypes);
-	plan_run(plan_put_result[bucket], values, NULL, 0);
-}
-
-/*
- * Take the unexpired, unconsumed result id of app, reading it and marking
- * it taken in shared memory (marks.c): no write, no xid.  MARK_FULL if
- * there is no room for the mark.
- */
-static SyrpcMarkAdd
-take_with_mark(text *app, const pg_uuid_t *id, TimestampTz now, Datum *data,
-			   TimestampTz *requested_at)
-{
-	Oid			argtypes[3] = {UUIDOID, TEXTOID, TIMESTAMPTZOID};
-	Datum		values[3];
-	int			bucket = syrpc_bucket_of(id);
-	bool		with = (schema_features() & SCHEMA_REQUESTED_AT) != 0;
-	SyrpcMarkInfo info = {0};
-	SyrpcMarkInfo found;
-	SyrpcMarkAdd added;
-	bool		isnull;
-	Datum		d;
-
-#define READ_RESULT_SQL(requested_at) \
-	"SELECT data, " requested_at ", expires_at FROM syrpc.result_%02d" \
-	" WHERE result_id = $1 AND app = $2" \
-	"   AND consumed_at IS NULL AND expires_at > $3"
-	values[0] = UUIDPGetDatum(id);
-	values[1] = PointerGetDatum(app);
-	values[2] = TimestampTzGetDatum(now);
-	plan_prepare_bucket(plan_read_result, bucket,
-						with ? READ_RESULT_SQL("requested_at") :
-						READ_RESULT_SQL("NULL::timestamptz"),
-						3, argtypes);
-	if (plan_run(plan_read_result[bucket], values, NULL, 1) == 0)
-	{
-		SPI_freetuptable(SPI_tuptable);
-		return MARK_RUNNING;	/* nothing to take */
-	}
-	info.until = DatumGetTimestampTz(result_col_notnull(3));
-	added = mark_add(SYRPC_MARK_TAKEN, id, now, &info, &found);
-	if (added == MARK_ADDED)
-	{
-		*data = result_col_out(1);
-		d = result_col(2, &isnull);
-		*requested_at = isnull ? 0 : DatumGetTimestampTz(d);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	return added;
-}
-
-/*
- * Take the unexpired, unconsumed result id of app: in a mark when marks
- * are usable, else by leaving a tombstone in its row (consumed_at).
- * Returns false if there is none.
- */
-bool
-store_consume_result(text *app, const pg_uuid_t *id, TimestampTz now, Datum *data,
-					 TimestampTz *requested_at)
-{
-	Oid			argtypes[3] = {UUIDOID, TEXTOID, TIMESTAMPTZOID};
-	Datum		values[3];
-	int			bucket = syrpc_bucket_of(id);
-	bool		with = (schema_features() & SCHEMA_REQUESTED_AT) != 0;
-	bool		isnull;
-	Datum		d;
-	SyrpcMarkInfo mark;
-
-	if (marks_usable())
-	{
-		SyrpcMarkAdd r = take_with_mark(app, id, now, data, requested_at);
-
-		if (r != MARK_FULL)
-			return r == MARK_ADDED;
-	}
-	else if (mark_lookup(SYRPC_MARK_TAKEN, id, &mark))
-		return false;			/* taken in a mark */
-#define CONSUME_SQL(requested_at) \
-	"UPDATE syrpc.result_%02d SET consumed_at = $3" \
-	" WHERE result_id = $1 AND app = $2" \
-	"   AND consumed_at IS NULL AND expires_at > $3" \
-	" RETURNING data, " requested_at
-	values[0] = UUIDPGetDatum(id);
-	values[1] = PointerGetDatum(app);
-	values[2] = TimestampTzGetDatum(now);
-	plan_prepare_bucket(plan_consume, bucket,
-				   with ? CONSUME_SQL("requested_at") : CONSUME_SQL("NULL::timestamptz"),
-				   3, argtypes);
-	if (plan_run(plan_consume[bucket], values, NULL, 0) == 0)
-	{
-		SPI_freetuptable(SPI_tuptable);
-		return false;
-	}
-	*data = result_col_out(1);
-	d = result_col(2, &isnull);
-	*requested_at = isnull ? 0 : DatumGetTimestampTz(d);
-	SPI_freetuptable(SPI_tuptable);
-	return true;
-}
-
-/*
- * Why store_consume_result found nothing.
- */
-SyrpcResultState
-store_result_state(text *app, const pg_uuid_t *id, TimestampTz now)
-{
-	Oid			argtypes[2] = {UUIDOID, TIMESTAMPTZOID};
-	Datum		values[2];
-	int			bucket = syrpc_bucket_of(id);
-	SyrpcResultState state = SYRPC_RES_NONE;
-	SyrpcMarkInfo mark;
-
-	values[0] = UUIDPGetDatum(id);
-	values[1] = TimestampTzGetDatum(now);
-	plan_prepare_bucket(plan_result_state, bucket,
-				   "SELECT app, consumed_at IS NOT NULL FROM syrpc.result_%02d"
-				   " WHERE result_id = $1 AND expires_at > $2",
-				   2, argtypes);
-	if (plan_run(plan_result_state[bucket], values, NULL, 1) == 1)
-	{
-		if (!same_text(app, DatumGetTextPP(result_col_notnull(1))))
-			state = SYRPC_RES_WRONG_APP;
-		else if (DatumGetBool(result_col_notnull(2)) ||
-				 mark_lookup(SYRPC_MARK_TAKEN, id, &mark))
-			state = SYRPC_RES_CONSUMED;
-		else
-			state = SYRPC_RES_PRESENT;
-	}
-	SPI_freetuptable(SPI_tuptable);
-	return state;
 }
 
 /*

@@ -85,7 +85,8 @@
 #define ERRCODE_SYRPC_RESULT_CONSUMED	MAKE_SQLSTATE('S','Y','0','0','3')
 #define ERRCODE_SYRPC_NOT_IN_FLIGHT		MAKE_SQLSTATE('S','Y','0','0','4')
 #define ERRCODE_SYRPC_WRONG_APP			MAKE_SQLSTATE('S','Y','0','0','5')
-/* SY006 and SY007 are kept for remote errors and cancellation. */
+#define ERRCODE_SYRPC_REMOTE_ERROR		MAKE_SQLSTATE('S','Y','0','0','6')
+#define ERRCODE_SYRPC_CANCELLED			MAKE_SQLSTATE('S','Y','0','0','7')
 #define ERRCODE_SYRPC_UNKNOWN_RESULT	MAKE_SQLSTATE('S','Y','0','0','8')
 
 /* Longest reason a worker may give for failing a request, in bytes. */
@@ -204,6 +205,7 @@ typedef struct SyrpcClaim
 	Datum		data;			/* jsonb */
 	int32		attempts;		/* 1 on the first delivery */
 	TimestampTz created_at;		/* when it was put */
+	TimestampTz expires_at;		/* its deadline, or request_ttl's end */
 } SyrpcClaim;
 
 /* What store_request_state found out about one request. */
@@ -230,8 +232,19 @@ typedef enum SyrpcResultState
 	SYRPC_RES_NONE,				/* no such result (not yet put, expired, or unknown) */
 	SYRPC_RES_WRONG_APP,		/* it belongs to another app */
 	SYRPC_RES_PRESENT,			/* there and not consumed */
-	SYRPC_RES_CONSUMED			/* already taken by a syrpc_get_result */
+	SYRPC_RES_CONSUMED,			/* already taken by a syrpc_get_result */
+	SYRPC_RES_CANCELLED			/* its caller cancelled it (1.7) */
 } SyrpcResultState;
+
+/*
+ * What a result says besides its data (1.7): a worker's error (data is
+ * its detail), or that its caller cancelled the request.
+ */
+typedef struct SyrpcOutcome
+{
+	text	   *error;			/* syrpc_put_error's message, else NULL */
+	bool		cancelled;		/* syrpc_cancel */
+} SyrpcOutcome;
 
 /* What store_finish_request did with the request a result answers. */
 typedef enum SyrpcFinishState
@@ -241,6 +254,7 @@ typedef enum SyrpcFinishState
 	SYRPC_FIN_NOT_CLAIMED,		/* queued, never handed to a worker */
 	SYRPC_FIN_ANSWERED,			/* a result is already there */
 	SYRPC_FIN_FAILED,			/* a worker failed it (syrpc_fail_request) */
+	SYRPC_FIN_CANCELLED,		/* its caller cancelled it: drop the answer */
 	SYRPC_FIN_UNKNOWN			/* no such request: never put, or expired */
 } SyrpcFinishState;
 
@@ -266,6 +280,7 @@ extern bool syrpc_create_apps;
 extern bool syrpc_track_stats;
 extern int	syrpc_memory_payload_kb;	/* handoff.c */
 extern bool syrpc_memory_calls;
+extern bool syrpc_call_deadline;
 
 /* args.c: they raise the errors */
 extern text *arg_name(FunctionCallInfo fcinfo, int n, const char *what);
@@ -274,6 +289,12 @@ extern pg_uuid_t *arg_uuid(FunctionCallInfo fcinfo, int n);
 extern int	arg_batch_max(FunctionCallInfo fcinfo, int n);
 extern int	arg_answers(FunctionCallInfo fcinfo, int n, Datum **ids, Datum **data);
 extern text *arg_reason(FunctionCallInfo fcinfo, int n);
+extern text *arg_message(FunctionCallInfo fcinfo, int n, const char *what,
+						 const char *hint);
+extern TimestampTz arg_request_deadline(FunctionCallInfo fcinfo, int n);
+extern int64 arg_lease_seconds(FunctionCallInfo fcinfo, int n);
+extern int64 arg_delay(FunctionCallInfo fcinfo, int n);
+extern Datum arg_detail(FunctionCallInfo fcinfo, int n);
 extern TimestampTz arg_deadline(FunctionCallInfo fcinfo, int n, const char *func);
 extern NullableDatum arg_interval(FunctionCallInfo fcinfo, int n, const char *what);
 extern NullableDatum arg_max_attempts(FunctionCallInfo fcinfo, int n);
@@ -300,17 +321,33 @@ extern void relax_commit(bool owned);
 extern void relax_result_commit(bool owned);
 
 /* rpc.c: inside an SPI connection of the caller's */
-extern pg_uuid_t *put_request(text *app, text *type, Datum data);
+extern pg_uuid_t *put_request(text *app, text *type, Datum data, TimestampTz deadline);
 extern bool wait_for_request(text *app, const SyrpcWait *wait, SyrpcClaim *claim);
 extern int	wait_for_requests(text *app, const SyrpcWait *wait, int max,
 							  SyrpcClaim *claims);
 extern void answer_requests(text *app, int n, const Datum *ids, const Datum *data);
 extern void answer_request(text *app, pg_uuid_t *id, Datum data, TimestampTz now);
+extern void answer_with_error(text *app, pg_uuid_t *id, text *message, Datum detail,
+							  TimestampTz now);
 extern void fail_request(text *app, pg_uuid_t *id, text *reason, TimestampTz now);
 extern bool wait_for_result(text *app, pg_uuid_t *id, const SyrpcWait *wait,
 							Datum *data);
 extern bool put_call(text *app, text *type, Datum data, TimestampTz deadline,
 					 pg_uuid_t **id);
+extern void load_app_for_put(text *app, SyrpcApp *settings);
+extern void limit_to_deadline(SyrpcApp *settings, TimestampTz deadline, TimestampTz now);
+extern char *id_text(const pg_uuid_t *id);
+extern void report_wrong_app(text *app, const pg_uuid_t *id) pg_attribute_noreturn();
+extern void report_not_in_flight(SyrpcFinishState state, text *app, const pg_uuid_t *id);
+extern void report_outcome(text *app, const pg_uuid_t *id, const SyrpcOutcome *outcome,
+						   Datum data);
+extern void report_cancelled(text *app, const pg_uuid_t *id) pg_attribute_noreturn();
+
+/* control.c (1.7): a caller's cancel, a worker's look, lease and release */
+extern bool cancel_request(text *app, pg_uuid_t *id);
+extern bool request_cancelled(text *app, pg_uuid_t *id);
+extern TimestampTz extend_lease(text *app, pg_uuid_t *id, int64 lease_us);
+extern void release_request(text *app, pg_uuid_t *id, int64 delay_us);
 extern void report_failed_by_worker(text *app, const pg_uuid_t *id,
 									text *reason) pg_attribute_noreturn();
 extern void report_call_failed(text *app, const pg_uuid_t *id, int32 attempts,
@@ -351,8 +388,24 @@ extern void handoff_spill(text *app);
 extern void handoff_spilled(void);
 extern bool handoff_claim(text *app, TimestampTz now, SyrpcClaim *claim);
 extern HandoffAnswer handoff_answer(text *app, const pg_uuid_t *id, Datum data,
-									bool failed, SyrpcFinishState *refused,
+									bool failed, bool in_table,
+									SyrpcFinishState *refused,
 									TimestampTz *claimed_at);
+
+/* What handoff_lease did with a lease in memory (1.7). */
+typedef enum HandoffLease
+{
+	HANDOFF_LEASE_NOT_HERE,		/* not in memory: the table path */
+	HANDOFF_LEASE_DONE,			/* extended, or released */
+	HANDOFF_LEASE_LOST,			/* not leased to this backend (SY004) */
+	HANDOFF_LEASE_WITHDRAWN,	/* its caller has gone (SY007) */
+	HANDOFF_LEASE_WRONG_APP,	/* another app's (SY005) */
+	HANDOFF_LEASE_OPEN			/* claimed in this open transaction */
+} HandoffLease;
+
+extern HandoffLease handoff_lease(text *app, const pg_uuid_t *id, TimestampTz until,
+								  bool release, TimestampTz *end);
+extern int	handoff_withdrawn(text *app, const pg_uuid_t *id);
 extern List *handoff_requests(void);
 extern void handoff_list(syrpc_waiter_fn fn, void *arg);
 
@@ -411,15 +464,33 @@ extern SyrpcFinishState store_fail_request(text *app, const pg_uuid_t *id,
 extern void store_put_result(text *app, const pg_uuid_t *id, Datum data,
 							 TimestampTz now, const SyrpcApp *settings,
 							 TimestampTz requested_at);
+extern void store_put_outcome(text *app, const pg_uuid_t *id, Datum data,
+							  TimestampTz now, const SyrpcApp *settings,
+							  TimestampTz requested_at, const SyrpcOutcome *outcome);
 extern bool store_consume_result(text *app, const pg_uuid_t *id,
 								 TimestampTz now, Datum *data,
-								 TimestampTz *requested_at);
+								 TimestampTz *requested_at, SyrpcOutcome *outcome);
 extern SyrpcResultState store_result_state(text *app, const pg_uuid_t *id,
 										   TimestampTz now);
 extern SyrpcRequestInfo store_request_state(text *app, const pg_uuid_t *id,
 											TimestampTz now,
 											const SyrpcApp *settings);
 extern int64 store_cleanup(TimestampTz now);
+
+/* store.c: what the tables of this database have (SCHEMA_*) */
+#define SCHEMA_FAILURE		0x01	/* 1.3: syrpc.request.failure */
+#define SCHEMA_REQUESTED_AT	0x02	/* 1.4: syrpc.result.requested_at */
+#define SCHEMA_OUTCOME		0x04	/* 1.7: syrpc.result.error, cancelled */
+extern int	store_schema(void);
+extern void store_result_forget_plans(void);
+
+/* store_control.c (1.7): a cancel's delete, a lease's extension or release */
+extern bool store_withdraw_request(text *app, const pg_uuid_t *id, TimestampTz now,
+								   int32 max_attempts, TimestampTz *created_at);
+extern bool store_extend_lease(text *app, const pg_uuid_t *id, TimestampTz now,
+							   TimestampTz until);
+extern bool store_release_request(text *app, const pg_uuid_t *id, TimestampTz now,
+								  TimestampTz ready_at, int32 base);
 extern void store_spill_request(text *app, const SyrpcSpill *spill);
 
 /* marks.c: leases and taken results in shared memory (preloaded) */
@@ -456,6 +527,8 @@ extern SyrpcMarkAdd mark_add(SyrpcMarkKind kind, const pg_uuid_t *id, TimestampT
 							 const SyrpcMarkInfo *info, SyrpcMarkInfo *found);
 extern bool mark_lookup(SyrpcMarkKind kind, const pg_uuid_t *id, SyrpcMarkInfo *found);
 extern void mark_drop_mine(SyrpcMarkKind kind, const pg_uuid_t *id);
+extern bool mark_extend(const pg_uuid_t *id, int32 base, TimestampTz now,
+						TimestampTz until);
 extern void mark_remove_at_commit(SyrpcMarkKind kind, const pg_uuid_t *id,
 								  int32 base);
 extern TimestampTz marks_next_lease_end(uint32 app_hash, TimestampTz now,

@@ -77,7 +77,15 @@ INSERT INTO g_entry VALUES
     (17, 'syrpc_put_results', 'worker', $$SELECT syrpc_put_results(%1$L, ARRAY[%2$L]::uuid[], ARRAY['{}']::jsonb[])$$),
     (18, 'syrpc_wait_requests', 'worker', $$CALL syrpc_wait_requests(%1$L, 5, 0)$$),
     (19, 'syrpc_put_results_wait_requests', 'worker',
-     $$CALL syrpc_put_results_wait_requests(%1$L, ARRAY[%2$L]::uuid[], ARRAY['{}']::jsonb[], 5, 0)$$);
+     $$CALL syrpc_put_results_wait_requests(%1$L, ARRAY[%2$L]::uuid[], ARRAY['{}']::jsonb[], 5, 0)$$),
+    (20, 'syrpc_put_request (deadline)', 'caller',
+     $$SELECT syrpc_put_request(%1$L, 't', '{}', now() + interval '1 hour')$$),
+    (21, 'syrpc_cancel', 'caller', $$SELECT syrpc_cancel(%1$L, %2$L)$$),
+    (22, 'syrpc_put_error', 'worker', $$SELECT syrpc_put_error(%1$L, %2$L, 'no', '{}')$$),
+    (23, 'syrpc_is_cancelled', 'worker', $$SELECT syrpc_is_cancelled(%1$L, %2$L)$$),
+    (24, 'syrpc_extend_lease', 'worker', $$SELECT syrpc_extend_lease(%1$L, %2$L, 60)$$),
+    (25, 'syrpc_release', 'worker', $$SELECT syrpc_release(%1$L, %2$L)$$),
+    (26, 'syrpc_claim_requests', 'worker', $$SELECT * FROM syrpc_claim_requests(%1$L, 5, 0)$$);
 CREATE TABLE g_outcome (app text, n int, role text, outcome text, changed boolean);
 
 DO $$
