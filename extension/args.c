@@ -442,3 +442,21 @@ arg_detail(FunctionCallInfo fcinfo, int n)
 		return (Datum) 0;
 	return arg_data(fcinfo, n);
 }
+
+/*
+ * The attempt a worker was given with its claim (1.7), so that it changes
+ * only its own lease, not one a later claim took after its own ran out: 0
+ * for NULL (any).
+ */
+int32
+arg_attempt(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_NARGS() <= n || PG_ARGISNULL(n))
+		return 0;
+	if (PG_GETARG_INT32(n) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("attempt must be at least 1"),
+				 errhint("Pass the attempts that came with the claimed request, or NULL.")));
+	return PG_GETARG_INT32(n);
+}

@@ -81,6 +81,7 @@ cancel_request(text *app, pg_uuid_t *id)
 	SyrpcRequestInfo req;
 	TimestampTz created_at;
 	SyrpcOutcome cancelled = {NULL, true};
+	int			in_memory;
 
 	if (!store_load_app(app, false, &settings))
 		settings = any;			/* no such app: then not its request either */
@@ -109,7 +110,10 @@ cancel_request(text *app, pg_uuid_t *id)
 		case SYRPC_RES_WRONG_APP:
 			report_wrong_app(app, id);
 		case SYRPC_RES_NONE:
-			if (handoff_withdrawn(app, id) >= 0)
+			in_memory = handoff_withdrawn(app, id);
+			if (in_memory > 0)
+				return false;	/* its call has ended */
+			if (in_memory == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("request %s is an in-memory syrpc_call still waiting", id_text(id)),
@@ -133,7 +137,7 @@ request_cancelled(text *app, pg_uuid_t *id)
 	int			in_memory = handoff_withdrawn(app, id);
 
 	if (in_memory >= 0)
-		return in_memory == 1;
+		return in_memory == 1;	/* its caller has gone: cancelled */
 	req = store_request_state(app, id, now, &any);
 	if (req.state == SYRPC_REQ_WRONG_APP)
 		report_wrong_app(app, id);
@@ -200,16 +204,18 @@ lease_in_memory(HandoffLease how, text *app, const pg_uuid_t *id)
 }
 
 /*
- * The running lease of request id now ends lease_us from now; returns
- * that time.  SY007 if it was cancelled, SY004 if the lease was lost.
+ * The running lease of request id (of attempt, unless 0: without it the
+ * lease of a later claim, after ours ran out, cannot be told from ours)
+ * now ends lease_us from now; returns that time.  SY007 if it was
+ * cancelled, SY004 if the lease was lost.
  */
 TimestampTz
-extend_lease(text *app, pg_uuid_t *id, int64 lease_us)
+extend_lease(text *app, pg_uuid_t *id, int32 attempt, int64 lease_us)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz until = now + lease_us;
 	TimestampTz end;
-	HandoffLease how = handoff_lease(app, id, until, false, &end);
+	HandoffLease how = handoff_lease(app, id, attempt, until, false, &end);
 	SyrpcMarkInfo mark;
 
 	if (lease_in_memory(how, app, id))
@@ -229,10 +235,11 @@ extend_lease(text *app, pg_uuid_t *id, int64 lease_us)
 		 * its mark about to go).
 		 */
 		if (req.state == SYRPC_REQ_WAITING && req.attempts == mark.base + 1 &&
+			(attempt == 0 || attempt == mark.base + 1) &&
 			mark_extend(id, mark.base, now, until))
 			return until;
 	}
-	else if (store_extend_lease(app, id, now, until))
+	else if (store_extend_lease(app, id, attempt, now, until))
 		return until;
 	if (lease_gone(app, id, now))
 		report_cancelled(app, id);
@@ -244,7 +251,7 @@ extend_lease(text *app, pg_uuid_t *id, int64 lease_us)
  * not counted.  A cancelled request: nothing to do.
  */
 void
-release_request(text *app, pg_uuid_t *id, int64 delay_us)
+release_request(text *app, pg_uuid_t *id, int32 attempt, int64 delay_us)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz ready_at = now + delay_us;
@@ -252,12 +259,12 @@ release_request(text *app, pg_uuid_t *id, int64 delay_us)
 	SyrpcMarkInfo mark;
 	bool		done;
 
-	if (lease_in_memory(handoff_lease(app, id, ready_at, true, &end), app, id))
+	if (lease_in_memory(handoff_lease(app, id, attempt, ready_at, true, &end), app, id))
 		return;
 	if (running_mark(id, now, &mark))
-		done = store_release_request(app, id, now, ready_at, mark.base);
+		done = store_release_request(app, id, attempt, now, ready_at, mark.base);
 	else
-		done = store_release_request(app, id, now, ready_at, -1);
+		done = store_release_request(app, id, attempt, now, ready_at, -1);
 	if (done)
 		wake_at_commit(SYRPC_WAIT_REQUEST, syrpc_app_key(app));
 	else

@@ -336,8 +336,9 @@ syrpc_is_cancelled(PG_FUNCTION_ARGS)
 }
 
 /*
- * syrpc_extend_lease(app, result_id, seconds) returns timestamptz (1.7):
- * the running lease now ends seconds from now.
+ * syrpc_extend_lease(app, result_id, seconds, attempt) returns
+ * timestamptz (1.7): the running lease (of attempt, if not NULL) now ends
+ * seconds from now.
  */
 Datum
 syrpc_extend_lease(PG_FUNCTION_ARGS)
@@ -345,18 +346,20 @@ syrpc_extend_lease(PG_FUNCTION_ARGS)
 	text	   *app = arg_name(fcinfo, 0, "app");
 	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
 	int64		lease_us = arg_lease_seconds(fcinfo, 2);
+	int32		attempt = arg_attempt(fcinfo, 3);
 	TimestampTz end;
 	SyrpcAsOwner as;
 
 	enter(fcinfo, "syrpc_extend_lease", app, SYRPC_WORKER, &as);
-	end = extend_lease(app, id, lease_us);
+	end = extend_lease(app, id, attempt, lease_us);
 	leave_as_owner(&as);
 	PG_RETURN_TIMESTAMPTZ(end);
 }
 
 /*
- * syrpc_release(app, result_id, delay) (1.7): hand a claimed request back,
- * claimable after delay, its attempt not counted.
+ * syrpc_release(app, result_id, delay, attempt) (1.7): hand a claimed
+ * request back (its lease of attempt, if not NULL), claimable after delay,
+ * its attempt not counted.
  */
 Datum
 syrpc_release(PG_FUNCTION_ARGS)
@@ -364,10 +367,11 @@ syrpc_release(PG_FUNCTION_ARGS)
 	text	   *app = arg_name(fcinfo, 0, "app");
 	pg_uuid_t  *id = arg_uuid(fcinfo, 1);
 	int64		delay_us = arg_delay(fcinfo, 2);
+	int32		attempt = arg_attempt(fcinfo, 3);
 	SyrpcAsOwner as;
 
 	enter(fcinfo, "syrpc_release", app, SYRPC_WORKER, &as);
-	release_request(app, id, delay_us);
+	release_request(app, id, attempt, delay_us);
 	leave_as_owner(&as);
 	PG_RETURN_VOID();
 }

@@ -89,6 +89,9 @@
 #ifndef MAX_ATTEMPTS
 #define MAX_ATTEMPTS 2
 #endif
+#ifndef RELEASES
+#define RELEASES 1	/* syrpc_release calls that succeed, in all */
+#endif
 #define NONE 255
 
 #ifdef NO_GEN
@@ -111,6 +114,9 @@ byte answerer = NONE;		/* the worker whose answering transaction is open */
 byte answer_gen = 0;		/* the call the slot's answer is for */
 byte attempts = 0;
 bool lease_over = false;	/* the holder's lease has ended */
+byte counted = 0;			/* the claims of the call that count: not rolled back, not released */
+bool lost[W];				/* the worker's last lease ran out */
+byte releases = 0;
 
 /* What happened, per call (index gen - 1). */
 byte committed[CALLS];		/* answers committed into the slot */
@@ -137,7 +143,7 @@ inline one_call()
 	atomic { (state == FREE || (state == SPILLED && NO_ANSWERER) ||
 			  (state == WITHDRAWN && NO_ANSWERER && (holder == NONE || lease_over))) ->
 		assert(answerer == NONE);	/* never reused under an answerer */
-		gen++; state = QUEUED; attempts = 0; holder = NONE; lease_over = false };
+		gen++; state = QUEUED; attempts = 0; counted = 0; holder = NONE; lease_over = false };
 	do
 	:: atomic { state == ANSWERED ->
 			assert(answer_gen == gen); END(delivered); state = FREE };
@@ -172,93 +178,132 @@ active proctype lease()
 {
 end:
 	do
-	:: atomic { holder != NONE && !lease_over -> lease_over = true }
+	:: atomic { holder != NONE && !lease_over -> lease_over = true; lost[holder] = true }
 	od
 }
+
+/* handoff_lease's test: its own running lease, claimed in a committed transaction. */
+#ifdef EXTEND_OTHERS
+#define HOLDER_OK true
+#else
+#define HOLDER_OK (holder == me)
+#endif
+#ifdef RELEASE_OPEN_CLAIM
+#define CLAIM_OK true
+#else
+#define CLAIM_OK (!open)
+#endif
+#define LEASE_OK (gen == mygen && state == LEASED && HOLDER_OK && !lease_over && CLAIM_OK)
+/* Who calls syrpc_release: a worker that holds the request (-DAGAIN: also after its release). */
+#ifdef AGAIN
+#define MAY_RELEASE (held || released)
+#else
+#define MAY_RELEASE held
+#endif
 
 proctype worker(byte me)
 {
 	byte mygen;
 	bool answering;
+	bool open;		/* its claim's transaction has not ended */
+	bool held;		/* it holds the call's lease, as far as it knows: claimed, not released */
+	bool released;
 
 end:
 	do
 	:: atomic { state == QUEUED ->
-			state = LEASED; holder = me; attempts++; mygen = gen; lease_over = false;
-			assert(attempts <= MAX_ATTEMPTS) };
-		if
-		:: atomic { holder == me && gen == mygen ->	/* the claim aborts, whatever became of the slot */
+			state = LEASED; holder = me; attempts++; counted++; mygen = gen; lease_over = false;
+			lost[me] = false; open = true; held = true;
+			assert(attempts <= MAX_ATTEMPTS && attempts == counted) };
+		do
+		:: atomic { open && holder == me && gen == mygen ->	/* the claim aborts, whatever became of the slot */
 				holder = NONE; attempts--;
+				if :: held -> counted-- :: else fi;	/* a released claim counted no more already */
+				assert(attempts == counted);
 				if
 				:: state == LEASED -> state = QUEUED
 				:: else
+				fi };
+			break
+		:: open -> open = false	/* the claim commits: the lease is its backend's */
+		:: atomic { held && LEASE_OK ->	/* syrpc_extend_lease: the lease ends later */
+				assert(!lost[me]) }	/* its own lease, still running */
+		:: atomic { MAY_RELEASE && LEASE_OK && releases < RELEASES ->	/* syrpc_release: its attempt taken back */
+				releases++; attempts--;
+				if :: held -> counted-- :: else fi;	/* each claim's attempt counted off once */
+				assert(attempts == counted);
+				assert(held && !lost[me]);	/* its own lease, still running */
+				held = false; released = true;
+				if
+				:: holder = NONE; state = QUEUED	/* no delay: queued again at once */
+				:: true	/* after a delay: the lease now ends then */
 				fi }
-		:: true ->	/* the claim committed: the lease is its backend's */
-			do
-			:: atomic {	/* its backend exits */
-					if
-					:: state == LEASED && holder == me -> REQUEUE
-					:: else -> if :: holder == me -> holder = NONE :: else fi
-					fi };
-				break
-			:: true ->	/* put_result, in a transaction of its own */
+		:: atomic { !open ->	/* its backend exits */
+				if
+				:: state == LEASED && holder == me -> REQUEUE
+				:: else -> if :: holder == me -> holder = NONE :: else fi
+				fi };
+			break
+		:: !open ->	/* put_result, in a transaction of its own */
 #ifdef NO_ANSWERING
-				/* looks, then publishes at commit without holding the slot */
-				if
-				:: atomic { gen == mygen && (state == LEASED || state == QUEUED) };
-					atomic { state = ANSWERED; answer_gen = mygen; committed[mygen - 1]++ }
-				:: else
-				fi;
-				break
+			/* looks, then publishes at commit without holding the slot */
+			if
+			:: atomic { gen == mygen && (state == LEASED || state == QUEUED) };
+				atomic { state = ANSWERED; answer_gen = mygen; committed[mygen - 1]++ }
+			:: else
+			fi;
+			break
 #else
-				answering = false;
-				atomic {
-					if
-					:: !MINE && row[mygen - 1]	/* the slot reused: the table path */
-					:: !MINE && !row[mygen - 1] ->	/* "not in flight" */
-						assert(outcome[mygen - 1] && !spilled[mygen - 1])
-					:: MINE && (state == LEASED || state == QUEUED) ->
-						assert(attempts > 0); state = ANSWERING; answerer = me; answering = true
-					:: MINE && state == SPILLED -> assert(row[mygen - 1])	/* the table path */
-					:: MINE && state == WITHDRAWN ->	/* accepted, dropped */
-						assert(!row[mygen - 1]);
-						if :: holder == me -> holder = NONE :: else fi
-					:: MINE && (state == FAILED || state == ANSWERED || state == FREE) ->
-						assert(!row[mygen - 1])	/* "already answered" */
-					fi	/* ANSWERING by another, or SPILLING: waits, decides again */
-				};
+			answering = false;
+			atomic {
 				if
-				:: answering ->
-					if
-					:: atomic { assert(answerer == me && gen == mygen);	/* commit */
-							if
-							:: state == ANSWERING -> state = ANSWERED; answer_gen = mygen;
-								committed[mygen - 1]++; holder = NONE; answerer = NONE
-							:: else -> assert(state == WITHDRAWN || state == SPILLING || state == SPILLED);
-								answerer = NONE	/* dropped: a spilled row is run again */
-							fi };
-						break
-					:: atomic { assert(answerer == me);	/* abort */
-							if
-							:: state == ANSWERING -> ANSWER_ABORT
-							:: else -> assert(state == WITHDRAWN || state == SPILLING || state == SPILLED);
-								answerer = NONE
-							fi }	/* then again, or not */
-					:: atomic { assert(answerer == me);	/* its backend exits */
-							if
-							:: state == ANSWERING -> ANSWER_ABORT
-							:: else -> assert(state == WITHDRAWN || state == SPILLING || state == SPILLED);
-								answerer = NONE;
-								if :: holder == me -> holder = NONE :: else fi
-							fi };
-						break
-					fi
-				:: else -> break
+				:: !MINE && row[mygen - 1]	/* the slot reused: the table path */
+				:: !MINE && !row[mygen - 1] ->	/* "not in flight" */
+					assert(outcome[mygen - 1] && !spilled[mygen - 1])
+				:: MINE && (state == LEASED || (state == QUEUED && attempts > 0)) ->
+					state = ANSWERING; answerer = me; answering = true
+				:: MINE && state == QUEUED && attempts == 0 ->	/* "not claimed" */
+					assert(released)	/* it released the only claim */
+				:: MINE && state == SPILLED -> assert(row[mygen - 1])	/* the table path */
+				:: MINE && state == WITHDRAWN ->	/* accepted, dropped */
+					assert(!row[mygen - 1]);
+					if :: holder == me -> holder = NONE :: else fi
+				:: MINE && (state == FAILED || state == ANSWERED || state == FREE) ->
+					assert(!row[mygen - 1])	/* "already answered" */
+				fi	/* ANSWERING by another, or SPILLING: waits, decides again */
+			};
+			if
+			:: answering ->
+				if
+				:: atomic { assert(answerer == me && gen == mygen);	/* commit */
+						if
+						:: state == ANSWERING -> state = ANSWERED; answer_gen = mygen;
+							committed[mygen - 1]++; holder = NONE; answerer = NONE
+						:: else -> assert(state == WITHDRAWN || state == SPILLING || state == SPILLED);
+							answerer = NONE	/* dropped: a spilled row is run again */
+						fi };
+					break
+				:: atomic { assert(answerer == me);	/* abort */
+						if
+						:: state == ANSWERING -> ANSWER_ABORT
+						:: else -> assert(state == WITHDRAWN || state == SPILLING || state == SPILLED);
+							answerer = NONE
+						fi }	/* then again, or not */
+				:: atomic { assert(answerer == me);	/* its backend exits */
+						if
+						:: state == ANSWERING -> ANSWER_ABORT
+						:: else -> assert(state == WITHDRAWN || state == SPILLING || state == SPILLED);
+							answerer = NONE;
+							if :: holder == me -> holder = NONE :: else fi
+						fi };
+					break
 				fi
+			:: else -> break
+			fi
 #endif
-			:: break	/* gives up: its lease runs out */
-			od
-		fi
+		:: !open -> break	/* gives up: its lease runs out */
+		od;
+		atomic { open = false; held = false; released = false }
 	od
 }
 

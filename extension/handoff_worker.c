@@ -223,7 +223,7 @@ slot_of(const pg_uuid_t *id)
 }
 
 /*
- * A worker extends its lease of in-memory request id to until, or (release)
+ * A worker extends its lease (attempt, or 0: any) of in-memory request id to until, or (release)
  * hands it back (1.7): the attempt is taken back, as by a claim that rolls
  * back, and the lease ends at until, when the request is queued again (at
  * once if until has come).  Either takes effect at once, not at commit,
@@ -232,8 +232,8 @@ slot_of(const pg_uuid_t *id)
  * lease's end.
  */
 HandoffLease
-handoff_lease(text *app, const pg_uuid_t *id, TimestampTz until, bool release,
-			  TimestampTz *end)
+handoff_lease(text *app, const pg_uuid_t *id, int32 attempt, TimestampTz until,
+			  bool release, TimestampTz *end)
 {
 	char		name[NAMEDATALEN];
 	HandoffLease how;
@@ -251,6 +251,7 @@ handoff_lease(text *app, const pg_uuid_t *id, TimestampTz until, bool release,
 	else if (s->state == HO_WITHDRAWN)
 		how = HANDOFF_LEASE_WITHDRAWN;
 	else if (s->state != HO_LEASED || s->holder != me() ||
+			 (attempt != 0 && s->attempts != attempt) ||
 			 GetCurrentTimestamp() >= s->lease_end)
 		how = HANDOFF_LEASE_LOST;
 	else if (op_pending(s - handoff->slots))
@@ -276,9 +277,10 @@ handoff_lease(text *app, const pg_uuid_t *id, TimestampTz until, bool release,
 }
 
 /*
- * Whether the caller of in-memory request id of app has gone (cancelled,
- * or its session ended: its answer will be dropped): 1 if so, 0 if not,
- * -1 if it is not in memory.  Another app's raises SY005.
+ * Where in-memory request id of app stands (1.7): 0 its call is on (queued,
+ * leased, being answered), 1 its caller has gone (cancelled, or its
+ * session ended: an answer is dropped), 2 its call has ended (answered,
+ * failed, taken), -1 not in memory.  Another app's raises SY005.
  */
 int
 handoff_withdrawn(text *app, const pg_uuid_t *id)
@@ -293,10 +295,11 @@ handoff_withdrawn(text *app, const pg_uuid_t *id)
 	text_to_cstring_buffer(app, name, sizeof(name));
 	LWLockAcquire(handoff_lock, LW_SHARED);
 	s = slot_of(id);
-	if (s != NULL && s->state != HO_FREE)
+	if (s != NULL)
 	{
 		wrong_app = strcmp(s->app, name) != 0;
-		r = s->state == HO_WITHDRAWN ? 1 : 0;
+		r = s->state == HO_WITHDRAWN ? 1 :
+			(s->state == HO_FREE || s->state == HO_ANSWERED || s->state == HO_FAILED) ? 2 : 0;
 	}
 	LWLockRelease(handoff_lock);
 	if (wrong_app)

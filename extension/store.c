@@ -777,9 +777,10 @@ move_expired_leases(TimestampTz now)
 /*
  * Delete expired requests and results; returns the number of rows.
  *
- * A request goes when its request_ttl has passed and no lease is running,
- * or, once failed, when a result would have expired (result_ttl after its
- * last lease ended), so that its caller can still learn that it failed.
+ * A request goes once it has expired (request_ttl, or its deadline) or
+ * failed, when a result would have expired: result_ttl after it expired
+ * and after its last lease ended, so that its caller can still learn
+ * what became of it (SY002, SY001) rather than that it is unknown.
  * Settings are clamped, and the arithmetic is on $1 (now), so that no
  * app's settings, nor a row from before they were checked, can make the
  * statement overflow a timestamp and stop cleanup for every app.
@@ -799,9 +800,9 @@ store_cleanup(TimestampTz now)
 #define CLEANUP_SQL(failure, counted) \
 	"DELETE FROM syrpc.request r USING syrpc.app a" \
 	" WHERE a.app = r.app" \
-	"   AND ((r.expires_at <= $1 AND r.ready_at <= $1)" \
-	"        OR ((r.attempts >= a.max_attempts" failure ")" \
-	"            AND r.ready_at <= $1 - least(a.result_ttl, " SYRPC_INTERVAL_MAX_SQL ")))" \
+	"   AND (((r.expires_at <= $1 - least(a.result_ttl, " SYRPC_INTERVAL_MAX_SQL ")" \
+	"          OR r.attempts >= a.max_attempts" failure ")" \
+	"         AND r.ready_at <= $1 - least(a.result_ttl, " SYRPC_INTERVAL_MAX_SQL ")))" \
 	" RETURNING r.app, CASE " counted " WHEN r.attempts >= a.max_attempts THEN 1 ELSE 2 END"
 	prepare_variant(&plan_cleanup_requests,
 					CLEANUP_SQL(" OR r.failure IS NOT NULL", "WHEN r.failure IS NOT NULL THEN 0"),

@@ -54,39 +54,42 @@ store_withdraw_request(text *app, const pg_uuid_t *id, TimestampTz now,
 }
 
 /*
- * A lease of request id written in its row, still running at now, ends at
- * until instead.  Returns whether there was one.
+ * A lease of request id written in its row, still running at now (of
+ * attempt, unless 0), ends at until instead.  Returns whether there was one.
  */
 bool
-store_extend_lease(text *app, const pg_uuid_t *id, TimestampTz now, TimestampTz until)
+store_extend_lease(text *app, const pg_uuid_t *id, int32 attempt, TimestampTz now,
+				   TimestampTz until)
 {
-	Oid			argtypes[4] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[4];
+	Oid			argtypes[5] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
+	Datum		values[5];
 
 	values[0] = UUIDPGetDatum(id);
 	values[1] = PointerGetDatum(app);
 	values[2] = TimestampTzGetDatum(now);
 	values[3] = TimestampTzGetDatum(until);
+	values[4] = Int32GetDatum(attempt);
 	plan_prepare(&plan_extend,
 				 "UPDATE syrpc.request SET ready_at = $4"
 				 " WHERE result_id = $1 AND app = $2 AND attempts > 0"
-				 "   AND ready_at > $3 AND failure IS NULL",
-				 4, argtypes);
+				 "   AND ready_at > $3 AND failure IS NULL"
+				 "   AND ($5 = 0 OR attempts = $5)",
+				 5, argtypes);
 	return plan_run(plan_extend, values, NULL, 0) == 1;
 }
 
 /*
- * Hand request id back, claimable at ready_at, its attempt not counted.
- * base -1: its lease is in its row, running at now (the row counted the
+ * Hand request id back, claimable at ready_at, its attempt not counted
+ * (only the lease of attempt, unless 0).  base -1: its lease is in its row, running at now (the row counted the
  * attempt: take it back); else the lease is a mark of base (the row
  * counts nothing yet), which goes at commit.  Returns whether it did.
  */
 bool
-store_release_request(text *app, const pg_uuid_t *id, TimestampTz now,
+store_release_request(text *app, const pg_uuid_t *id, int32 attempt, TimestampTz now,
 					  TimestampTz ready_at, int32 base)
 {
-	Oid			argtypes[4] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
-	Datum		values[4];
+	Oid			argtypes[5] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, INT4OID, INT4OID};
+	Datum		values[5];
 
 	values[0] = UUIDPGetDatum(id);
 	values[1] = PointerGetDatum(app);
@@ -96,13 +99,17 @@ store_release_request(text *app, const pg_uuid_t *id, TimestampTz now,
 	{
 		argtypes[3] = TIMESTAMPTZOID;
 		values[3] = TimestampTzGetDatum(ready_at);
+		values[4] = Int32GetDatum(attempt);
 		plan_prepare(&plan_release,
 					 "UPDATE syrpc.request SET ready_at = $4, attempts = attempts - 1"
 					 " WHERE result_id = $1 AND app = $2 AND attempts > 0"
-					 "   AND ready_at > $3 AND failure IS NULL",
-					 4, argtypes);
+					 "   AND ready_at > $3 AND failure IS NULL"
+					 "   AND ($5 = 0 OR attempts = $5)",
+					 5, argtypes);
 		return plan_run(plan_release, values, NULL, 0) == 1;
 	}
+	if (attempt != 0 && attempt != base + 1)
+		return false;			/* a later claim's lease */
 	plan_prepare(&plan_release_mark,
 				 "UPDATE syrpc.request SET ready_at = $3"
 				 " WHERE result_id = $1 AND app = $2 AND attempts = $4"

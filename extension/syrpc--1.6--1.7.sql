@@ -49,19 +49,21 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION syrpc_is_cancelled(text, uuid) IS
     'has the caller of a claimed request cancelled it (worker side)';
 
-CREATE FUNCTION syrpc_extend_lease(app text, result_id uuid, seconds float8)
+CREATE FUNCTION syrpc_extend_lease(app text, result_id uuid, seconds float8,
+                                   attempt integer DEFAULT NULL)
 RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'syrpc_extend_lease'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION syrpc_extend_lease(text, uuid, float8) IS
-    'the running lease of a claimed request ends seconds from now; returns that time (SY004 if the lease was lost)';
+COMMENT ON FUNCTION syrpc_extend_lease(text, uuid, float8, integer) IS
+    'the running lease of a claimed request (of the attempt it came with, if given) ends seconds from now; returns that time (SY004 if the lease was lost)';
 
-CREATE FUNCTION syrpc_release(app text, result_id uuid, delay interval DEFAULT '0')
+CREATE FUNCTION syrpc_release(app text, result_id uuid, delay interval DEFAULT '0',
+                              attempt integer DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'syrpc_release'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION syrpc_release(text, uuid, interval) IS
-    'hand a claimed request back, claimable again after delay, its attempt not counted';
+COMMENT ON FUNCTION syrpc_release(text, uuid, interval, integer) IS
+    'hand a claimed request back (the lease of the attempt it came with, if given), claimable again after delay, its attempt not counted';
 
 CREATE FUNCTION syrpc_claim_requests(app text, max integer, timeout float8 DEFAULT 0,
                                      OUT type text, OUT result_id uuid, OUT data jsonb,
@@ -76,13 +78,13 @@ REVOKE ALL ON FUNCTION syrpc_put_request(text, text, jsonb, timestamptz) FROM PU
 REVOKE ALL ON FUNCTION syrpc_put_error(text, uuid, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION syrpc_cancel(text, uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION syrpc_is_cancelled(text, uuid) FROM PUBLIC;
-REVOKE ALL ON FUNCTION syrpc_extend_lease(text, uuid, float8) FROM PUBLIC;
-REVOKE ALL ON FUNCTION syrpc_release(text, uuid, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION syrpc_extend_lease(text, uuid, float8, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION syrpc_release(text, uuid, interval, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION syrpc_claim_requests(text, integer, float8) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION syrpc_put_request(text, text, jsonb, timestamptz) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION syrpc_put_error(text, uuid, text, jsonb) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION syrpc_cancel(text, uuid) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION syrpc_is_cancelled(text, uuid) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION syrpc_extend_lease(text, uuid, float8) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION syrpc_release(text, uuid, interval) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION syrpc_extend_lease(text, uuid, float8, integer) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION syrpc_release(text, uuid, interval, integer) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION syrpc_claim_requests(text, integer, float8) TO PUBLIC;

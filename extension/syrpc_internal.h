@@ -295,6 +295,7 @@ extern TimestampTz arg_request_deadline(FunctionCallInfo fcinfo, int n);
 extern int64 arg_lease_seconds(FunctionCallInfo fcinfo, int n);
 extern int64 arg_delay(FunctionCallInfo fcinfo, int n);
 extern Datum arg_detail(FunctionCallInfo fcinfo, int n);
+extern int32 arg_attempt(FunctionCallInfo fcinfo, int n);
 extern TimestampTz arg_deadline(FunctionCallInfo fcinfo, int n, const char *func);
 extern NullableDatum arg_interval(FunctionCallInfo fcinfo, int n, const char *what);
 extern NullableDatum arg_max_attempts(FunctionCallInfo fcinfo, int n);
@@ -346,8 +347,8 @@ extern void report_cancelled(text *app, const pg_uuid_t *id) pg_attribute_noretu
 /* control.c (1.7): a caller's cancel, a worker's look, lease and release */
 extern bool cancel_request(text *app, pg_uuid_t *id);
 extern bool request_cancelled(text *app, pg_uuid_t *id);
-extern TimestampTz extend_lease(text *app, pg_uuid_t *id, int64 lease_us);
-extern void release_request(text *app, pg_uuid_t *id, int64 delay_us);
+extern TimestampTz extend_lease(text *app, pg_uuid_t *id, int32 attempt, int64 lease_us);
+extern void release_request(text *app, pg_uuid_t *id, int32 attempt, int64 delay_us);
 extern void report_failed_by_worker(text *app, const pg_uuid_t *id,
 									text *reason) pg_attribute_noreturn();
 extern void report_call_failed(text *app, const pg_uuid_t *id, int32 attempts,
@@ -403,8 +404,8 @@ typedef enum HandoffLease
 	HANDOFF_LEASE_OPEN			/* claimed in this open transaction */
 } HandoffLease;
 
-extern HandoffLease handoff_lease(text *app, const pg_uuid_t *id, TimestampTz until,
-								  bool release, TimestampTz *end);
+extern HandoffLease handoff_lease(text *app, const pg_uuid_t *id, int32 attempt,
+								  TimestampTz until, bool release, TimestampTz *end);
 extern int	handoff_withdrawn(text *app, const pg_uuid_t *id);
 extern List *handoff_requests(void);
 extern void handoff_list(syrpc_waiter_fn fn, void *arg);
@@ -487,10 +488,10 @@ extern void store_result_forget_plans(void);
 /* store_control.c (1.7): a cancel's delete, a lease's extension or release */
 extern bool store_withdraw_request(text *app, const pg_uuid_t *id, TimestampTz now,
 								   int32 max_attempts, TimestampTz *created_at);
-extern bool store_extend_lease(text *app, const pg_uuid_t *id, TimestampTz now,
-							   TimestampTz until);
-extern bool store_release_request(text *app, const pg_uuid_t *id, TimestampTz now,
-								  TimestampTz ready_at, int32 base);
+extern bool store_extend_lease(text *app, const pg_uuid_t *id, int32 attempt,
+							   TimestampTz now, TimestampTz until);
+extern bool store_release_request(text *app, const pg_uuid_t *id, int32 attempt,
+								  TimestampTz now, TimestampTz ready_at, int32 base);
 extern void store_spill_request(text *app, const SyrpcSpill *spill);
 
 /* marks.c: leases and taken results in shared memory (preloaded) */

@@ -48,7 +48,7 @@ UPDATE syrpc.app SET lease_time = '2562047788 hours', result_ttl = '2562047788 h
 SELECT syrpc_put_request('cfg_big', 'job', '{}') IS NOT NULL AS put;
 SELECT count(*) AS first_claim FROM syrpc_get_request('cfg_big', 0);
 SELECT count(*) AS second_claim FROM syrpc_get_request('cfg_big', 0);
-SELECT syrpc_configure('cfg_other', request_ttl => '1 ms');
+SELECT syrpc_configure('cfg_other', request_ttl => '1 ms', result_ttl => '1 ms');
 SELECT syrpc_put_request('cfg_other', 'job', '{}') IS NOT NULL AS put;
 SELECT pg_sleep(0.01);
 SELECT syrpc_cleanup() >= 1 AS cleaned;

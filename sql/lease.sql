@@ -39,7 +39,8 @@ SELECT syrpc_get_result('lease', :'rid', 0);
 SET syrpc.cleanup_interval = 0;
 -- A request nobody claims before its request_ttl expires.
 SELECT syrpc_put_request('lease', 'job', '{"n": 2}') AS rid2 \gset
-UPDATE syrpc.request SET expires_at = clock_timestamp() - interval '1 s'
+UPDATE syrpc.request SET expires_at = clock_timestamp() - interval '1 hour',
+                         ready_at = clock_timestamp() - interval '1 hour'
  WHERE result_id = :'rid2';
 SELECT count(*) AS expired_not_handed_out FROM syrpc_get_request('lease', 0);
 SELECT try(format($$SELECT syrpc_get_result('lease', %L, 0)$$, :'rid2'));
@@ -55,8 +56,9 @@ SELECT syrpc_get_result('lease', :'rid3', 5) AS expired_result_gone;
 \set VERBOSITY default
 SELECT results_waiting FROM syrpc_stats WHERE app = 'lease';
 
--- Cleanup removes what expired: the expired request, the expired result,
--- and the failed request once a result_ttl past its last lease.
+-- Cleanup removes what expired: the expired request and the failed one
+-- once a result_ttl past their end (until then their callers learn
+-- SY002 and SY001), and the expired result.
 SELECT syrpc_put_request('lease', 'job', '{"n": 6}') AS rid6 \gset
 SELECT count(*) FROM syrpc_get_request('lease', 0);
 UPDATE syrpc.request SET attempts = 2, ready_at = clock_timestamp() - interval '1 hour'

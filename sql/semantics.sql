@@ -33,7 +33,7 @@ SELECT syrpc_put_request('se', 'job', '{"n": 2}') AS e2 \gset
 SELECT result_id = :'e2' AS claimed FROM syrpc_get_request('se', 0);
 SELECT syrpc_put_error('se', :'e2', 'no detail');
 SELECT err(format('SELECT syrpc_get_result(%L, %L, 0)', 'se', :'e2'));
--- The waiting procedure raises it too (syrpc_call: specs/semantics.spec).
+-- The waiting procedure raises it too (syrpc_call: specs/outcomes.spec).
 SELECT err(format('CALL syrpc_wait_result(%L, %L, 0)', 'se', :'e2'));
 -- Bad input: nothing changes.
 SELECT syrpc_put_request('se', 'job', '{"n": 3}') AS e3 \gset
@@ -158,6 +158,16 @@ SELECT ready_at - clock_timestamp() > interval '59 min' AS still_extended, attem
 SELECT result_id = :'l2' AS claimed FROM syrpc_get_request('sl', 0);
 SELECT pg_sleep(1.1);
 SELECT try(format('SELECT syrpc_extend_lease(%L, %L, 60)', 'sl', :'l2'));
+-- Claimed again (attempt 2): the worker of attempt 1 cannot extend or
+-- release the new lease when it says which attempt it holds.
+SELECT result_id = :'l2' AS claimed, attempts FROM syrpc_claim_requests('sl', 1);
+SELECT try(format('SELECT syrpc_extend_lease(%L, %L, 60, 1)', 'sl', :'l2'));
+SELECT try(format('SELECT syrpc_release(%L, %L, attempt => 1)', 'sl', :'l2'));
+SELECT try(format('SELECT syrpc_extend_lease(%L, %L, 60, 0)', 'sl', :'l2'));
+SELECT syrpc_extend_lease('sl', :'l2', 60, 2) > clock_timestamp() AS extended_by_attempt_2;
+SELECT attempts, ready_at > clock_timestamp() + interval '50 s' AS leased FROM request_now WHERE result_id = :'l2';
+SELECT syrpc_release('sl', :'l2', attempt => 2);
+SELECT attempts FROM request_now WHERE result_id = :'l2';
 SELECT syrpc_put_result('sl', :'l1', '{}');
 SELECT try(format('SELECT syrpc_extend_lease(%L, %L, 60)', 'sl', :'l1'));
 

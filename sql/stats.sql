@@ -29,7 +29,8 @@ SELECT requests_total, answered_total, failed_total, expired_total, window_secon
 -- request a worker failed was counted then, not again).
 SELECT syrpc_configure('st', max_attempts => 1);
 SELECT syrpc_put_request('st', 't', '{"n": 3}') AS c \gset
-UPDATE syrpc.request SET expires_at = now() - interval '1 s' WHERE result_id = :'c';
+UPDATE syrpc.request SET expires_at = now() - interval '1 hour', ready_at = now() - interval '1 hour'
+ WHERE result_id = :'c';
 SELECT syrpc_put_request('st', 't', '{"n": 4}') AS d \gset
 -- (its lease in the row, whose end the UPDATE below moves back)
 SET syrpc.memory_leases = off;
