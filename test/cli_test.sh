@@ -60,10 +60,11 @@ cleanup() {
     sql "DROP DATABASE IF EXISTS syrpc_cli_schema WITH (FORCE)"
     sql "DROP DATABASE IF EXISTS syrpc_cli_old WITH (FORCE)"
     sql "DROP DATABASE IF EXISTS syrpc_cli_10 WITH (FORCE)"
+    sql "DROP DATABASE IF EXISTS syrpc_cli_16 WITH (FORCE)"
 }
 trap cleanup EXIT
 
-for cmd in "" call serve stats metrics; do
+for cmd in "" call cancel serve stats metrics; do
     syrpc $cmd --help >"$WORK/help" 2>&1
     check "syrpc $cmd --help exits 0 and prints usage" grep -q '^Usage: syrpc' "$WORK/help"
 done
@@ -95,8 +96,46 @@ check "connection failure exits 4" test $rc -eq 4
 syrpc serve cli_exec --exec 'if [ "$SYRPC_TYPE" = fail ]; then exit 3; fi; cat' 2>"$WORK/exec.err" & pids+=($!)
 out=$(syrpc call cli_exec echo '[1, 2, {"x": "y"}]' --timeout 10)
 check "serve --exec answers with the command's output" test "$out" = '[1, 2, {"x": "y"}]'
-out=$(syrpc call cli_exec fail '{}' --timeout 10)
-check "serve --exec reports a failing command" test "$out" = '{"error": "command failed", "status": 3}'
+
+# serve --exec with a command that fails: a remote error (extension 1.7); the caller prints its
+# message and detail on stderr, nothing on stdout, and exits 6
+# remote_error NAME TYPE RC MESSAGE DETAIL: syrpc call cli_exec TYPE exits RC, with "syrpc: remote
+# error: MESSAGE" and "DETAIL: JSON" (DETAIL as jsonb) on stderr
+remote_error() {
+    local out rc got
+    out=$(syrpc call cli_exec "$2" '{}' --timeout 10 2>"$WORK/err"); rc=$?
+    got=$(sed -n 's/^DETAIL: //p' "$WORK/err")
+    if [ $rc -eq "$3" ] && [ -z "$out" ] && grep -qxF "syrpc: remote error: $4" "$WORK/err" && jsonb_equal "$got" "$5"; then
+        ok "$1"
+    else fail "$1" "rc=$rc out=$out" "$(cat "$WORK/err")"; fi
+}
+remote_error "serve --exec: a command that exits 3 is a remote error, call exits 6" fail 6 \
+    "the command exited with status 3" '{"exit_status": 3}'
+syrpc serve cli_exec2 --exec 'case "$SYRPC_TYPE" in
+    stderr) printf "oops: bad input\\n\\377\\n" >&2; exit 2;;
+    kill) kill -9 $$;;
+    silent) true;;
+    *) cat;;
+    esac' 2>"$WORK/exec2.err" & pids+=($!)
+syrpc call cli_exec2 stderr '{}' --timeout 10 >/dev/null 2>"$WORK/err"; rc=$?
+got=$(sed -n 's/^DETAIL: //p' "$WORK/err")
+if [ $rc -eq 6 ] && grep -qxF "syrpc: remote error: the command exited with status 2" "$WORK/err" &&
+   jsonb_equal "$got" '{"exit_status": 2, "stderr": "oops: bad input\n\ufffd\n"}'; then
+    ok "serve --exec: the detail has the command's stderr (invalid UTF-8 replaced)"
+else fail "serve --exec: the detail has the command's stderr (invalid UTF-8 replaced)" "rc=$rc" "$(cat "$WORK/err")"; fi
+check "... and the stderr went to serve's stderr too" grep -q "oops: bad input" "$WORK/exec2.err"
+syrpc call cli_exec2 kill '{}' --timeout 10 >/dev/null 2>"$WORK/err"; rc=$?
+got=$(sed -n 's/^DETAIL: //p' "$WORK/err")
+if [ $rc -eq 6 ] && grep -qE "^syrpc: remote error: the command was killed by signal 9 \(.+\)$" "$WORK/err" &&
+   jsonb_equal "$got" '{"signal": 9}'; then ok "serve --exec: a command killed by a signal is a remote error"
+else fail "serve --exec: a command killed by a signal is a remote error" "rc=$rc" "$(cat "$WORK/err")"; fi
+syrpc call cli_exec2 silent '{}' --timeout 10 >/dev/null 2>"$WORK/err"; rc=$?
+got=$(sed -n 's/^DETAIL: //p' "$WORK/err")
+if [ $rc -eq 6 ] && grep -qxF "syrpc: remote error: the command printed nothing" "$WORK/err" &&
+   jsonb_equal "$got" '{"exit_status": 0}'; then ok "serve --exec: a command that prints nothing is a remote error"
+else fail "serve --exec: a command that prints nothing is a remote error" "rc=$rc" "$(cat "$WORK/err")"; fi
+out=$(syrpc call cli_exec2 echo '[1]' --timeout 10 2>"$WORK/err")
+check "... and serve goes on" test "$out" = '[1]'
 
 # request failed: one attempt, a lease of 100 ms, and a worker that claims and never answers
 psql -qXAt -c "SELECT syrpc_configure('cli_fail', lease_time => '100 ms', max_attempts => 1)" >/dev/null
@@ -105,6 +144,24 @@ wait_until 10 psql -qXAt -c "SELECT count(*) FROM syrpc_get_request('cli_fail', 
 wait $caller; rc=$?
 check "a request that failed its last attempt exits 5" test $rc -eq 5
 grep -q "failed after 1 attempts" "$WORK/err" && ok "... and says so" || fail "... and says so" "$(cat "$WORK/err")"
+
+# cancel: a call whose request a worker holds, cancelled from the shell; the call exits 7 (its
+# request in the table: the server cancels an in-memory call only in its own session)
+syrpc -d "options='-c syrpc.memory_calls=off'" call cli_cancel job '{}' --timeout 20 >"$WORK/out" 2>"$WORK/cancel.err" & caller=$!
+id=$(psql -qXAt -c "SELECT result_id FROM syrpc_get_request('cli_cancel', 10)")
+out=$(syrpc cancel cli_cancel "$id" 2>"$WORK/err"); rc=$?
+if [ $rc -eq 0 ] && [ "$out" = cancelled ]; then ok "cancel of a request in flight prints cancelled, exits 0"
+else fail "cancel of a request in flight prints cancelled, exits 0" "id=$id rc=$rc out=$out" "$(cat "$WORK/err")"; fi
+wait $caller; rc=$?
+if [ $rc -eq 7 ] && grep -q "^syrpc: cancelled: request $id was cancelled" "$WORK/cancel.err" && [ ! -s "$WORK/out" ]; then
+    ok "... and its call exits 7, saying so"
+else fail "... and its call exits 7, saying so" "rc=$rc" "$(cat "$WORK/cancel.err" "$WORK/out")"; fi
+out=$(syrpc cancel cli_cancel "$id" 2>"$WORK/err"); rc=$?
+check "a second cancel prints already ended, exits 0" test $rc -eq 0 -a "$out" = "already ended"
+syrpc cancel cli_cancel 00000000-0000-0000-0000-000000000001 >/dev/null 2>"$WORK/err"; rc=$?
+check "cancel of an unknown result_id exits 1" test $rc -eq 1
+syrpc cancel cli_cancel >/dev/null 2>"$WORK/err"; rc=$?
+check "cancel without RESULT_ID: usage, exit 2" test $rc -eq 2 -a "$(grep -c '^Usage: syrpc cancel' "$WORK/err")" -eq 1
 
 # exact numbers: call sends its argument as is, serve --echo and --exec answer the server's text
 for v in '0.12345678901234567890123' '12345678901234567.5' '1.10' '9007199254740993.0' \
@@ -293,6 +350,21 @@ for db in syrpc_cli_old:1.3 syrpc_cli_10:1.0; do
     check "stats --watch on extension ${db#*:}: rates -" test $rc -eq 0 -a "$(rates "$WORK/watch" 2)" = "- -"
 done
 check "metrics on extension 1.0: no workers_waiting" bash -c "! grep -q workers_waiting '$WORK/metrics'"
+
+# extension 1.6: no remote errors; serve --exec answers a failing command as before, cancel says it needs 1.7
+sql "DROP DATABASE IF EXISTS syrpc_cli_16 WITH (FORCE)"
+sql "CREATE DATABASE syrpc_cli_16"
+psql -qX -d syrpc_cli_16 -c "SET client_min_messages = warning" -c "CREATE EXTENSION syrpc VERSION '1.6'" >/dev/null
+syrpc -d dbname=syrpc_cli_16 serve cli_old16 --exec 'exit 3' 2>"$WORK/exec16.err" & pids+=($!)
+out=$(syrpc -d dbname=syrpc_cli_16 call cli_old16 job '{}' --timeout 10 2>"$WORK/err"); rc=$?
+if [ $rc -eq 0 ] && [ "$out" = '{"error": "command failed", "status": 3}' ]; then
+    ok "serve --exec on extension 1.6: a failing command answers {\"error\": \"command failed\", ...} as before"
+else fail "serve --exec on extension 1.6: a failing command answers {\"error\": \"command failed\", ...} as before" \
+    "rc=$rc out=$out" "$(cat "$WORK/err" "$WORK/exec16.err")"; fi
+syrpc -d dbname=syrpc_cli_16 cancel cli_old16 00000000-0000-0000-0000-000000000001 >/dev/null 2>"$WORK/err"; rc=$?
+if [ $rc -eq 1 ] && grep -q "syrpc_cancel needs extension 1.7 or later (the database has 1.6)" "$WORK/err"; then
+    ok "cancel on extension 1.6 says it needs 1.7 (exit 1)"
+else fail "cancel on extension 1.6 says it needs 1.7 (exit 1)" "rc=$rc" "$(cat "$WORK/err")"; fi
 syrpc -d dbname=syrpc_cli_10 stats >"$WORK/stats"
 check "stats on extension 1.0: workers_waiting -" grep -qE '^cli_old +1 +0 +0 +[0-9.]+ +0 +-$' "$WORK/stats"
 

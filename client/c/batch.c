@@ -4,7 +4,7 @@
  * another, with one commit (serve.c decides when).
  *
  * Requests come back as one jsonb array, [{"data": ..., "type": ...,
- * "result_id": ...}, ...].  Its text is scanned here, not parsed into a
+ * "result_id": ...}, ...], from 1.7 with "attempts" and "deadline" too.  Its text is scanned here, not parsed into a
  * json_t: each request's data is the substring of the array that the
  * server printed for it, byte for byte what syrpc_wait_request would have
  * returned for it alone (jsonb prints a nested value as it prints the
@@ -15,6 +15,7 @@
  * parameters: each element double-quoted, with backslash and double quote
  * escaped, so that any JSON text passes as it is (the server parses it).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,11 +181,76 @@ unescape(const char *p, const char *end, char *dst, size_t size)
     return 1;
 }
 
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar (Howard Hinnant's days_from_civil). */
+static long long
+days_from_civil(long long y, int m, int d)
+{
+    long long era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* n digits at *p as a number (advancing *p); -1 if they are not digits. */
+static int
+digits(const char **p, int n)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (**p < '0' || **p > '9')
+            return -1;
+        v = v * 10 + (**p - '0');
+    }
+    return v;
+}
+
+/*
+ * A timestamptz as to_jsonb prints it (ISO 8601 with the session's UTC
+ * offset: "2026-12-02T15:04:05.123456+00:00", offsets to the second, a
+ * year of more than four digits) into seconds since the epoch;
+ * "infinity" is INFINITY.  0 if it is not such a timestamp: then the
+ * deadline is unknown, as from a server that does not say.
+ */
+static double
+epoch_of_timestamp(const char *s)
+{
+    const char *p = s;
+    long long year = 0;
+    int ny = 0, mon, day, h, min, sec, sign, oh, om = 0, os = 0;
+    long long fnum = 0, fden = 1;
+
+    if (strcmp(s, "infinity") == 0)
+        return INFINITY;
+    while (*p >= '0' && *p <= '9' && ny < 9)
+        year = year * 10 + (*p++ - '0'), ny++;
+    if (ny < 4 || *p++ != '-' || (mon = digits(&p, 2)) < 1 || mon > 12 || *p++ != '-' ||
+        (day = digits(&p, 2)) < 1 || day > 31 || *p++ != 'T' || (h = digits(&p, 2)) < 0 || *p++ != ':' ||
+        (min = digits(&p, 2)) < 0 || *p++ != ':' || (sec = digits(&p, 2)) < 0)
+        return 0;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            if (fden < 1000000000LL)
+                fnum = fnum * 10 + (*p - '0'), fden *= 10;
+    if (*p != '+' && *p != '-')
+        return 0;
+    sign = *p++ == '-' ? -1 : 1;
+    if ((oh = digits(&p, 2)) < 0 || (*p == ':' && (p++, (om = digits(&p, 2)) < 0)) ||
+        (*p == ':' && (p++, (os = digits(&p, 2)) < 0)) || *p != '\0')
+        return 0;
+    return (double) (days_from_civil(year, mon, day) * 86400 + h * 3600 + min * 60 + sec -
+                     sign * (oh * 3600 + om * 60 + os)) + (double) fnum / (double) fden;
+}
+
 /*
  * Read the requests array text into reqs[0..*n) (at most max): each
  * object's "type", "result_id" and "data" (its text as printed), and
- * "attempts" when there is one; other keys are skipped, so that the
- * server may add some.  Returns 0 (with why in err) if the text is not
+ * "attempts" and "deadline" when they are there (1.7); other keys are
+ * skipped, so that the server may add some.  Returns 0 (with why in err) if the text is not
  * such an array; 1 else, also when out of memory (a request's text NULL):
  * the caller checks.
  */
@@ -255,6 +321,11 @@ scan_requests(const char *text, syrpc_request *reqs, int max, int *n, char *err,
                 has_id = 1;
             } else if (strcmp(key, "attempts") == 0 && *v >= '0' && *v <= '9')
                 req->attempts = atoi(v);
+            else if (strcmp(key, "deadline") == 0) {
+                char ts[64];
+
+                req->deadline = unescape(v, v_end, ts, sizeof(ts)) ? epoch_of_timestamp(ts) : 0;
+            }
             p = skip_ws(v_end);
             if (*p == ',')
                 p = skip_ws(p + 1);
@@ -286,7 +357,7 @@ scan_requests(const char *text, syrpc_request *reqs, int max, int *n, char *err,
  * not as expected) come back by their leases.
  */
 static syrpc_status
-take_requests(syrpc_conn *c, PGresult *res, syrpc_request *reqs, int max, int *n)
+take_requests(syrpc_conn *c, PGresult *res, syrpc_request *reqs, int max, int wait_ms, int *n)
 {
     char err[200];
     int ok = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
@@ -304,16 +375,16 @@ take_requests(syrpc_conn *c, PGresult *res, syrpc_request *reqs, int max, int *n
         return c->status;
     }
     if (*n == 0)
-        return syrpc__fail(c, SYRPC_TIMEOUT, "no request within %d ms", SYRPC_WAIT_SLICE_MS);
+        return syrpc__fail(c, SYRPC_TIMEOUT, "no request within %d ms", wait_ms);
     return syrpc__ok(c);
 }
 
 syrpc_status
-syrpc__wait_requests(syrpc_conn *c, int max, syrpc_request *reqs, int *n)
+syrpc__wait_requests(syrpc_conn *c, int max, int wait_ms, syrpc_request *reqs, int *n)
 {
     char sql[512], count[16], secs[32];
     const char *values[3] = { c->app, count, secs };
-    int slice = syrpc__slice_of(SYRPC_WAIT_SLICE_MS, secs, sizeof(secs));
+    int slice = syrpc__slice_of(wait_ms, secs, sizeof(secs));
     PGresult *res;
 
     *n = 0;
@@ -327,7 +398,7 @@ syrpc__wait_requests(syrpc_conn *c, int max, syrpc_request *reqs, int *n)
             c->status = SYRPC_TIMEOUT;
         return c->status;
     }
-    return take_requests(c, res, reqs, max, n);
+    return take_requests(c, res, reqs, max, slice, n);
 }
 
 /* ---- the answers ---- */
@@ -405,5 +476,5 @@ syrpc__put_results_wait_requests(syrpc_conn *c, int n, char *const *ids, char *c
         PQclear(res);
         return syrpc__ok(c);
     }
-    return take_requests(c, res, next, max, nnext);
+    return take_requests(c, res, next, max, SYRPC_WAIT_SLICE_MS, nnext);
 }

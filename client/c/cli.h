@@ -11,7 +11,7 @@
 
 enum {
     EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_TIMEOUT = 3,
-    EXIT_CONNECTION = 4, EXIT_REQUEST_FAILED = 5
+    EXIT_CONNECTION = 4, EXIT_REQUEST_FAILED = 5, EXIT_REMOTE_ERROR = 6, EXIT_CANCELLED = 7
 };
 
 /* Set by SIGINT and SIGTERM: the serve loop and --watch stop. */

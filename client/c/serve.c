@@ -10,7 +10,16 @@
  * loop claims several requests at once and answers them together, with
  * the claim of the next batch, in one statement and one commit
  * (serve_batches, on batch.c's calls); else one at a time
- * (serve_one_by_one, as before 1.6).
+ * (serve_one_by_one, as before 1.6).  From 1.7 it always takes the batch
+ * calls, a batch of 1 included, since they tell a request's attempts and
+ * deadline.
+ *
+ * A handler may answer with an error (syrpc_reply_error): from 1.7 the
+ * loop puts it with syrpc_put_error, on its own (in a batch: before the
+ * batch's answers go); before 1.7 the handler's result, or the error
+ * object of a failing handler, answers instead.  A handler that settles
+ * its own request on the loop's handle (answers it, fails it, releases
+ * it) is left alone.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -114,49 +123,92 @@ set_reason(char *reason, const char *prefix, const char *src)
     }
 }
 
+/* What the loop does with a request once its handler has run (dispatch). */
+typedef enum outcome {
+    ANSWER,             /* put *answer: the result, or an error object */
+    ERROR_ANSWER,       /* put the error the handler set in the request (syrpc_put_error, 1.7) */
+    GIVE_UP,            /* give it up with reason (syrpc_fail_request) */
+    SETTLED,            /* the handler answered or failed it itself, on the loop's handle: served */
+    RELEASED            /* the handler released it (syrpc_release): not served, nothing to do */
+} outcome;
+
 /*
- * The answer to req: the handler's result as JSON text (malloc'd), or an
- * error object; or, with *answer NULL and reason set, why the request
- * must be given up.  A json_t handler gets req with its data converted.
+ * Run the handler of req, noting on the handle which request it handles,
+ * so that the calls that settle that request say so (syrpc__settle).
+ * Returns the handler's result: a json_t (json) or malloc'd text.
+ */
+static void *
+run_handler(syrpc_conn *c, const syrpc_route *r, syrpc_request *req, int json)
+{
+    void *result;
+
+    c->handling = req->result_id;
+    c->handling_attempts = req->attempts;
+    c->settled = SYRPC__UNSETTLED;
+    result = json ? (void *) r->handler(req, r->arg) : (void *) r->text_handler(req, r->arg);
+    c->handling = NULL;
+    return result;
+}
+
+/*
+ * Run req's handler and say what to do (*what): with ANSWER, *answer is
+ * the handler's result as JSON text (malloc'd), or an error object; with
+ * GIVE_UP, reason says why.  A json_t handler gets req with its data
+ * converted.  An error the handler set wins over its result from 1.7;
+ * before, its result (or the error object of a failing handler) answers.
  * SYRPC_NO_MEMORY (status set) if out of memory.
  */
 static syrpc_status
-dispatch(syrpc_conn *c, syrpc_request *req, char **answer, char *reason)
+dispatch(syrpc_conn *c, syrpc_request *req, outcome *what, char **answer, char *reason)
 {
     const syrpc_route *r = route_of(c, req->type);
     char err[SYRPC_MSG_MAX / 2];
-    json_t *result;
+    json_t *result = NULL;
+    char *text = NULL;
     int rc;
 
+    *what = ANSWER;
     *answer = NULL;
     reason[0] = '\0';
-    if (r == NULL)
-        *answer = error_object("unknown type", req->type, NULL);
-    else if (r->text_handler != NULL) {
-        *answer = r->text_handler(req, r->arg);
-        if (*answer == NULL)
-            *answer = error_object("handler failed", req->type, NULL);
-    } else {
+    if (r != NULL && r->text_handler == NULL) {
         rc = syrpc__decode_exact(req->text, &req->data, err, sizeof(err));
         if (rc == SYRPC__REFUSED) {
+            *what = GIVE_UP;
             set_reason(reason, "request data cannot be represented by the C library: ", err);
             return SYRPC_OK;
         }
         if (rc == SYRPC__NO_MEMORY)
             return syrpc__fail(c, SYRPC_NO_MEMORY, "out of memory");
-        result = r->handler(req, r->arg);
-        if (result == NULL)
-            *answer = error_object("handler failed", req->type, NULL);
-        else {
-            rc = syrpc__encode_exact(result, answer, err, sizeof(err));
-            json_decref(result);
-            if (rc == SYRPC__REFUSED) {
-                set_reason(reason, "the handler's result cannot be sent as JSON: ", err);
-                return SYRPC_OK;
-            }
+    }
+    if (r == NULL) {
+        if ((*answer = error_object("unknown type", req->type, NULL)) == NULL)
+            return syrpc__fail(c, SYRPC_NO_MEMORY, "out of memory");
+        return SYRPC_OK;
+    }
+    if (r->text_handler != NULL)
+        text = run_handler(c, r, req, 0);
+    else
+        result = run_handler(c, r, req, 1);
+    if (c->settled != SYRPC__UNSETTLED || (req->error_message != NULL && !c->no_semantics)) {
+        *what = c->settled == SYRPC__RELEASED ? RELEASED : c->settled == SYRPC__ANSWERED ? SETTLED : ERROR_ANSWER;
+        free(text);
+        json_decref(result);
+        return SYRPC_OK;
+    }
+    if (r->text_handler != NULL)
+        *answer = text;
+    else if (result != NULL) {
+        rc = syrpc__encode_exact(result, answer, err, sizeof(err));
+        json_decref(result);
+        if (rc == SYRPC__REFUSED) {
+            *what = GIVE_UP;
+            set_reason(reason, "the handler's result cannot be sent as JSON: ", err);
+            return SYRPC_OK;
         }
     }
-    if (*answer == NULL)
+    if (*answer == NULL && (text != NULL || result != NULL))
+        return syrpc__fail(c, SYRPC_NO_MEMORY, "out of memory");
+    if (*answer == NULL && (*answer = error_object("handler failed", req->type, NULL)) == NULL)
         return syrpc__fail(c, SYRPC_NO_MEMORY, "out of memory");
     return SYRPC_OK;
 }
@@ -186,6 +238,25 @@ answer_refused(const syrpc_conn *c)
 {
     return c->status == SYRPC_BAD_INPUT &&
         (strncmp(c->sqlstate, "22", 2) == 0 || strcmp(c->sqlstate, "54000") == 0);
+}
+
+/*
+ * Answer req with the error its handler set (syrpc_put_error, 1.7); if
+ * the server refuses its detail (too large, not JSON), give req up with
+ * the server's reason, as a refused result.
+ */
+static syrpc_status
+answer_error(syrpc_conn *c, const syrpc_request *req)
+{
+    syrpc_status st = syrpc_put_error_text(c, req->result_id, req->error_message, req->error_detail);
+
+    if (answer_refused(c)) {
+        char reason[SYRPC_REASON_MAX + 1];
+
+        set_reason(reason, "the server refused the handler's error: ", syrpc_error_message(c));
+        st = give_up(c, req, reason);
+    }
+    return st;
 }
 
 /* Sleep ms unless interrupted by a signal. */
@@ -239,6 +310,7 @@ serve_one_by_one(syrpc_conn *c, long max_requests, long *served)
     while (max_requests <= 0 || *served < max_requests) {
         char *answer, reason[SYRPC_REASON_MAX + 1];
         syrpc_status st;
+        outcome what;
 
         if (syrpc__interrupted(c)) {
             syrpc__request_clear(&req);     /* if held, it comes back by its lease */
@@ -254,10 +326,17 @@ serve_one_by_one(syrpc_conn *c, long max_requests, long *served)
                 return st;
         }
         have = 0;
-        if (dispatch(c, &req, &answer, reason) != SYRPC_OK) {
+        if (dispatch(c, &req, &what, &answer, reason) != SYRPC_OK) {
             syrpc__request_clear(&req);
             return c->status;
         }
+        if (what == RELEASED) {
+            syrpc__request_clear(&req);
+            continue;
+        }
+        st = SYRPC_OK;          /* SETTLED: answered by the handler */
+        if (what == ERROR_ANSWER)
+            st = answer_error(c, &req);
         if (answer != NULL) {
             /* answer, and take the next request, waiting a slice for one */
             st = (max_requests > 0 && *served + 1 >= max_requests)
@@ -366,7 +445,12 @@ answer_one_by_one(syrpc_conn *c, batch *b, long *served)
     return rc;
 }
 
-/* Handle b's requests: their answers into b, those to give up given up at once.  SERVE_ON, or the loop's return. */
+/*
+ * Handle b's requests: their answers into b; those to give up given up,
+ * and those answered with an error answered so, at once (syrpc_put_error
+ * has no batch form; they go before the batch's answers).  SERVE_ON, or
+ * the loop's return.
+ */
 static int
 handle_batch(syrpc_conn *c, batch *b, long *served)
 {
@@ -374,15 +458,30 @@ handle_batch(syrpc_conn *c, batch *b, long *served)
 
     for (int i = 0; i < b->n && rc == SERVE_ON; i++) {
         char *answer, reason[SYRPC_REASON_MAX + 1];
+        outcome what;
 
-        if (dispatch(c, &b->reqs[i], &answer, reason) != SYRPC_OK)
+        if (dispatch(c, &b->reqs[i], &what, &answer, reason) != SYRPC_OK)
             return c->status;
-        if (answer != NULL) {
+        switch (what) {
+        case ANSWER:
             b->answers[b->nanswers] = answer;
             b->ids[b->nanswers] = b->reqs[i].result_id;
             b->which[b->nanswers++] = i;
-        } else if (settled(c, give_up(c, &b->reqs[i], reason), &rc) > 0)
+            break;
+        case ERROR_ANSWER:
+            if (settled(c, answer_error(c, &b->reqs[i]), &rc) > 0)
+                (*served)++;
+            break;
+        case GIVE_UP:
+            if (settled(c, give_up(c, &b->reqs[i], reason), &rc) > 0)
+                (*served)++;
+            break;
+        case SETTLED:
             (*served)++;
+            break;
+        case RELEASED:
+            break;
+        }
     }
     return rc;
 }
@@ -425,7 +524,7 @@ serve_batches(syrpc_conn *c, long max_requests, long *served)
             break;
         }
         if (b.n == 0) {
-            st = syrpc__wait_requests(c, left < size ? (int) left : size, b.reqs, &b.n);
+            st = syrpc__wait_requests(c, left < size ? (int) left : size, SYRPC_WAIT_SLICE_MS, b.reqs, &b.n);
             if (st == SYRPC_TIMEOUT)
                 continue;
             if (st != SYRPC_OK) {
@@ -480,9 +579,10 @@ syrpc_set_batch(syrpc_conn *c, int max)
 
 /*
  * Serve in batches where the server has the batch calls and the batch is
- * more than one request, else one at a time.  Each loop returns after a
- * reconnect (holding no request), to choose again: the server may be
- * another.
+ * more than one request, or the server is 1.7 or later (whose batch calls
+ * tell attempts and deadlines, which handlers then always see), else one
+ * at a time.  Each loop returns after a reconnect (holding no request),
+ * to choose again: the server may be another.
  */
 syrpc_status
 syrpc_serve(syrpc_conn *c, long max_requests)
@@ -499,7 +599,7 @@ syrpc_serve(syrpc_conn *c, long max_requests)
             if (c->status != SYRPC_CONNECTION)
                 return c->status;
             rc = serve_again(c);
-        } else if (c->batch > 1 && !c->no_batch)
+        } else if (!c->no_batch && (c->batch > 1 || !c->no_semantics))
             rc = serve_batches(c, max_requests, &served);
         else
             rc = serve_one_by_one(c, max_requests, &served);

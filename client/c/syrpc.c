@@ -12,7 +12,9 @@
  * schema (the extension need not be on search_path), and the version says
  * which calls the server has (1.0: none of the newer ones; 1.1: the
  * waiting procedures and syrpc_put_result_get_request; 1.2: syrpc_call and
- * syrpc_put_result_wait_request; 1.3: syrpc_fail_request).
+ * syrpc_put_result_wait_request; 1.3: syrpc_fail_request; 1.6: the batch
+ * calls; 1.7: remote errors, cancel, deadlines, extending and releasing
+ * leases).
  *
  * Waits use the procedures syrpc_wait_request and syrpc_wait_result (CALL),
  * which hold no snapshot while they sleep, and the functions
@@ -25,6 +27,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,6 +53,8 @@ syrpc_status_name(syrpc_status status)
     case SYRPC_REQUEST_FAILED: return "request failed";
     case SYRPC_INTERRUPTED: return "interrupted";
     case SYRPC_NO_MEMORY: return "out of memory";
+    case SYRPC_REMOTE_ERROR: return "remote error";
+    case SYRPC_CANCELLED: return "cancelled";
     }
     return "unknown status";
 }
@@ -65,6 +70,8 @@ syrpc__ok(syrpc_conn *c)
 {
     c->status = SYRPC_OK;
     c->message[0] = c->sqlstate[0] = c->detail[0] = c->hint[0] = '\0';
+    free(c->long_detail);
+    c->long_detail = NULL;
     return SYRPC_OK;
 }
 
@@ -87,9 +94,28 @@ syrpc__interrupted(const syrpc_conn *c)
     return c->interrupt != NULL && *c->interrupt;
 }
 
+int
+syrpc__server_has(syrpc_conn *c, int lacks, const char *what, const char *version)
+{
+    if (!lacks)
+        return 1;
+    syrpc__fail(c, SYRPC_SERVER_ERROR, "%s needs extension %s or later (the database has %s)", what, version,
+                c->extversion);
+    syrpc__copy_str(c->hint, sizeof(c->hint), "Run ALTER EXTENSION syrpc UPDATE.");
+    return 0;
+}
+
+void
+syrpc__settle(syrpc_conn *c, const char *result_id, int how)
+{
+    if (c->handling != NULL && strcmp(c->handling, result_id) == 0)
+        c->settled = how;
+}
+
 /*
  * Map a server error to a status: see the SQLSTATE table in the README.
- * SY001 (failed, also by syrpc_fail_request) and SY002 (expired) are the
+ * SY001 (failed, also by syrpc_fail_request), SY002 (expired), SY006 (a
+ * worker's error, syrpc_put_error) and SY007 (cancelled) are the
  * request's fate; the other SY codes (SY008: unknown or expired result_id)
  * are bad input.
  */
@@ -98,6 +124,10 @@ status_of_sqlstate(const char *s)
 {
     if (strcmp(s, "SY001") == 0 || strcmp(s, "SY002") == 0)
         return SYRPC_REQUEST_FAILED;
+    if (strcmp(s, "SY006") == 0)
+        return SYRPC_REMOTE_ERROR;
+    if (strcmp(s, "SY007") == 0)
+        return SYRPC_CANCELLED;
     if (strncmp(s, "SY", 2) == 0 || strncmp(s, "22", 2) == 0 ||
         strcmp(s, "42622") == 0 || strcmp(s, "54000") == 0)
         return SYRPC_BAD_INPUT;
@@ -130,15 +160,20 @@ fail_from_result(syrpc_conn *c, const PGresult *res)
     } else
         syrpc__fail(c, status, "%s", msg);
     if (res) {
+        const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+
         syrpc__copy_str(c->sqlstate, sizeof(c->sqlstate), state);
-        syrpc__copy_str(c->detail, sizeof(c->detail), PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
+        syrpc__copy_str(c->detail, sizeof(c->detail), detail);
+        /* a remote error's detail is JSON of any size: kept whole (cut short only when out of memory) */
+        if (detail != NULL && strlen(detail) >= sizeof(c->detail))
+            c->long_detail = strdup(detail);
         syrpc__copy_str(c->hint, sizeof(c->hint), PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
     }
     return status;
 }
 
-static long long
-now_ms(void)
+long long
+syrpc__now_ms(void)
 {
     struct timespec ts;
 
@@ -177,7 +212,7 @@ cancel_query(syrpc_conn *c)
 PGresult *
 syrpc__run(syrpc_conn *c, const char *sql, int nparams, const char *const *values, int wait_ms)
 {
-    long long deadline = wait_ms < 0 ? -1 : now_ms() + wait_ms;
+    long long deadline = wait_ms < 0 ? -1 : syrpc__now_ms() + wait_ms;
     PGresult *res, *extra;
 
     if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
@@ -192,7 +227,7 @@ syrpc__run(syrpc_conn *c, const char *sql, int nparams, const char *const *value
     }
     while (PQisBusy(c->pg)) {
         struct pollfd p = { PQsocket(c->pg), POLLIN, 0 };
-        int ms = deadline < 0 ? -1 : (int) (deadline - now_ms());
+        int ms = deadline < 0 ? -1 : (int) (deadline - syrpc__now_ms());
         int rc;
 
         if (deadline >= 0 && ms <= 0) {
@@ -369,6 +404,7 @@ probe(syrpc_conn *c)
     c->no_answer_wait = v < 102;
     c->no_fail_request = v < 103;
     c->no_batch = v < 106;
+    c->no_semantics = v < 107;
     c->probed = 1;
     return syrpc__ok(c);
 }
@@ -513,6 +549,7 @@ syrpc_finish(syrpc_conn *c)
     if (c->pg != NULL)
         PQfinish(c->pg);
     free(c->routes);
+    free(c->long_detail);
     free(c->conninfo);
     free(c->app_given);
     free(c);
@@ -521,7 +558,7 @@ syrpc_finish(syrpc_conn *c)
 syrpc_status syrpc_status_of(const syrpc_conn *c) { return c->status; }
 const char *syrpc_error_message(const syrpc_conn *c) { return c->message; }
 const char *syrpc_error_sqlstate(const syrpc_conn *c) { return c->sqlstate; }
-const char *syrpc_error_detail(const syrpc_conn *c) { return c->detail; }
+const char *syrpc_error_detail(const syrpc_conn *c) { return c->long_detail ? c->long_detail : c->detail; }
 const char *syrpc_error_hint(const syrpc_conn *c) { return c->hint; }
 void *syrpc_pgconn(syrpc_conn *c) { return c->pg; }
 
@@ -595,15 +632,90 @@ syrpc_status
 syrpc_put_request(syrpc_conn *c, const char *type, const json_t *data,
                   char result_id[SYRPC_ID_SIZE])
 {
+    return syrpc_put_request_deadline(c, type, data, 0, result_id);
+}
+
+/*
+ * With a deadline (extension 1.7): the server's to_timestamp of the
+ * seconds, sent as text with every microsecond it can keep.  0 and
+ * infinity are no deadline: the plain put, which every version has.
+ */
+syrpc_status
+syrpc_put_request_deadline_text(syrpc_conn *c, const char *type, const char *json, double deadline,
+                                char result_id[SYRPC_ID_SIZE])
+{
+    char sql[256], secs[64];
+    const char *values[4] = { c->app, type, json, secs };
+    PGresult *res;
+
+    result_id[0] = '\0';
+    if (deadline == 0 || deadline == INFINITY)
+        return syrpc_put_request_text(c, type, json, result_id);
+    if (!check_name(c, "type", type) || !syrpc__check_text(c, json))
+        return c->status;
+    if (!isfinite(deadline) || deadline < 0)
+        return syrpc__fail(c, SYRPC_BAD_INPUT, "the deadline must be seconds since the epoch, or 0 for none (got %g)",
+                           deadline);
+    if (!syrpc__ready(c) || !syrpc__server_has(c, c->no_semantics, "a request's deadline", "1.7"))
+        return c->status;
+    snprintf(secs, sizeof(secs), "%.6f", deadline);
+    snprintf(sql, sizeof(sql), "SELECT %s.syrpc_put_request($1, $2, $3::pg_catalog.jsonb,"
+             " pg_catalog.to_timestamp($4::pg_catalog.float8))", c->schema);
+    if ((res = syrpc__run(c, sql, 4, values, -1)) == NULL)
+        return c->status;
+    syrpc__copy_str(result_id, SYRPC_ID_SIZE, PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return SYRPC_OK;
+}
+
+syrpc_status
+syrpc_put_request_deadline(syrpc_conn *c, const char *type, const json_t *data, double deadline,
+                           char result_id[SYRPC_ID_SIZE])
+{
     char *text;
     syrpc_status st;
 
     result_id[0] = '\0';
     if (!check_name(c, "type", type) || (text = syrpc__encode(c, data)) == NULL)
         return c->status;
-    st = syrpc_put_request_text(c, type, text, result_id);
+    st = syrpc_put_request_deadline_text(c, type, text, deadline, result_id);
     free(text);
     return st;
+}
+
+/*
+ * A boolean of the server's, 't' or 'f', from the one row of func(app,
+ * result_id) (extension 1.7): syrpc_cancel, and the worker's
+ * syrpc_is_cancelled.
+ */
+static syrpc_status
+boolean_of(syrpc_conn *c, const char *func, const char *result_id, int *value)
+{
+    const char *values[2] = { c->app, result_id };
+    char sql[256];
+    PGresult *res;
+
+    *value = 0;
+    if (!syrpc__check_id(c, result_id) || !syrpc__ready(c) || !syrpc__server_has(c, c->no_semantics, func, "1.7"))
+        return c->status;
+    snprintf(sql, sizeof(sql), "SELECT %s.%s($1, $2::pg_catalog.uuid)", c->schema, func);
+    if ((res = syrpc__run(c, sql, 2, values, -1)) == NULL)
+        return c->status;
+    *value = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return SYRPC_OK;
+}
+
+syrpc_status
+syrpc_cancel(syrpc_conn *c, const char *result_id, int *cancelled)
+{
+    return boolean_of(c, "syrpc_cancel", result_id, cancelled);
+}
+
+syrpc_status
+syrpc_is_cancelled(syrpc_conn *c, const char *result_id, int *cancelled)
+{
+    return boolean_of(c, "syrpc_is_cancelled", result_id, cancelled);
 }
 
 /*
@@ -620,7 +732,7 @@ PGresult *
 syrpc__wait_sliced(syrpc_conn *c, const char *proc_sql, const char *func_sql, int nparams,
             const char **values, int col, int timeout_ms, const char *what)
 {
-    long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    long long deadline = timeout_ms < 0 ? -1 : syrpc__now_ms() + timeout_ms;
     int remaining = timeout_ms;
     char secs[32];
 
@@ -639,7 +751,7 @@ syrpc__wait_sliced(syrpc_conn *c, const char *proc_sql, const char *func_sql, in
             syrpc__fail(c, SYRPC_INTERRUPTED, "interrupted");
             return NULL;
         }
-        if (deadline >= 0 && (remaining = (int) (deadline - now_ms())) <= 0) {
+        if (deadline >= 0 && (remaining = (int) (deadline - syrpc__now_ms())) <= 0) {
             syrpc__fail(c, SYRPC_TIMEOUT, "no %s within %d ms", what, timeout_ms);
             return NULL;
         }
@@ -691,7 +803,7 @@ syrpc_status
 syrpc_call_text(syrpc_conn *c, const char *type, const char *json, int timeout_ms, char **result)
 {
     char id[SYRPC_ID_SIZE], sql[256];
-    long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    long long deadline = timeout_ms < 0 ? -1 : syrpc__now_ms() + timeout_ms;
     PGresult *res;
 
     *result = NULL;
@@ -715,9 +827,9 @@ syrpc_call_text(syrpc_conn *c, const char *type, const char *json, int timeout_m
         return c->status;
     }
     PQclear(res);
-    if (deadline >= 0 && deadline - now_ms() <= 0)
+    if (deadline >= 0 && deadline - syrpc__now_ms() <= 0)
         return syrpc__fail(c, SYRPC_TIMEOUT, "no result within %d ms", timeout_ms);
-    return syrpc_get_result_text(c, id, deadline < 0 ? SYRPC_FOREVER : (int) (deadline - now_ms()),
+    return syrpc_get_result_text(c, id, deadline < 0 ? SYRPC_FOREVER : (int) (deadline - syrpc__now_ms()),
                                  result);
 }
 

@@ -39,7 +39,11 @@
  *
  * The extension may be in any schema (CREATE EXTENSION syrpc SCHEMA x):
  * at each (re)connect the library looks up its schema and version once,
- * and uses the calls that version has.
+ * and uses the calls that version has.  A call the server lacks (remote
+ * errors, cancel, deadlines, extending and releasing leases need
+ * extension 1.7) fails with SYRPC_SERVER_ERROR, "... needs extension 1.7
+ * or later (the database has 1.6)", and the hint to update it, before it
+ * sends anything.
  */
 #ifndef SYRPC_CLIENT_H
 #define SYRPC_CLIENT_H
@@ -57,10 +61,13 @@ extern "C" {
  * soname libsyrpc.so.MAJOR, and syrpc.pc).  2.0.0 broke 1.x's API and ABI:
  * syrpc_request became opaque (accessors, syrpc_request_free) and
  * handlers get the request; see the README, "Upgrading from libsyrpc 1".
- * 2.1.0 added syrpc_set_batch (the serve loop in batches).
+ * 2.1.0 added syrpc_set_batch (the serve loop in batches); 2.2.0 the
+ * calls of extension 1.7: remote errors (syrpc_put_error, and
+ * syrpc_reply_error in handlers), cancel, deadlines, extending and
+ * releasing leases.
  */
 #define SYRPC_VERSION_MAJOR 2
-#define SYRPC_VERSION_MINOR 1
+#define SYRPC_VERSION_MINOR 2
 #define SYRPC_VERSION_PATCH 0
 #define SYRPC__STR(x) #x
 #define SYRPC__XSTR(x) SYRPC__STR(x)
@@ -81,9 +88,11 @@ extern "C" {
  * Status codes; append-only.  The server's SQLSTATE (syrpc_error_sqlstate)
  * tells more: SY001 request failed (after its last attempt, or given up by
  * a worker with syrpc_fail_request: the message has the reason), SY002
- * request expired, SY003 result already taken, SY004 request not in
- * flight (not claimed, or already answered), SY005 result_id of another
- * app, SY008 unknown or expired result_id.
+ * request expired (its request_ttl or its deadline passed), SY003 result
+ * already taken, SY004 request not in flight (not claimed, or already
+ * answered), SY005 result_id of another app, SY006 the worker answered
+ * with an error, SY007 the request was cancelled, SY008 unknown or
+ * expired result_id.
  */
 typedef enum syrpc_status {
     SYRPC_OK = 0,
@@ -95,7 +104,13 @@ typedef enum syrpc_status {
     SYRPC_REQUEST_FAILED = 5,  /* the request failed (SY001: after its last attempt, or given up by a
                                 * worker) or expired (SY002) */
     SYRPC_INTERRUPTED = 6,     /* the interrupt flag was set while waiting */
-    SYRPC_NO_MEMORY = 7
+    SYRPC_NO_MEMORY = 7,
+    SYRPC_REMOTE_ERROR = 8,    /* SY006 (extension 1.7): the worker answered with an error
+                                * (syrpc_put_error): syrpc_error_message is its message, as the
+                                * worker wrote it, and syrpc_error_detail its detail as JSON text
+                                * ("" if it gave none); every get of the result says it again */
+    SYRPC_CANCELLED = 9        /* SY007 (extension 1.7): the request was cancelled (syrpc_cancel);
+                                * also a worker's syrpc_extend_lease of a cancelled request */
 } syrpc_status;
 
 typedef struct syrpc_conn syrpc_conn;
@@ -130,7 +145,11 @@ void syrpc_finish(syrpc_conn *conn);
 /* Reconnect with the same parameters after SYRPC_CONNECTION. */
 syrpc_status syrpc_reconnect(syrpc_conn *conn);
 
-/* Status of the last call on the handle, and its error details. */
+/*
+ * Status of the last call on the handle, and its error details.  For
+ * SYRPC_REMOTE_ERROR the message is the worker's (up to 1024 bytes) and
+ * the detail its JSON text, whole, whatever its size.
+ */
 syrpc_status syrpc_status_of(const syrpc_conn *conn);
 const char *syrpc_error_message(const syrpc_conn *conn);  /* "" after success */
 const char *syrpc_error_sqlstate(const syrpc_conn *conn); /* "" if none */
@@ -158,11 +177,31 @@ syrpc_status syrpc_put_request_text(syrpc_conn *conn, const char *type,
                                     const char *json, char result_id[SYRPC_ID_SIZE]);
 
 /*
+ * Queue a request with a deadline (extension 1.7): seconds since the Unix
+ * epoch, as the server's clock counts them (a syrpc_request_deadline
+ * passes on as it is; "in 5 s" is the server's now plus 5, or the
+ * client's clock's if it keeps time with the server's).  No worker gets
+ * the request at or after its deadline, nor after its app's request_ttl:
+ * its caller's syrpc_get_result then returns SYRPC_REQUEST_FAILED (SY002,
+ * "request ... expired"), at the deadline.  A deadline already past is
+ * accepted, and the request expires at once.  0 (or INFINITY): no
+ * deadline, the same as syrpc_put_request (any extension version).
+ * Negative or NaN: SYRPC_BAD_INPUT.
+ */
+syrpc_status syrpc_put_request_deadline(syrpc_conn *conn, const char *type, const json_t *data,
+                                        double deadline, char result_id[SYRPC_ID_SIZE]);
+syrpc_status syrpc_put_request_deadline_text(syrpc_conn *conn, const char *type, const char *json,
+                                             double deadline, char result_id[SYRPC_ID_SIZE]);
+
+/*
  * Wait up to timeout_ms (SYRPC_FOREVER: no limit) for the result of
  * result_id and take it: *result is a new reference.  On any status other
  * than SYRPC_OK, *result is NULL.  A result that a json_t cannot hold
  * exactly is SYRPC_BAD_INPUT, and taken all the same: use
- * syrpc_get_result_text where results may hold such numbers.
+ * syrpc_get_result_text where results may hold such numbers.  A worker's
+ * error (extension 1.7) is SYRPC_REMOTE_ERROR, a cancelled request
+ * SYRPC_CANCELLED (also for a wait that began before the cancel); neither
+ * is taken: each later get says it again, until the app's result_ttl.
  */
 syrpc_status syrpc_get_result(syrpc_conn *conn, const char *result_id,
                               int timeout_ms, json_t **result);
@@ -175,6 +214,11 @@ syrpc_status syrpc_get_result_text(syrpc_conn *conn, const char *result_id,
  * syrpc_call, extension 1.2; older ones: the two calls).  If the
  * connection is lost or the call is interrupted, whether the request was
  * queued is unknown: treat the call as failed, and retry if it is safe.
+ * Statuses as for syrpc_get_result (SYRPC_REMOTE_ERROR included).  With
+ * the server's syrpc.call_deadline on (extension 1.7) the request's
+ * deadline is the call's first wait, at most SYRPC_WAIT_SLICE_MS: for a
+ * longer timeout that should also be the deadline, use
+ * syrpc_put_request_deadline and syrpc_get_result.
  */
 syrpc_status syrpc_call(syrpc_conn *conn, const char *type, const json_t *data,
                         int timeout_ms, json_t **result);
@@ -185,6 +229,18 @@ syrpc_status syrpc_call(syrpc_conn *conn, const char *type, const json_t *data,
 syrpc_status syrpc_call_text(syrpc_conn *conn, const char *type, const char *json,
                              int timeout_ms, char **result);
 
+/*
+ * Cancel a request (extension 1.7): *cancelled is 1 if this call
+ * cancelled it, 0 if it had already ended (answered, failed, expired, or
+ * cancelled before).  A queued request is withdrawn and no worker gets
+ * it; one in flight is marked, and its worker's answer (result, error or
+ * give-up) is accepted and dropped (syrpc_is_cancelled tells the worker).
+ * Its caller's syrpc_get_result then returns SYRPC_CANCELLED, a wait
+ * already under way included.  SYRPC_BAD_INPUT: another app's (SY005), or
+ * unknown (SY008).
+ */
+syrpc_status syrpc_cancel(syrpc_conn *conn, const char *result_id, int *cancelled);
+
 /* ---- worker side ---- */
 
 /*
@@ -194,7 +250,9 @@ syrpc_status syrpc_call_text(syrpc_conn *conn, const char *type, const char *jso
  * be held exactly in a json_t (syrpc_request_data is NULL, the text is
  * there); with SYRPC_NO_MEMORY if converting it ran out.  Such a request
  * is claimed all the same: answer it or give it up (syrpc_fail_request).
- * On any other status *req is NULL.
+ * On any other status *req is NULL.  From extension 1.7 it claims with
+ * the batch procedure (a batch of one), which tells the request's
+ * attempts and deadline.
  */
 syrpc_status syrpc_get_request(syrpc_conn *conn, int timeout_ms, syrpc_request **req);
 
@@ -217,11 +275,22 @@ const char *syrpc_request_data_text(const syrpc_request *req);
 
 /*
  * Which attempt this claim is: 1 for the first, 2 after a lease ran out
- * once, and so on, when the server reports it; 0 when it does not.  No
- * released extension version (1.0 to 1.3) reports it yet: with them this
- * is always 0, and a handler cannot tell a retry from a first attempt.
+ * once, and so on (a release does not count), when the server reports
+ * it; 0 when it does not.  Extension 1.7 reports it to syrpc_get_request
+ * and to syrpc_serve's handlers; older ones, and
+ * syrpc_put_result_get_request's next request, do not.
  */
 int syrpc_request_attempts(const syrpc_request *req);
+
+/*
+ * When the request expires, in seconds since the Unix epoch: its
+ * deadline (syrpc_put_request_deadline) or its app's request_ttl after
+ * it was put, whichever is earlier; 0 when the server does not say (as
+ * for syrpc_request_attempts).  A handler need not start what cannot end
+ * before it; syrpc_put_request_deadline passes it on to a request of its
+ * own.
+ */
+double syrpc_request_deadline(const syrpc_request *req);
 
 /* Answer a claimed request (_text: with JSON text, sent as is). */
 syrpc_status syrpc_put_result(syrpc_conn *conn, const char *result_id, const json_t *data);
@@ -233,6 +302,57 @@ syrpc_status syrpc_put_result_text(syrpc_conn *conn, const char *result_id, cons
  * worker gets it again.  reason: 1 to 1024 bytes.
  */
 syrpc_status syrpc_fail_request(syrpc_conn *conn, const char *result_id, const char *reason);
+
+/*
+ * Answer a claimed request with an error instead of data (extension 1.7):
+ * its caller gets SYRPC_REMOTE_ERROR with message (1 to 1024 bytes, else
+ * SYRPC_BAD_INPUT) as syrpc_error_message and detail (any JSON, or NULL
+ * for none) as syrpc_error_detail.  Refused as syrpc_put_result is
+ * (SY004, SY005; a detail over syrpc.max_payload_size: 54000); for a
+ * cancelled request accepted and dropped.  _text: the detail as JSON
+ * text, sent as is.
+ */
+syrpc_status syrpc_put_error(syrpc_conn *conn, const char *result_id, const char *message,
+                             const json_t *detail);
+syrpc_status syrpc_put_error_text(syrpc_conn *conn, const char *result_id, const char *message,
+                                  const char *detail_json);
+
+/*
+ * Whether a request was cancelled (extension 1.7): *cancelled is 1 once
+ * its caller cancelled it (syrpc_cancel), 0 while it is queued, in flight
+ * or answered.  A long handler can ask, and stop: what it answers then is
+ * dropped.
+ */
+syrpc_status syrpc_is_cancelled(syrpc_conn *conn, const char *result_id, int *cancelled);
+
+/*
+ * Extend the lease of a claimed request (extension 1.7): it now ends
+ * seconds (more than 0, at most 100 years) from now, whatever was left of
+ * it, and no other worker gets the request until then.  SYRPC_BAD_INPUT
+ * with SY004 when the lease was lost (ran out, answered, never claimed),
+ * SYRPC_CANCELLED when the request was cancelled.
+ *
+ * A handler of syrpc_serve may call it (and the other worker calls) on
+ * the serve loop's own handle, passed in the handler's arg: the loop
+ * sends nothing while a handler runs.  That is how the serve loop extends
+ * a lease while a handler runs: a slow handler extends its request's
+ * lease as it goes, before the lease runs out.  In a batch the other
+ * requests' leases run on meanwhile.  For the request its handler holds
+ * the call names the attempt it came with, so that once that lease ran
+ * out and another worker claimed the request, the other worker's lease is
+ * refused (SY004), not extended (nor released).
+ */
+syrpc_status syrpc_extend_lease(syrpc_conn *conn, const char *result_id, double seconds);
+
+/*
+ * Hand a claimed request back unanswered (extension 1.7): another claim
+ * may take it delay_seconds (0 or more, at most 100 years) from now, or
+ * at once for 0, and this attempt does not count against max_attempts.
+ * Refused as syrpc_extend_lease; for a cancelled request accepted, and
+ * nothing done.  A handler that releases its own request on the serve
+ * loop's handle is not answered by the loop, nor counted as served.
+ */
+syrpc_status syrpc_release(syrpc_conn *conn, const char *result_id, double delay_seconds);
 
 /*
  * Answer a claimed request and claim the next one in the same transaction,
@@ -252,9 +372,38 @@ syrpc_status syrpc_put_result_get_request(syrpc_conn *conn, const char *result_i
  * reference, or NULL on failure, in which case the serve loop answers
  * {"error": "handler failed", "type": TYPE}.  It gets the request itself
  * (lent for the call; syrpc_request_data is never NULL here), so that
- * what a request carries can grow without changing this type.
+ * what a request carries can grow without changing this type.  To answer
+ * with an error that its caller gets as SYRPC_REMOTE_ERROR, a handler
+ * calls syrpc_reply_error and returns NULL.
  */
 typedef json_t *(*syrpc_handler)(const syrpc_request *req, void *arg);
+
+/*
+ * In a handler of syrpc_serve (json_t or text): answer the request it was
+ * lent with an error instead of a result.  The serve loop puts it
+ * (syrpc_put_error) once the handler returns, whatever the handler
+ * returns, so the way to use it is
+ *
+ *     if (user == NULL) {
+ *         syrpc_reply_error(req, "no such user", detail);
+ *         return NULL;
+ *     }
+ *
+ * message: 1 to 1024 bytes; detail: any JSON (copied), or NULL for none.
+ * Returns SYRPC_OK, or SYRPC_BAD_INPUT (a message not 1 to 1024 bytes, a
+ * detail a json_t holds but JSON cannot: NaN, say) or SYRPC_NO_MEMORY,
+ * and then nothing is set; a second call replaces the first.  Against
+ * extension 1.6 or older, which has no remote errors, the error is not
+ * sent: the handler's result answers, or for NULL the error object of a
+ * failing handler, as without this call (return a result of your own to
+ * tell old servers' callers more).  A detail the server refuses (over
+ * syrpc.max_payload_size; not JSON, from _text) gives the request up with
+ * the server's reason, as a refused result does.  Only syrpc_serve reads
+ * it: for a request from syrpc_get_request use syrpc_put_error.
+ */
+syrpc_status syrpc_reply_error(const syrpc_request *req, const char *message, const json_t *detail);
+/* The same with the detail as JSON text (sent as is), or NULL. */
+syrpc_status syrpc_reply_error_text(const syrpc_request *req, const char *message, const char *detail_json);
 
 /* Register handler for type (NULL type: for every type without its own). */
 syrpc_status syrpc_register(syrpc_conn *conn, const char *type,
@@ -286,7 +435,14 @@ syrpc_status syrpc_register_text(syrpc_conn *conn, const char *type,
  * {"error": "request failed", "type": TYPE, "reason": REASON} instead.)
  * With extension 1.6 it claims requests in batches (syrpc_set_batch):
  * the answers of a batch and the claim of the next take one statement and
- * one commit.  It never claims more than max_requests leaves to serve.
+ * one commit; from 1.7 with the batch calls also for a batch of one, so
+ * that handlers see syrpc_request_attempts and syrpc_request_deadline.
+ * An error a handler answers with (syrpc_reply_error) goes with
+ * syrpc_put_error, on its own, before the rest of its batch.  A request
+ * its handler settled itself on the loop's handle (syrpc_put_result,
+ * syrpc_put_error, syrpc_fail_request: served; syrpc_release: not
+ * served) is not answered again.  It never claims more than max_requests
+ * leaves to serve.
  * A lost connection is re-established with backoff; the requests it held
  * come back by their leases.  Returns SYRPC_OK when max_requests were
  * served, SYRPC_INTERRUPTED when stopped by the flag, another status on

@@ -14,6 +14,8 @@
 #define SYRPC_MSG_MAX 1024
 /* The longest reason syrpc_fail_request takes, in bytes (the server's limit). */
 #define SYRPC_REASON_MAX 1024
+/* The longest message of a remote error (syrpc_put_error), in bytes (the server's limit). */
+#define SYRPC_ERROR_MESSAGE_MAX 1024
 /* How much longer than its own timeout a server-side wait may take. */
 #define SYRPC_GRACE_MS 5000
 
@@ -49,9 +51,10 @@ struct syrpc_conn {
     char app[SYRPC_NAME_MAX + 1];
     int app_ok;                /* app passed the local check */
     syrpc_status status;
-    char message[SYRPC_MSG_MAX];
+    char message[2 * SYRPC_MSG_MAX];   /* room for a remote error's message (SYRPC_ERROR_MESSAGE_MAX) whole */
     char sqlstate[6];
     char detail[SYRPC_MSG_MAX];
+    char *long_detail;         /* a detail that does not fit in detail (a remote error's JSON), malloc'd */
     char hint[SYRPC_MSG_MAX];
     volatile sig_atomic_t *interrupt;
     /* from the probe of pg_extension, at each (re)connect */
@@ -64,11 +67,24 @@ struct syrpc_conn {
     int no_answer_wait;        /* ... or syrpc_put_result_wait_request (1.2) */
     int no_fail_request;       /* ... or syrpc_fail_request (1.3) */
     int no_batch;              /* ... or the batch calls (1.6): serve one request at a time */
+    int no_semantics;          /* ... or 1.7's: remote errors, cancel, deadlines, extending and
+                                * releasing leases, attempts and deadlines in the claims */
     int batch;                 /* syrpc_set_batch: the most requests syrpc_serve claims at once */
     syrpc_route *routes;       /* handlers by type, for syrpc_serve */
     int nroutes;
     syrpc_route fallback;      /* handler for any other type, if set */
+    /*
+     * While syrpc_serve runs a handler: the result_id of its request, and
+     * how the handler settled that request itself on this handle, if it
+     * did (syrpc__settle), so that the loop does not answer it again.
+     */
+    const char *handling;
+    int handling_attempts;     /* ... and the attempt it came with (0: not said) */
+    int settled;
 };
+
+/* How a handler settled its own request (syrpc_conn.settled). */
+enum { SYRPC__UNSETTLED = 0, SYRPC__ANSWERED = 1, SYRPC__RELEASED = 2 };
 
 /*
  * A claimed request.  The serve loop keeps its own on the stack and
@@ -81,6 +97,9 @@ struct syrpc_request {
     char *text;                /* the data as the server's JSON text, malloc'd */
     json_t *data;              /* text as a json_t, or NULL: not converted, or it cannot be */
     int attempts;              /* 0: the server did not say */
+    double deadline;           /* when it expires, in seconds since the epoch; 0: the server did not say */
+    char *error_message;       /* syrpc_reply_error: answer with this error instead (malloc'd), or NULL */
+    char *error_detail;        /* ... and its detail as JSON text (malloc'd), or NULL: none */
 };
 
 /* Set the handle's status and message (printf-style); returns status. */
@@ -88,6 +107,16 @@ syrpc_status syrpc__fail(syrpc_conn *c, syrpc_status status, const char *fmt, ..
     __attribute__((format(printf, 3, 4)));
 syrpc_status syrpc__ok(syrpc_conn *c);
 int syrpc__interrupted(const syrpc_conn *c);
+/*
+ * Whether the server has a call (lacks: its no_* flag): 1 if it does;
+ * else 0, with SYRPC_SERVER_ERROR "WHAT needs extension VERSION or later"
+ * and a hint.
+ */
+int syrpc__server_has(syrpc_conn *c, int lacks, const char *what, const char *version);
+/* A handler ran a call that settles result_id on the serve loop's handle (how: SYRPC__ANSWERED, ...). */
+void syrpc__settle(syrpc_conn *c, const char *result_id, int how);
+/* CLOCK_MONOTONIC in milliseconds. */
+long long syrpc__now_ms(void);
 
 /* The serve loop's calls on requests as text, not converted (syrpc.c). */
 syrpc_status syrpc__get_request_raw(syrpc_conn *c, int timeout_ms, syrpc_request *req);
@@ -99,11 +128,13 @@ void syrpc__request_clear(syrpc_request *req);
 
 /*
  * batch.c: the serve loop's batch calls (extension 1.6), on requests as
- * text.  Claim up to max requests into reqs[0..*n), waiting up to a slice
- * (CALL syrpc_wait_requests): SYRPC_OK with *n >= 1, SYRPC_TIMEOUT with
- * *n 0 when none came (also: statement_timeout ended the wait).
+ * text.  Claim up to max requests into reqs[0..*n), waiting up to
+ * wait_ms, at most a slice (CALL syrpc_wait_requests): SYRPC_OK with
+ * *n >= 1, SYRPC_TIMEOUT with *n 0 when none came (also:
+ * statement_timeout ended the wait).  From 1.7 each request has its
+ * attempts and deadline.
  */
-syrpc_status syrpc__wait_requests(syrpc_conn *c, int max, syrpc_request *reqs, int *n);
+syrpc_status syrpc__wait_requests(syrpc_conn *c, int max, int wait_ms, syrpc_request *reqs, int *n);
 /*
  * Answer requests ids[i] with json[i] (i < n) all in one transaction, or
  * none of them (the status says why: SY004, or data the server refuses),

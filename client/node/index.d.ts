@@ -34,7 +34,20 @@ export interface WaitOptions {
 export interface RawWaitOptions extends WaitOptions { raw: true }
 
 export interface Result<T = JSONValue> { result_id: string; data: T }
-export interface Request<T = JSONValue> { result_id: string; type: string; data: T }
+export interface Request<T = JSONValue> {
+  result_id: string;
+  type: string;
+  data: T;
+  /** Extension 1.7: the delivery this is, 1 on the first. */
+  attempts?: number;
+  /** Extension 1.7: when the request expires (its deadline or request_ttl, whichever is earlier); null: never. */
+  deadline?: Date | null;
+}
+
+export interface PutRequestOptions {
+  /** Extension 1.7: no worker gets the request at or after this time; its caller gets RequestExpiredError. null: none. */
+  deadline?: Date | null;
+}
 
 /** JSON text sent as it is, also inside other data. */
 export class RawJSON {
@@ -59,7 +72,9 @@ declare class Base {
 
 export class Client extends Base {
   /** Queue a request; resolves with its result_id. */
-  putRequest(type: string, data: Sendable): Promise<string>;
+  putRequest(type: string, data: Sendable, options?: PutRequestOptions): Promise<string>;
+  /** Extension 1.7: cancel a request; true if this call cancelled it, false if it had already ended. */
+  cancel(resultId: string): Promise<boolean>;
   /** Wait for the result of resultId and take it. */
   getResult(resultId: string, timeoutMs: number | null | undefined, options: RawWaitOptions): Promise<Result<string>>;
   getResult(resultId: string, options: RawWaitOptions): Promise<Result<string>>;
@@ -70,7 +85,18 @@ export class Client extends Base {
   call<T = JSONValue>(type: string, data: Sendable, options?: WaitOptions | number | null): Promise<T>;
 }
 
-export interface HandlerRequest { type: string; result_id: string }
+export interface HandlerRequest {
+  type: string;
+  result_id: string;
+  /** Extension 1.7: the delivery this is, 1 on the first. */
+  attempts?: number;
+  /** Extension 1.7: when the request expires; null: never. */
+  deadline?: Date | null;
+  /** Extension 1.7: the lease of this request now ends leaseMs from now; resolves with that time. */
+  extendLease(leaseMs: number): Promise<Date>;
+  /** Extension 1.7: whether its caller cancelled this request. */
+  isCancelled(): Promise<boolean>;
+}
 export type Handler = (data: any, request: HandlerRequest) => Sendable | void | Promise<Sendable | void>;
 
 export interface ServeOptions {
@@ -92,6 +118,14 @@ export class Server extends Base {
   putResult(resultId: string, data: Sendable): Promise<void>;
   /** Give up a claimed request: its caller gets RequestFailedError with the reason (1 to 1024 bytes). */
   failRequest(resultId: string, reason: string): Promise<void>;
+  /** Extension 1.7: answer a claimed request with an error: its caller gets RemoteError (message: 1 to 1024 bytes). */
+  putError(resultId: string, message: string, detail?: Sendable): Promise<void>;
+  /** Extension 1.7: whether the request was cancelled by its caller. */
+  isCancelled(resultId: string): Promise<boolean>;
+  /** Extension 1.7: the lease of a claimed request now ends leaseMs from now; resolves with that time. */
+  extendLease(resultId: string, leaseMs: number, attempt?: number | null): Promise<Date>;
+  /** Extension 1.7: hand a claimed request back, claimable again after delayMs (default 0); the attempt is not counted. */
+  release(resultId: string, delayMs?: number, attempt?: number | null): Promise<void>;
   /** Serve until close(); "*" handles every type without a handler of its own. */
   serve(handlers: { [type: string]: Handler }, options?: ServeOptions): Promise<void>;
   /** Stop serving gracefully, then end the pool if it is the server's own. */
@@ -124,8 +158,19 @@ export class InexactNumberError extends BadInputError {
 }
 export class RequestFailedError extends SyrpcError {}
 export class RequestExpiredError extends RequestFailedError {}
+/** SY006: the worker answered with an error (putError); the message is the worker's. */
+export class RemoteError extends RequestFailedError {
+  /** A handler may throw one: serve sends its message and detail (detailText: JSON text, sent as it is). */
+  constructor(message: string, props?: { detail?: Sendable; detailText?: string });
+  /** The worker's detail as a JavaScript value; null when none (or a number in it a double cannot hold: see detailText). */
+  readonly detail: any;
+  /** The detail's JSON text as the server sent it; null when none. */
+  readonly detailText: string | null;
+}
 export class PermissionError extends SyrpcError {}
 export class ReadOnlyError extends SyrpcError {}
 export class CancelledError extends SyrpcError {}
+/** SY007: the request was cancelled (Client.cancel); no result will come. */
+export class RequestCancelledError extends CancelledError {}
 export class ConnectionError extends SyrpcError {}
 export class ServerError extends SyrpcError {}

@@ -29,9 +29,11 @@ module.exports = {
   InexactNumberError: errors.InexactNumberError,
   RequestFailedError: errors.RequestFailedError,
   RequestExpiredError: errors.RequestExpiredError,
+  RemoteError: errors.RemoteError,
   PermissionError: errors.PermissionError,
   ReadOnlyError: errors.ReadOnlyError,
   CancelledError: errors.CancelledError,
+  RequestCancelledError: errors.RequestCancelledError,
   ConnectionError: errors.ConnectionError,
   ServerError: errors.ServerError,
 };

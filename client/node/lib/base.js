@@ -58,6 +58,13 @@ function checkResultId(id) {
     throw new BadInputError('result_id must be a non-empty string');
 }
 
+/* A duration in ms for the server (a lease, a delay): a finite number, > 0 (or >= 0 with zeroOk); as seconds. */
+function durationSeconds(ms, what, zeroOk = false) {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || !(zeroOk ? ms >= 0 : ms > 0))
+    throw new BadInputError(`${what} must be a finite number of milliseconds, ${zeroOk ? '0 or more' : 'more than 0'} (got ${String(ms)})`);
+  return ms / 1000;
+}
+
 /* ms as seconds for a float8 parameter. */
 function seconds(ms) {
   return (Math.max(0, Math.floor(ms)) / 1000).toFixed(3);
@@ -181,6 +188,18 @@ class Base {
       throw new BadInputError(`this ${this.constructor.name} is closed`);
     await this.init();
     return this._probe;
+  }
+
+  /*
+   * The extension lookup, or ServerError when the database's extension is
+   * older than min (major * 100 + minor: 107 for 1.7), naming what needs it.
+   */
+  async _extAtLeast(min, what) {
+    const ext = await this._ext();
+    if (ext.version < min)
+      throw new ServerError(`${what} needs extension ${Math.floor(min / 100)}.${min % 100} or later (the database has ${ext.extversion})`,
+        { hint: 'Run ALTER EXTENSION syrpc UPDATE.' });
+    return ext;
   }
 
   /*
@@ -346,4 +365,6 @@ function waitArgs(timeoutOrOptions, options) {
   return { ...(options || {}), timeoutMs: timeoutOrOptions };
 }
 
-module.exports = { Base, acquireDeadline, WAIT_SLICE_MS, GRACE_MS, checkName, checkTimeout, checkResultId, waitArgs, seconds };
+module.exports = {
+  Base, acquireDeadline, WAIT_SLICE_MS, GRACE_MS, checkName, checkTimeout, checkResultId, durationSeconds, waitArgs, seconds,
+};

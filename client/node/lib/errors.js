@@ -20,11 +20,11 @@ class SyrpcError extends Error {
 
 /* Nothing arrived within the timeout (also: statement_timeout ended the wait). */
 class TimeoutError extends SyrpcError {}
-/* Arguments refused, here or by the server (class 22, 42622, 54000, SY003-SY008). */
+/* Arguments refused, here or by the server (class 22, 42622, 54000, SY003-SY005, SY008). */
 class BadInputError extends SyrpcError {}
 /* SY003: the result has already been taken. */
 class ResultTakenError extends BadInputError {}
-/* SY004: putResult/failRequest for a request that is not in flight. */
+/* SY004: putResult/putError/failRequest/extendLease/release of a request that is not in flight. */
 class NotInFlightError extends BadInputError {}
 /* SY005: the result_id belongs to another app. */
 class WrongAppError extends BadInputError {}
@@ -44,14 +44,50 @@ class InexactNumberError extends BadInputError {
 }
 /* SY001: the request failed (no worker answered within max_attempts leases, or a worker gave it up). */
 class RequestFailedError extends SyrpcError {}
-/* SY002: the request expired (request_ttl) before it was answered. */
+/* SY002: the request expired (request_ttl, or its deadline) before it was answered. */
 class RequestExpiredError extends RequestFailedError {}
+/*
+ * SY006 (extension 1.7): the worker answered with an error (putError).
+ * The message is the worker's, verbatim; `detail` is the worker's detail
+ * as a JavaScript value (null when it gave none, or when a number in it
+ * cannot be held exactly), `detailText` its JSON text as the server sent
+ * it (null when none).  From the server: props.detailText (its DETAIL);
+ * made here (a handler may throw one, for serve to send as it is):
+ * props.detail, any JSON data.
+ */
+class RemoteError extends RequestFailedError {
+  constructor(message, props = {}) {
+    super(message, { ...props, detail: null });
+    /* required here: json.js requires this file first */
+    const json = require('./json');
+    this.detail = null;
+    this.detailText = null;
+    if (props.detailText !== undefined && props.detailText !== null) {
+      this.detailText = String(props.detailText);
+      try {
+        this.detail = json.decode(this.detailText, "the remote error's detail");
+      } catch (e) {
+        /* not exact (InexactNumberError) or not JSON: the text is in detailText */
+      }
+    } else if (props.detail !== undefined && props.detail !== null) {
+      this.detail = props.detail;
+      try {
+        this.detailText = json.encode(props.detail, 'detail');
+      } catch (e) {
+        /* not JSON (NaN, a cycle): no text */
+      }
+    }
+  }
+}
+
 /* 42501: the role may not use this app (see syrpc_grant; GRANT syrpc_caller / syrpc_worker). */
 class PermissionError extends SyrpcError {}
 /* 25006: read-only transaction, or a hot standby. */
 class ReadOnlyError extends SyrpcError {}
-/* 57014 by pg_cancel_backend, or an AbortSignal that fired. */
+/* 57014 by pg_cancel_backend, or an AbortSignal that fired (the wait was cancelled, the request lives on). */
 class CancelledError extends SyrpcError {}
+/* SY007 (extension 1.7): the request was cancelled (Client.cancel); no result will come. */
+class RequestCancelledError extends CancelledError {}
 /* Could not connect, or the connection was lost (08xxx, 57P01-57P05, socket errors). */
 class ConnectionError extends SyrpcError {}
 /* Any other error from the server (also: the extension is not installed). */
@@ -63,6 +99,8 @@ const BY_SQLSTATE = {
   SY003: ResultTakenError,
   SY004: NotInFlightError,
   SY005: WrongAppError,
+  SY006: RemoteError,
+  SY007: RequestCancelledError,
   SY008: UnknownResultError,
   42501: PermissionError,
   42622: BadInputError,
@@ -112,6 +150,10 @@ function fromPg(err, props = {}) {
   let Class = classOf(sqlstate);
   if (!Class || (Class === ServerError && isConnectionLoss(err)))
     Class = isConnectionLoss(err) ? ConnectionError : ServerError;
+  if (Class === RemoteError) {
+    common.detailText = common.detail;
+    delete common.detail;
+  }
   return new Class(message, common);
 }
 
@@ -123,7 +165,7 @@ function isStatementTimeout(err) {
 
 module.exports = {
   SyrpcError, TimeoutError, BadInputError, ResultTakenError, NotInFlightError, WrongAppError,
-  UnknownResultError, InexactNumberError, RequestFailedError, RequestExpiredError,
-  PermissionError, ReadOnlyError, CancelledError, ConnectionError, ServerError,
+  UnknownResultError, InexactNumberError, RequestFailedError, RequestExpiredError, RemoteError,
+  PermissionError, ReadOnlyError, CancelledError, RequestCancelledError, ConnectionError, ServerError,
   fromPg, isConnectionLoss, isStatementTimeout,
 };

@@ -137,4 +137,100 @@ function decode(text, what = 'result', props = {}) {
   return JSON.parse(text);
 }
 
-module.exports = { RawJSON, rawJSON, encode, decode, inexactReason };
+/* The index just past the JSON value that starts at text[i] (no whitespace before it). */
+function valueEnd(text, i) {
+  const c = text[i];
+  if (c === '"') {
+    for (let j = i + 1; j < text.length; j++) {
+      if (text[j] === '\\')
+        j++;
+      else if (text[j] === '"')
+        return j + 1;
+    }
+    throw new SyntaxError('unterminated string in JSON text');
+  }
+  if (c === '{' || c === '[') {
+    let depth = 0;
+    for (let j = i; j < text.length; j++) {
+      const d = text[j];
+      if (d === '"')
+        j = valueEnd(text, j) - 1;
+      else if (d === '{' || d === '[')
+        depth++;
+      else if (d === '}' || d === ']') {
+        if (--depth === 0)
+          return j + 1;
+      }
+    }
+    throw new SyntaxError('unterminated container in JSON text');
+  }
+  const m = /[^\s,\]}]*/y;
+  m.lastIndex = i;
+  m.exec(text);
+  return m.lastIndex;
+}
+
+function skipSpace(text, i) {
+  while (i < text.length && /\s/.test(text[i]))
+    i++;
+  return i;
+}
+
+/*
+ * A JSON array of objects (the server's jsonb text) as an array of
+ * {key: the JSON text of its value}, each value's text exactly as the
+ * server wrote it (so data keeps every digit, and raw mode its text).
+ */
+function objectsOf(text) {
+  const out = [];
+  let i = skipSpace(text, 0);
+  if (text[i] !== '[')
+    throw new SyntaxError('expected a JSON array');
+  i = skipSpace(text, i + 1);
+  while (text[i] !== ']') {
+    if (text[i] !== '{')
+      throw new SyntaxError('expected a JSON object in the array');
+    const obj = {};
+    i = skipSpace(text, i + 1);
+    while (text[i] !== '}') {
+      const keyEnd = valueEnd(text, i);
+      const key = JSON.parse(text.slice(i, keyEnd));
+      i = skipSpace(text, keyEnd);
+      if (text[i] !== ':')
+        throw new SyntaxError('expected ":" in a JSON object');
+      i = skipSpace(text, i + 1);
+      const end = valueEnd(text, i);
+      obj[key] = text.slice(i, end);
+      i = skipSpace(text, end);
+      if (text[i] === ',')
+        i = skipSpace(text, i + 1);
+      else if (text[i] !== '}')
+        throw new SyntaxError('expected "," or "}" in a JSON object');
+    }
+    out.push(obj);
+    i = skipSpace(text, i + 1);
+    if (text[i] === ',')
+      i = skipSpace(text, i + 1);
+    else if (text[i] !== ']')
+      throw new SyntaxError('expected "," or "]" in a JSON array');
+  }
+  return out;
+}
+
+/*
+ * A timestamptz as to_jsonb prints it ("2026-12-02T15:04:05.123456+00:00",
+ * any offset, also with seconds) as a Date (to the millisecond); null for
+ * "infinity" / "-infinity".
+ */
+function timestampOf(s) {
+  const m = /^(\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?([+-])(\d\d)(?::(\d\d))?(?::(\d\d))?$/.exec(s);
+  if (!m)
+    return null;
+  const ms = m[7] ? Number(`${m[7]}00`.slice(0, 3)) : 0;
+  const offset = (m[8] === '-' ? -1 : 1)
+    * ((Number(m[9]) * 60 + Number(m[10] || 0)) * 60 + Number(m[11] || 0)) * 1000;
+  return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms)
+    - offset);
+}
+
+module.exports = { RawJSON, rawJSON, encode, decode, inexactReason, objectsOf, timestampOf };

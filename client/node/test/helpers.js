@@ -68,6 +68,13 @@ function later(p) {
   return p;
 }
 
+/* The version of the extension in the test database, as major * 100 + minor (107 for 1.7). */
+async function extVersion() {
+  const [r] = await sql("SELECT extversion FROM pg_extension WHERE extname = 'syrpc'");
+  const [major, minor] = r.extversion.split('.').map(Number);
+  return major * 100 + minor;
+}
+
 async function closeAdmin() {
   if (admin !== null) {
     const a = admin;
@@ -76,4 +83,4 @@ async function closeAdmin() {
   }
 }
 
-module.exports = { later, adminPool, sql, appName, waitFor, queueState, queuedOf, waitingBackends, closeAdmin };
+module.exports = { later, adminPool, sql, appName, waitFor, queueState, queuedOf, waitingBackends, extVersion, closeAdmin };

@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const path = require('path');
 const { spawn } = require('child_process');
 const syrpc = require('..');
-const { later, appName, closeAdmin, queueState, sql, waitFor } = require('./helpers');
+const { later, appName, closeAdmin, extVersion, queueState, sql, waitFor } = require('./helpers');
 
 test.after(closeAdmin);
 
@@ -54,13 +54,22 @@ test("a handler that throws fails only its own request: another caller's call is
       calls.push(client.call('boom', { i }, { timeoutMs: 10000 }));
     }
     const settled = await Promise.allSettled(calls);
+    const remote = await extVersion() >= 107;
     for (let i = 0; i < 10; i++) {
       assert.deepEqual(settled[2 * i], { status: 'fulfilled', value: { i } });
       const failure = settled[2 * i + 1];
       assert.equal(failure.status, 'rejected');
       assert.ok(failure.reason instanceof syrpc.RequestFailedError, String(failure.reason));
-      assert.equal(failure.reason.sqlstate, 'SY001');
-      assert.match(failure.reason.message, /handler failed: no such thing/);
+      if (remote) {
+        /* from 1.7 the handler's error is the caller's RemoteError (rpc.test.js has more) */
+        assert.ok(failure.reason instanceof syrpc.RemoteError, String(failure.reason));
+        assert.equal(failure.reason.sqlstate, 'SY006');
+        assert.equal(failure.reason.message, 'no such thing');
+        assert.deepEqual(failure.reason.detail, { exception: 'Error' });
+      } else {
+        assert.equal(failure.reason.sqlstate, 'SY001');
+        assert.match(failure.reason.message, /handler failed: no such thing/);
+      }
     }
     await assert.rejects(client.call('nan', {}, { timeoutMs: 10000 }), /cannot be sent as JSON: NaN/);
     await assert.rejects(client.call('huge', {}, { timeoutMs: 10000 }),

@@ -11,11 +11,12 @@ Blocking and thread-bound: one Client or Server per thread.  syrpc.aio
 has the asyncio flavour.
 """
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
+from ._proto import Request
 from .client import Client
 from .server import Server
 
-__all__ = ["Client", "Server", "__version__"] + list(_errors_all)
+__all__ = ["Client", "Server", "Request", "__version__"] + list(_errors_all)

@@ -70,6 +70,8 @@ class Link:
         self._cancel = None
         self._busy = threading.Lock()
         self.stopping = False
+        self.current = None     # the Request whose handler serve() runs now
+        self.settled = False    # ... which the handler answered, failed or released itself
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)

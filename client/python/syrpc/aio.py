@@ -37,6 +37,8 @@ class _Link:
         self._cancel = None
         self._busy = False
         self.stopping = False
+        self.current = None     # as _sync.Link's
+        self.settled = False
         self._stop_event = None
         self._loop = None
         self.closed = False
@@ -270,10 +272,20 @@ class _Base:
 class Client(_Base):
     """syrpc.Client's calls as coroutines."""
 
-    async def put_request(self, type_, data):
+    async def put_request(self, type_, data, deadline=None):
         type_ = P.check_type(type_)
         text = P.dumps(data)
-        return await self._link.run(lambda ctx: P.op_put_request(ctx, type_, text))
+        deadline = P.check_deadline(deadline)
+        return await self._link.run(lambda ctx: P.op_put_request(ctx, type_, text, deadline))
+
+    def cancel(self, result_id=None):
+        """``await cancel(result_id)``: as syrpc.Client.cancel(result_id).
+        cancel() without a result_id (not awaited) cancels the statement
+        running now, as before."""
+        if result_id is None:
+            return super().cancel()
+        result_id = P.check_id(result_id)
+        return self._link.run(lambda ctx: P.op_cancel(ctx, result_id))
 
     async def get_result(self, result_id, timeout=None):
         result_id = P.check_id(result_id)
@@ -296,17 +308,57 @@ class Server(_Base):
 
     async def get_request(self, timeout=None):
         timeout = self._timeout(timeout)
-        return await self._link.run(lambda ctx: P.op_wait_request(ctx, timeout))
+        req = await self._link.run(lambda ctx: P.op_wait_request(ctx, timeout))
+        req._worker = self
+        return req
+
+    @property
+    def request(self):
+        """As syrpc.Server.request (its methods are coroutines here)."""
+        return self._link.current
+
+    def _settle(self, result_id):
+        link = self._link
+        if link.current is not None and link.current.result_id == result_id:
+            link.settled = True
 
     async def put_result(self, result_id, data):
         result_id = P.check_id(result_id)
         text = P.dumps(data)
         await self._link.run(lambda ctx: P.op_put_result(ctx, result_id, text))
+        self._settle(result_id)
 
     async def fail_request(self, result_id, reason):
         result_id = P.check_id(result_id)
         reason = P.check_reason(reason)
         await self._link.run(lambda ctx: P.op_fail_request(ctx, result_id, reason))
+        self._settle(result_id)
+
+    async def put_error(self, result_id, message, detail=None):
+        result_id = P.check_id(result_id)
+        message = P.check_message(message)
+        detail = None if detail is None else P.dumps(detail, "detail")
+        await self._link.run(lambda ctx: P.op_put_error(ctx, result_id, message, detail))
+        self._settle(result_id)
+
+    async def is_cancelled(self, result_id):
+        result_id = P.check_id(result_id)
+        return await self._link.run(lambda ctx: P.op_is_cancelled(ctx, result_id))
+
+    async def extend_lease(self, result_id, seconds, attempt=None):
+        result_id = P.check_id(result_id)
+        seconds = P.check_seconds(seconds, "seconds", False)
+        try:
+            return await self._link.run(lambda ctx: P.op_extend_lease(ctx, result_id, seconds, attempt))
+        except E.RequestCancelled:
+            self._settle(result_id)
+            raise
+
+    async def release(self, result_id, delay=0, attempt=None):
+        result_id = P.check_id(result_id)
+        delay = P.check_seconds(delay, "delay", True)
+        await self._link.run(lambda ctx: P.op_release(ctx, result_id, delay, attempt))
+        self._settle(result_id)
 
     def stop(self):
         """Make serve() return, cancelling its wait (any thread)."""
@@ -329,7 +381,7 @@ class Server(_Base):
                 except (NotImplementedError, RuntimeError, ValueError):
                     pass
         try:
-            gen = P.serve_loop(link, routes, max_requests)
+            gen = P.serve_loop(link, routes, max_requests, self)
             action = next(gen)
             while True:
                 try:

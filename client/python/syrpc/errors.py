@@ -8,10 +8,12 @@ id that is not a UUID, an unknown, expired, taken or failed request) is a
 subclass of it here.  Modern code catches the subclasses by name.
 """
 
+import json
+
 __all__ = [
     "SyrpcError", "EmptyException", "QueueNotFoundException", "Timeout",
-    "RequestFailed", "RequestExpired", "BadInput", "SettingsError",
-    "InvalidResultId", "ResultTaken", "NotInFlight", "WrongApp",
+    "RequestFailed", "RequestExpired", "RemoteError", "RequestCancelled",
+    "BadInput", "SettingsError", "InvalidResultId", "ResultTaken", "NotInFlight", "WrongApp",
     "UnknownResult", "ExtensionNotInstalled", "PermissionDenied", "ReadOnly",
     "Cancelled", "Interrupted", "ConnectionLost", "ServerError", "UsageError",
 ]
@@ -65,7 +67,52 @@ class RequestFailed(EmptyException):
 
 
 class RequestExpired(RequestFailed):
-    """SY002: the request was not answered within the app's request_ttl."""
+    """SY002: the request was not answered within the app's request_ttl,
+    or before its deadline (put_request(..., deadline=...), extension 1.7)."""
+
+
+class RemoteError(RequestFailed):
+    """SY006: the worker answered with an error (put_error, extension 1.7;
+    the serve loop's answer to a handler that raised).
+
+    message is the worker's message, verbatim; detail the detail it gave,
+    parsed from JSON (None when it gave none); detail_text the same as the
+    server's DETAIL text.  The error is not taken: every get_result of the
+    request raises it again until the app's result_ttl passes.
+
+    A handler run by serve() may raise RemoteError(message, detail=obj)
+    itself: its caller then gets exactly that message and detail.
+    """
+
+    def __init__(self, message, sqlstate=None, detail=None, hint=None, detail_text=None):
+        super().__init__(message, sqlstate=sqlstate, hint=hint)
+        self.detail = detail
+        if detail_text is None and detail is not None:
+            try:
+                detail_text = json.dumps(detail, ensure_ascii=False, allow_nan=False,
+                                         separators=(", ", ": "))
+            except (TypeError, ValueError, RecursionError):
+                detail_text = None
+        self.detail_text = detail_text
+
+    @classmethod
+    def from_server(cls, message, sqlstate, detail_text, hint):
+        """The server's SY006: detail_text is its DETAIL (JSON), or None."""
+        detail = None
+        if detail_text is not None:
+            try:
+                detail = json.loads(detail_text)
+            except ValueError:      # not JSON: the text alone is there
+                pass
+        return cls(message, sqlstate=sqlstate, detail=detail, hint=hint, detail_text=detail_text)
+
+    def __str__(self):
+        text = self.message
+        if self.detail_text:
+            text += "\nDETAIL:  " + self.detail_text
+        if self.hint:
+            text += "\nHINT:  " + self.hint
+        return text
 
 
 class BadInput(SyrpcError, ValueError):
@@ -86,8 +133,9 @@ class ResultTaken(BadInput, EmptyException):
 
 
 class NotInFlight(BadInput):
-    """SY004: put_result or fail_request for a request that is not claimed
-    (unknown, never claimed, expired, or already answered)."""
+    """SY004: put_result, put_error, fail_request, extend_lease or release
+    of a request that is not leased (unknown, never claimed, its lease ran
+    out, expired, or already answered)."""
 
 
 class WrongApp(BadInput, EmptyException):
@@ -116,7 +164,15 @@ class ReadOnly(ServerError):
 
 
 class Cancelled(SyrpcError):
-    """57014: the statement was cancelled (pg_cancel_backend, cancel())."""
+    """57014: the statement was cancelled (pg_cancel_backend, cancel());
+    its subclass RequestCancelled: the request was (SY007)."""
+
+
+class RequestCancelled(Cancelled, EmptyException):
+    """SY007: the request was cancelled (Client.cancel(result_id),
+    syrpc_cancel; extension 1.7): its get_result raises this every time
+    until the app's result_ttl passes, and a worker's extend_lease of it
+    raises it too."""
 
 
 class Interrupted(SyrpcError):
@@ -140,6 +196,8 @@ _BY_SQLSTATE = {
     "SY003": ResultTaken,
     "SY004": NotInFlight,
     "SY005": WrongApp,
+    "SY006": RemoteError,
+    "SY007": RequestCancelled,
     "SY008": UnknownResult,
     "42622": BadInput,
     "54000": BadInput,
@@ -163,4 +221,7 @@ def class_of_sqlstate(sqlstate):
 
 def error_of(sqlstate, message, detail=None, hint=None):
     """The exception for a server error."""
-    return class_of_sqlstate(sqlstate)(message, sqlstate=sqlstate, detail=detail, hint=hint)
+    cls = class_of_sqlstate(sqlstate)
+    if cls is RemoteError:
+        return RemoteError.from_server(message, sqlstate, detail, hint)
+    return cls(message, sqlstate=sqlstate, detail=detail, hint=hint)

@@ -45,8 +45,9 @@ def test_aio_call_and_serve_with_async_handlers(settings):
         async with syrpc.aio.Client(settings) as cli:
             assert await cli.call("echo", {"a": 1}, timeout=10) == {"a": 1}
             assert await cli.call("other", 1, timeout=10) == "other"
-            with pytest.raises(syrpc.RequestFailed, match="RuntimeError: nope"):
+            with pytest.raises(syrpc.RemoteError, match="nope") as exc:
                 await cli.call("boom", 1, timeout=10)
+            assert exc.value.detail == {"exception": "RuntimeError"}
             # several calls at once, one client each
             clients = [await syrpc.aio.Client.connect(settings) for _ in range(3)]
             got = await asyncio.gather(*(c.call("echo", i, timeout=10) for i, c in enumerate(clients)))

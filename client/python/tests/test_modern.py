@@ -36,7 +36,10 @@ def test_serve_unknown_type_and_fallback(settings):
             assert cli.call("echo", 1, timeout=10) == 1
 
 
-def test_handler_that_raises_fails_the_request(settings, sql, app):
+def test_handler_that_raises_answers_with_a_remote_error(settings, sql, app):
+    """From extension 1.7 (before it: test_semantics's 1.6 case): a remote
+    error, which is a RequestFailed; a result that cannot be sent fails the
+    request."""
     def boom(data):
         raise KeyError("no such thing")
 
@@ -44,12 +47,14 @@ def test_handler_that_raises_fails_the_request(settings, sql, app):
         with syrpc.Client(settings) as cli:
             with pytest.raises(syrpc.RequestFailed) as exc:
                 cli.call("boom", 1, timeout=10)
-            assert exc.value.sqlstate == "SY001" and "KeyError" in str(exc.value)
+            assert isinstance(exc.value, syrpc.RemoteError)
+            assert exc.value.sqlstate == "SY006" and "KeyError" in str(exc.value)
             assert isinstance(exc.value, syrpc.EmptyException)
-            with pytest.raises(syrpc.RequestFailed, match="cannot be sent as JSON"):
+            with pytest.raises(syrpc.RequestFailed, match="cannot be sent as JSON") as exc:
                 cli.call("bad", 1, timeout=10)
+            assert exc.value.sqlstate == "SY001"
             assert cli.call("echo", 2, timeout=10) == 2     # the loop goes on
-    assert failures(sql, app) == 2      # two failed
+    assert failures(sql, app) == 1      # "bad" failed; a remote error is an answer
 
 
 def test_server_refuses_a_result_then_the_request_fails(settings):
