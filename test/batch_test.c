@@ -184,47 +184,6 @@ stat_is(const char *app, const char *column, const char *expected)
     return ok;
 }
 
-/* Run sql in database db (NULL: the default), quietly; 1 if it worked. */
-static int
-run_in(const char *db, const char *sql)
-{
-    char conninfo[128];
-    PGconn *pg;
-    PGresult *res;
-    int ok = 1;
-
-    snprintf(conninfo, sizeof(conninfo), "%s%s options='-c client_min_messages=warning'",
-             db ? "dbname=" : "", db ? db : "");
-    pg = PQconnectdb(conninfo);
-    res = PQexec(pg, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        diag("%s: %s", sql, PQerrorMessage(pg));
-        ok = 0;
-    }
-    PQclear(res);
-    PQfinish(pg);
-    return ok;
-}
-
-static int
-drop_db(const char *db)
-{
-    char sql[128];
-
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
-    return run_in(NULL, sql);
-}
-
-/* A fresh database db with the extension (create_ext: the statement). */
-static int
-make_db(const char *db, const char *create_ext)
-{
-    char sql[128];
-
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
-    return drop_db(db) && run_in(NULL, sql) && run_in(db, create_ext);
-}
-
 /* The same JSON as jsonb ('t'), as the server compares them. */
 static int
 jsonb_equal(const char *a, const char *b)

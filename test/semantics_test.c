@@ -87,37 +87,6 @@ server_now(void)
     return sql_number("SELECT extract(epoch FROM clock_timestamp())");
 }
 
-/* Run sql in database db (NULL: the default), quietly; 1 if it worked. */
-static int
-run_in(const char *db, const char *sql)
-{
-    char conninfo[128];
-    PGconn *pg;
-    PGresult *res;
-    int ok = 1;
-
-    snprintf(conninfo, sizeof(conninfo), "%s%s options='-c client_min_messages=warning'",
-             db ? "dbname=" : "", db ? db : "");
-    pg = PQconnectdb(conninfo);
-    res = PQexec(pg, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-        diag("%s: %s", sql, PQerrorMessage(pg));
-        ok = 0;
-    }
-    PQclear(res);
-    PQfinish(pg);
-    return ok;
-}
-
-static int
-drop_db(const char *db)
-{
-    char sql[128];
-
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
-    return run_in(NULL, sql);
-}
-
 /* The status is st, and the server's SQLSTATE state ("" for a refusal of the library's own). */
 static int
 is_status(syrpc_conn *c, syrpc_status got, syrpc_status want, const char *state)

@@ -132,7 +132,7 @@ q -c "CREATE DATABASE syrpc_busy" >/dev/null
 q -c "CREATE DATABASE syrpc_quiet" >/dev/null
 q -d syrpc_busy -c "CREATE EXTENSION syrpc" >/dev/null
 q -d syrpc_quiet -c "CREATE EXTENSION syrpc" >/dev/null
-q -d syrpc_quiet -c "SELECT syrpc_configure('quiet', request_ttl => '1 ms')" >/dev/null
+q -d syrpc_quiet -c "SELECT syrpc_configure('quiet', request_ttl => '1 ms', result_ttl => '1 ms')" >/dev/null  # gone a result_ttl after they expired
 q -d syrpc_quiet -c "SELECT count(syrpc_put_request('quiet', 'old', '{}')) FROM generate_series(1, 30)" >/dev/null
 # the busy database puts without a pause for up to 6 s (a cluster-wide
 # clock would then always be just reset by it)

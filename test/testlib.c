@@ -253,3 +253,45 @@ test_summary(void)
     fflush(stdout);
     return failed || wrong_count ? 1 : 0;
 }
+
+/* Run sql in database db (NULL: the default), quietly; 1 if it worked. */
+int
+run_in(const char *db, const char *sql)
+{
+    char conninfo[128];
+    PGconn *pg;
+    PGresult *res;
+    int ok = 1;
+
+    snprintf(conninfo, sizeof(conninfo), "%s%s options='-c client_min_messages=warning'",
+             db ? "dbname=" : "", db ? db : "");
+    pg = PQconnectdb(conninfo);
+    res = PQexec(pg, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+        diag("%s: %s", sql, PQerrorMessage(pg));
+        ok = 0;
+    }
+    PQclear(res);
+    PQfinish(pg);
+    return ok;
+}
+
+int
+drop_db(const char *db)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
+    return run_in(NULL, sql);
+}
+
+int
+make_db(const char *db, const char *create_sql)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+    if (!drop_db(db) || !run_in(NULL, sql))
+        return 0;
+    return create_sql == NULL || run_in(db, create_sql);
+}

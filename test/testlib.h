@@ -94,6 +94,13 @@ void tests_init(void);
  * that stops early prints fewer test lines than its plan, or no plan: the
  * suite (tools/tap.sh) counts that as a failure.
  */
+/* Run sql in database db (NULL: the default), quietly; 1 if it worked (else a diag line). */
+int run_in(const char *db, const char *sql);
+/* Drop database db if it is there. */
+int drop_db(const char *db);
+/* A fresh database db (dropped first if there); create_sql run in it unless NULL. */
+int make_db(const char *db, const char *create_sql);
+
 typedef struct test_case {
     const char *name;
     int (*fn)(void);

@@ -140,49 +140,6 @@ nested(int depth)
     return s;
 }
 
-/* Run sql in database db (NULL: the default), quietly; 1 if it worked. */
-static int
-run_in(const char *db, const char *sql)
-{
-    char conninfo[128];
-    PGconn *pg;
-    PGresult *res;
-    int ok = 1;
-
-    snprintf(conninfo, sizeof(conninfo), "%s%s options='-c client_min_messages=warning'",
-             db ? "dbname=" : "", db ? db : "");
-    pg = PQconnectdb(conninfo);
-    res = PQexec(pg, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        printf("# %s: %s", sql, PQerrorMessage(pg));
-        ok = 0;
-    }
-    PQclear(res);
-    PQfinish(pg);
-    return ok;
-}
-
-static int
-drop_db(const char *db)
-{
-    char sql[128];
-
-    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
-    return run_in(NULL, sql);
-}
-
-/* A fresh database (dropped first if there); create_sql run in it unless NULL. */
-static int
-make_db(const char *db, const char *create_sql)
-{
-    char sql[128];
-
-    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
-    if (!drop_db(db) || !run_in(NULL, sql))
-        return 0;
-    return create_sql == NULL || run_in(db, create_sql);
-}
-
 /* ---- tests ---- */
 
 /* The numbers that a json_t cannot hold exactly, and some it can. */
