@@ -295,8 +295,9 @@ syrpc_memory_lease(PG_FUNCTION_ARGS)
 {
 	SyrpcMarkInfo mark;
 
+	/* a lease handed back (1.7) is no lease: its request is queued again */
 	if (!mark_lookup(SYRPC_MARK_LEASE, PG_GETARG_UUID_P(0), &mark) ||
-		mark.base != PG_GETARG_INT32(1))
+		mark.base != PG_GETARG_INT32(1) || mark.released)
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(mark.until);
 }

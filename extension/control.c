@@ -182,6 +182,23 @@ lease_gone(text *app, const pg_uuid_t *id, TimestampTz now)
 	return false;
 }
 
+/*
+ * May the worker change the lease mark of id (running_mark found it)?
+ * The mark is not transactional: only for a request of this app that it
+ * still leases, not one whose answer committed (its mark about to go), nor
+ * one handed back; and of attempt, unless 0.
+ */
+static bool
+mark_ours(text *app, const pg_uuid_t *id, int32 attempt, TimestampTz now,
+		  const SyrpcMarkInfo *mark)
+{
+	SyrpcApp	any = {0, PG_INT32_MAX, 0, 0};
+	SyrpcRequestInfo req = store_request_state(app, id, now, &any);
+
+	return req.state == SYRPC_REQ_WAITING && !mark->released &&
+		req.attempts == mark->base + 1 && (attempt == 0 || attempt == mark->base + 1);
+}
+
 /* What handoff_lease said, for the functions below; true if it did it. */
 static bool
 lease_in_memory(HandoffLease how, text *app, const pg_uuid_t *id)
@@ -226,17 +243,8 @@ extend_lease(text *app, pg_uuid_t *id, int32 attempt, int64 lease_us)
 	}
 	if (running_mark(id, now, &mark))
 	{
-		SyrpcApp	any = {0, PG_INT32_MAX, 0, 0};
-		SyrpcRequestInfo req = store_request_state(app, id, now, &any);
-
-		/*
-		 * The mark is not transactional: change it only for a request of
-		 * this app that it still leases (not one whose answer committed,
-		 * its mark about to go).
-		 */
-		if (req.state == SYRPC_REQ_WAITING && req.attempts == mark.base + 1 &&
-			(attempt == 0 || attempt == mark.base + 1) &&
-			mark_extend(id, mark.base, now, until))
+		if (mark_ours(app, id, attempt, now, &mark) &&
+			mark_change(id, mark.base, now, until, false))
 			return until;
 	}
 	else if (store_extend_lease(app, id, attempt, now, until))
@@ -262,9 +270,10 @@ release_request(text *app, pg_uuid_t *id, int32 attempt, int64 delay_us)
 	if (lease_in_memory(handoff_lease(app, id, attempt, ready_at, true, &end), app, id))
 		return;
 	if (running_mark(id, now, &mark))
-		done = store_release_request(app, id, attempt, now, ready_at, mark.base);
+		done = mark_ours(app, id, attempt, now, &mark) &&
+			mark_change(id, mark.base, now, ready_at, true);
 	else
-		done = store_release_request(app, id, attempt, now, ready_at, -1);
+		done = store_release_request(app, id, attempt, now, ready_at);
 	if (done)
 		wake_at_commit(SYRPC_WAIT_REQUEST, syrpc_app_key(app));
 	else

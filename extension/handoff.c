@@ -64,9 +64,9 @@
  *            variable); SPILLED: the table path; WITHDRAWN: dropped;
  *            (1.7) its own LEASED, claimed in a transaction that has
  *            committed -> LEASED with a later lease end (extend_lease),
- *            or with its attempt taken back and the lease ending after
- *            the delay, QUEUED at once for none (release); neither is
- *            transactional
+ *            or with its attempt taken back, no holder, and the lease
+ *            ending after the delay, QUEUED at once for none (release);
+ *            neither is transactional
  *
  * extension/handoff.pml models these with a caller and two workers that
  * claim, answer, abort and die, leases that run out, and a caller that

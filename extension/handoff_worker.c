@@ -225,8 +225,8 @@ slot_of(const pg_uuid_t *id)
 /*
  * A worker extends its lease (attempt, or 0: any) of in-memory request id to until, or (release)
  * hands it back (1.7): the attempt is taken back, as by a claim that rolls
- * back, and the lease ends at until, when the request is queued again (at
- * once if until has come).  Either takes effect at once, not at commit,
+ * back, nobody holds the lease, and it ends at until, when the request is
+ * queued again (at once if until has come).  Either takes effect at once, not at commit,
  * and only for a claim that has committed: a claim of the open transaction
  * would take its attempt back a second time if it rolled back.  *end: the
  * lease's end.
@@ -262,12 +262,11 @@ handoff_lease(text *app, const pg_uuid_t *id, int32 attempt, TimestampTz until,
 		s->lease_end = until;
 		if (release)
 		{
+			/* handed back: nobody's, so that it cannot be extended or released again */
 			s->attempts--;
+			s->holder = NOBODY;
 			if (until <= GetCurrentTimestamp())
-			{
-				s->holder = NOBODY;
 				requeue(s);
-			}
 			wake_caller(s - handoff->slots);	/* it sleeps until the old end */
 		}
 		*end = s->lease_end;

@@ -26,11 +26,13 @@
  *   pending -> (none)    its transaction, or the subtransaction that made
  *                        it, aborts; or the claim's recheck fails (below)
  *   running -> running   (1.7) a worker extends the lease (until later),
- *                        only while it has not run out
+ *                        or hands it back (released: until now + delay,
+ *                        its attempt not counted when the next claimer
+ *                        or cleanup moves it into the row), only while
+ *                        it has not run out nor been handed back
  *   running -> (none)    the commit callback of the transaction that
- *                        answered, failed, cancelled or released the
- *                        request (a release writes ready_at and keeps
- *                        attempts at base in the row), or that moved an
+ *                        answered, failed or cancelled the request, or
+ *                        that moved an
  *                        expired lease into the row; the sweep, for a
  *                        TAKEN mark whose result expired and a LEASE that
  *                        ended after its request expired
@@ -108,6 +110,7 @@ typedef struct Mark
 	uint32		app_hash;		/* LEASE: hash of the app's name */
 	TimestampTz until;
 	TimestampTz expires;		/* LEASE: the request's expires_at */
+	bool		released;		/* LEASE: handed back (1.7): its attempt does not count */
 } Mark;
 
 /* What this transaction must do to marks at its end. */
@@ -258,6 +261,7 @@ mark_add(SyrpcMarkKind kind, const pg_uuid_t *id, TimestampTz now,
 	{
 		found->until = m->until;
 		found->base = m->base;
+		found->released = m->released;
 		found->pending = m->holder != NOBODY;
 		result = (kind == SYRPC_MARK_TAKEN || m->holder != NOBODY || m->until > now) ?
 			MARK_RUNNING : MARK_EXPIRED;
@@ -269,6 +273,7 @@ mark_add(SyrpcMarkKind kind, const pg_uuid_t *id, TimestampTz now,
 		m->app_hash = info->app_hash;
 		m->until = info->until;
 		m->expires = info->expires;
+		m->released = false;
 		if (kind == SYRPC_MARK_TAKEN)
 			pg_atomic_fetch_add_u32(&shared->taken, 1);
 		result = MARK_ADDED;
@@ -303,6 +308,7 @@ mark_lookup(SyrpcMarkKind kind, const pg_uuid_t *id, SyrpcMarkInfo *found)
 	{
 		found->until = m->until;
 		found->base = m->base;
+		found->released = m->released;
 		found->pending = m->holder != NOBODY;
 		found->mine = m->holder == MyProc->pgprocno;
 	}
@@ -311,14 +317,18 @@ mark_lookup(SyrpcMarkKind kind, const pg_uuid_t *id, SyrpcMarkInfo *found)
 }
 
 /*
- * Extend a running lease mark of base to until (syrpc_extend_lease, 1.7):
- * only one that has not run out, so that a claimer that found it expired
+ * A worker changes its running lease mark of base (1.7): extends it to
+ * until (syrpc_extend_lease), or (release) hands it back: the lease ends
+ * at until, and its attempt does not count when it is moved into the row
+ * (move_lease_into_row, cleanup), so that the mark keeps other claims off
+ * until then, as any lease that runs out does.  Only a mark that has not
+ * run out nor been handed back, so that a claimer that found it expired
  * (and moves it into the row) is never contradicted.  Returns whether it
- * did.  Not transactional: an extension is harmless if its transaction
- * rolls back.
+ * did.  Not transactional: it stays if its transaction rolls back.
  */
 bool
-mark_extend(const pg_uuid_t *id, int32 base, TimestampTz now, TimestampTz until)
+mark_change(const pg_uuid_t *id, int32 base, TimestampTz now, TimestampTz until,
+			bool release)
 {
 	MarkKey		key;
 	uint32		hash;
@@ -333,10 +343,11 @@ mark_extend(const pg_uuid_t *id, int32 base, TimestampTz now, TimestampTz until)
 	lock = lock_of(hash);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	m = hash_search_with_hash_value(marks, &key, hash, HASH_FIND, NULL);
-	if (m != NULL && m->base == base && m->until > now &&
+	if (m != NULL && m->base == base && m->until > now && !m->released &&
 		(m->holder == NOBODY || m->holder == MyProc->pgprocno))
 	{
 		m->until = until;
+		m->released = release;
 		done = true;
 	}
 	LWLockRelease(lock);
@@ -589,6 +600,7 @@ expired_fn(Mark *m, void *arg)
 		out->ids[out->n] = UUIDPGetDatum(&out->id_space[out->n]);
 		memcpy(&out->id_space[out->n], &m->key.id, sizeof(pg_uuid_t));
 		out->bases[out->n] = Int32GetDatum(m->base);
+		out->afters[out->n] = Int32GetDatum(m->base + (m->released ? 0 : 1));
 		out->untils[out->n] = TimestampTzGetDatum(m->until);
 		out->n++;
 	}
@@ -610,6 +622,7 @@ marks_expired_leases(TimestampTz now, int max)
 	out->ids = palloc(sizeof(Datum) * max);
 	out->id_space = palloc(sizeof(pg_uuid_t) * max);
 	out->bases = palloc(sizeof(Datum) * max);
+	out->afters = palloc(sizeof(Datum) * max);
 	out->untils = palloc(sizeof(Datum) * max);
 	scan_marks(LW_SHARED, expired_fn, &e);
 	return out;

@@ -360,17 +360,18 @@ lease_in_row(const pg_uuid_t *id, int32 base, int32 attempts, TimestampTz ready_
 
 /*
  * A lease in a mark ran out (attempt base + 1): move it into the row, so
- * that the row counts that attempt, and either lease the request again in
- * the row (attempt base + 2, returns true) or, at max_attempts, leave it
- * failed.  The mark goes at commit, once the row shows it.
+ * that the row counts that attempt (not if it was handed back), and either
+ * lease the request again in the row (returns true) or, at max_attempts,
+ * leave it failed.  The mark goes at commit, once the row shows it.
  */
 static bool
 move_lease_into_row(const pg_uuid_t *id, const SyrpcMarkInfo *mark, TimestampTz now,
 					const SyrpcApp *settings, bool in_subxact, SyrpcClaim *claim)
 {
-	bool		again = mark->base + 1 < settings->max_attempts;
+	int32		counted = mark->base + (mark->released ? 0 : 1);
+	bool		again = counted < settings->max_attempts;
 
-	if (!lease_in_row(id, mark->base, mark->base + (again ? 2 : 1),
+	if (!lease_in_row(id, mark->base, again ? counted + 1 : counted,
 					  again ? now + settings->lease_us : mark->until,
 					  in_subxact, again ? claim : NULL))
 		return false;
@@ -706,8 +707,8 @@ store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
 	(void) result_col(5, &no_failure);
 	if (mark_lookup(SYRPC_MARK_LEASE, id, &mark) && mark.base == req.attempts)
 	{
-		/* leased in a mark: attempt base + 1, running until mark.until */
-		req.attempts = mark.base + 1;
+		/* leased in a mark: attempt base + 1 (not if handed back), until mark.until */
+		req.attempts = mark.base + (mark.released ? 0 : 1);
 		ready_at = Max(ready_at, mark.until);
 	}
 	if (!same_text(app, DatumGetTextPP(result_col_notnull(1))))
@@ -751,8 +752,8 @@ store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
 static void
 move_expired_leases(TimestampTz now)
 {
-	Oid			argtypes[3] = {UUIDARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
-	Datum		values[3];
+	Oid			argtypes[4] = {UUIDARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID};
+	Datum		values[4];
 	SyrpcExpiredLeases *e = marks_expired_leases(now, 1000);
 
 	if (e->n == 0)
@@ -763,11 +764,13 @@ move_expired_leases(TimestampTz now)
 												TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_array(e->untils, e->n, TIMESTAMPTZOID, 8,
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(construct_array(e->afters, e->n, INT4OID, 4, true,
+												TYPALIGN_INT));
 	plan_prepare(&plan_cleanup_leases,
-				 "UPDATE syrpc.request r SET attempts = m.base + 1, ready_at = m.until"
-				 "  FROM unnest($1, $2, $3) AS m(id, base, until)"
+				 "UPDATE syrpc.request r SET attempts = m.after, ready_at = m.until"
+				 "  FROM unnest($1, $2, $3, $4) AS m(id, base, until, after)"
 				 " WHERE r.result_id = m.id AND r.attempts = m.base",
-				 3, argtypes);
+				 4, argtypes);
 	plan_run(plan_cleanup_leases, values, NULL, 0);
 	for (int i = 0; i < e->n; i++)
 		mark_remove_at_commit(SYRPC_MARK_LEASE, DatumGetUUIDP(e->ids[i]),

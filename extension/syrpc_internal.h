@@ -491,7 +491,7 @@ extern bool store_withdraw_request(text *app, const pg_uuid_t *id, TimestampTz n
 extern bool store_extend_lease(text *app, const pg_uuid_t *id, int32 attempt,
 							   TimestampTz now, TimestampTz until);
 extern bool store_release_request(text *app, const pg_uuid_t *id, int32 attempt,
-								  TimestampTz now, TimestampTz ready_at, int32 base);
+								  TimestampTz now, TimestampTz ready_at);
 extern void store_spill_request(text *app, const SyrpcSpill *spill);
 
 /* marks.c: leases and taken results in shared memory (preloaded) */
@@ -515,6 +515,7 @@ typedef struct SyrpcMarkInfo
 	TimestampTz expires;		/* LEASE: the request's expires_at */
 	int32		base;			/* LEASE: the row's attempts when it was taken */
 	uint32		app_hash;		/* LEASE: marks_app_hash of its app */
+	bool		released;		/* LEASE: handed back: its attempt does not count */
 	bool		pending;		/* made by a transaction still open */
 	bool		mine;			/* ... by this backend's */
 } SyrpcMarkInfo;
@@ -528,8 +529,8 @@ extern SyrpcMarkAdd mark_add(SyrpcMarkKind kind, const pg_uuid_t *id, TimestampT
 							 const SyrpcMarkInfo *info, SyrpcMarkInfo *found);
 extern bool mark_lookup(SyrpcMarkKind kind, const pg_uuid_t *id, SyrpcMarkInfo *found);
 extern void mark_drop_mine(SyrpcMarkKind kind, const pg_uuid_t *id);
-extern bool mark_extend(const pg_uuid_t *id, int32 base, TimestampTz now,
-						TimestampTz until);
+extern bool mark_change(const pg_uuid_t *id, int32 base, TimestampTz now,
+						TimestampTz until, bool release);
 extern void mark_remove_at_commit(SyrpcMarkKind kind, const pg_uuid_t *id,
 								  int32 base);
 extern TimestampTz marks_next_lease_end(uint32 app_hash, TimestampTz now,
@@ -543,6 +544,7 @@ typedef struct SyrpcExpiredLeases
 	Datum	   *ids;			/* uuid, pointing into id_space */
 	pg_uuid_t  *id_space;
 	Datum	   *bases;			/* int4: the rows' attempts */
+	Datum	   *afters;			/* int4: ... once the lease counts (base, if released) */
 	Datum	   *untils;			/* timestamptz: the leases' ends */
 } SyrpcExpiredLeases;
 

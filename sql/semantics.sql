@@ -191,7 +191,12 @@ SELECT try(format('SELECT syrpc_release(%L, %L, %L)', 'sr', :'r2', '200 years'))
 SELECT try(format('SELECT syrpc_release(%L, %L, NULL)', 'sr', :'r2'));
 SELECT try(format('SELECT syrpc_release(%L, %L)', 'sr_other', :'r2'));
 SELECT data, attempts FROM syrpc_claim_requests('sr', 1);
--- A release that rolls back keeps the lease.
+-- A release that rolls back keeps a lease in its row.  (A lease in
+-- shared memory, as an in-memory call's, is handed back at once.)
+SELECT syrpc_release('sr', :'r2');
+SET syrpc.memory_leases = off;
+SELECT result_id = :'r2' AS claimed FROM syrpc_get_request('sr', 0);
+RESET syrpc.memory_leases;
 BEGIN;
 SELECT syrpc_release('sr', :'r2');
 ROLLBACK;
