@@ -245,7 +245,12 @@ extend_lease(text *app, pg_uuid_t *id, int32 attempt, int64 lease_us)
 	{
 		if (mark_ours(app, id, attempt, now, &mark) &&
 			mark_change(id, mark.base, now, until, false))
+		{
+			/* a shorter lease ends before waiting workers' next look */
+			if (until < mark.until)
+				wake_at_commit(SYRPC_WAIT_REQUEST, syrpc_app_key(app));
 			return until;
+		}
 	}
 	else if (store_extend_lease(app, id, attempt, now, until))
 		return until;

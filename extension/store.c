@@ -90,6 +90,15 @@ static TimestampTz next_look_at = 0;
 static uint64 next_look_generation = 0;	/* of the app settings it used */
 
 /*
+ * ... and the part of it that the leases in marks give, which stays right
+ * until it has passed even when the table's part is forgotten (a put's
+ * commit): a walk of the whole shared hash table, which it saves.
+ */
+static char marks_look_app[NAMEDATALEN];
+static TimestampTz marks_look_at = 0;
+static uint64 marks_look_generation = 0;
+
+/*
  * Which version of the tables this database has (SCHEMA_*): 1.3 added the
  * column syrpc.request.failure, 1.4 syrpc.result.requested_at, 1.7
  * syrpc.result.error and cancelled.  The library
@@ -554,7 +563,21 @@ store_next_look(text *app, TimestampTz now, const SyrpcApp *settings)
 	next = now + settings->lease_us;
 	if (!isnull && DatumGetTimestampTz(d) < next)
 		next = DatumGetTimestampTz(d);
-	next = marks_next_lease_end(marks_app_hash(app), now, next);
+
+	/*
+	 * A lease a claim takes after this walk ends a lease_time after it, no
+	 * earlier than the walk's answer; one shortened since (a release) wakes
+	 * the workers at its commit, as does an extension that shortens one.
+	 */
+	if (!(now < marks_look_at && strcmp(name, marks_look_app) == 0 &&
+		  marks_look_generation == app_generation()))
+	{
+		marks_look_at = marks_next_lease_end(marks_app_hash(app), now,
+											 now + settings->lease_us);
+		strlcpy(marks_look_app, name, sizeof(marks_look_app));
+		marks_look_generation = app_generation();
+	}
+	next = Min(next, marks_look_at);
 	strlcpy(next_look_app, name, sizeof(next_look_app));
 	next_look_at = next;
 	next_look_generation = app_generation();
