@@ -805,8 +805,9 @@ move_expired_leases(TimestampTz now)
  *
  * A request goes once it has expired (request_ttl, or its deadline) or
  * failed, when a result would have expired: result_ttl after it expired
- * and after its last lease ended, so that its caller can still learn
- * what became of it (SY002, SY001) rather than that it is unknown.
+ * and after its last lease ended (in its row, or in a mark), so that its
+ * caller can still learn what became of it (SY002, SY001) rather than
+ * that it is unknown, and a worker that holds it can still answer.
  * Settings are clamped, and the arithmetic is on $1 (now), so that no
  * app's settings, nor a row from before they were checked, can make the
  * statement overflow a timestamp and stop cleanup for every app.
@@ -823,16 +824,26 @@ store_cleanup(TimestampTz now)
 	 * (a worker failed it: counted then), 1 failed after max_attempts, 2
 	 * expired.
 	 */
-#define CLEANUP_SQL(failure, counted) \
+#define CLEANUP_SQL(failure, counted, no_mark) \
 	"DELETE FROM syrpc.request r USING syrpc.app a" \
-	" WHERE a.app = r.app" \
+	" WHERE a.app = r.app" no_mark \
 	"   AND (((r.expires_at <= $1 - least(a.result_ttl, " SYRPC_INTERVAL_MAX_SQL ")" \
 	"          OR r.attempts >= a.max_attempts" failure ")" \
 	"         AND r.ready_at <= $1 - least(a.result_ttl, " SYRPC_INTERVAL_MAX_SQL ")))" \
 	" RETURNING r.app, CASE " counted " WHEN r.attempts >= a.max_attempts THEN 1 ELSE 2 END"
-	prepare_variant(&plan_cleanup_requests,
-					CLEANUP_SQL(" OR r.failure IS NOT NULL", "WHEN r.failure IS NOT NULL THEN 0"),
-					CLEANUP_SQL("", ""), 1, argtypes);
+	/*
+	 * A lease kept in a mark (the row shows none) keeps its request too, if
+	 * the tables are of 1.7 (whose functions include syrpc.memory_lease).
+	 */
+	if (store_schema() & SCHEMA_OUTCOME)
+		plan_prepare(&plan_cleanup_requests,
+					 CLEANUP_SQL(" OR r.failure IS NOT NULL", "WHEN r.failure IS NOT NULL THEN 0",
+								 " AND syrpc.memory_lease(r.result_id, r.attempts) IS NULL"),
+					 1, argtypes);
+	else
+		prepare_variant(&plan_cleanup_requests,
+						CLEANUP_SQL(" OR r.failure IS NOT NULL", "WHEN r.failure IS NOT NULL THEN 0", ""),
+						CLEANUP_SQL("", "", ""), 1, argtypes);
 	plan_prepare(&plan_cleanup_results,
 				 "DELETE FROM syrpc.result WHERE expires_at <= $1",
 				 1, argtypes);

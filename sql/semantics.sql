@@ -121,6 +121,16 @@ SELECT r->'data' AS data, r->'attempts' AS attempts,
        (r->>'deadline')::timestamptz = (SELECT expires_at FROM syrpc.request WHERE result_id = :'d4') AS deadline
   FROM jsonb_array_elements(:'w_requests'::jsonb) r;
 SELECT syrpc_put_results('sd', ARRAY[:'d2', :'d3', :'d4']::uuid[], ARRAY['{}', '{}', '{}']::jsonb[]);
+-- A request whose deadline passes while a worker holds it stays until its
+-- lease ends (in its row, or in shared memory), and the answer is taken.
+SELECT syrpc_configure('sd2', result_ttl => '1 ms', lease_time => '1 hour');
+SELECT syrpc_put_request('sd2', 'job', '{"n": 1}', clock_timestamp() + interval '200 ms') AS d5 \gset
+SELECT result_id = :'d5' AS claimed FROM syrpc_get_request('sd2', 0);
+SELECT pg_sleep(0.3);
+SELECT syrpc_cleanup() >= 0 AS cleaned;
+SELECT count(*) AS still_there FROM syrpc.request WHERE result_id = :'d5';
+SELECT syrpc_put_result('sd2', :'d5', '{"late": true}');
+SELECT syrpc_get_result('sd2', :'d5', 0);
 -- syrpc.call_deadline: syrpc_call's timeout is its request's deadline; a
 -- request still queued then has expired (SY002), and no worker gets it.
 SET syrpc.call_deadline = on;
