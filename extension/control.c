@@ -244,7 +244,7 @@ extend_lease(text *app, pg_uuid_t *id, int32 attempt, int64 lease_us)
 	if (running_mark(id, now, &mark))
 	{
 		if (mark_ours(app, id, attempt, now, &mark) &&
-			mark_change(id, mark.base, now, until, false))
+			mark_change(id, mark.base, until, false))
 		{
 			/* a shorter lease ends before waiting workers' next look */
 			if (until < mark.until)
@@ -276,7 +276,7 @@ release_request(text *app, pg_uuid_t *id, int32 attempt, int64 delay_us)
 		return;
 	if (running_mark(id, now, &mark))
 		done = mark_ours(app, id, attempt, now, &mark) &&
-			mark_change(id, mark.base, now, ready_at, true);
+			mark_change(id, mark.base, ready_at, true);
 	else
 		done = store_release_request(app, id, attempt, now, ready_at);
 	if (done)

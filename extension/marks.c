@@ -327,8 +327,7 @@ mark_lookup(SyrpcMarkKind kind, const pg_uuid_t *id, SyrpcMarkInfo *found)
  * did.  Not transactional: it stays if its transaction rolls back.
  */
 bool
-mark_change(const pg_uuid_t *id, int32 base, TimestampTz now, TimestampTz until,
-			bool release)
+mark_change(const pg_uuid_t *id, int32 base, TimestampTz until, bool release)
 {
 	MarkKey		key;
 	uint32		hash;
@@ -343,7 +342,8 @@ mark_change(const pg_uuid_t *id, int32 base, TimestampTz now, TimestampTz until,
 	lock = lock_of(hash);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	m = hash_search_with_hash_value(marks, &key, hash, HASH_FIND, NULL);
-	if (m != NULL && m->base == base && m->until > now && !m->released &&
+	/* the clock read under the lock: a lease that ran out since the caller looked is lost */
+	if (m != NULL && m->base == base && m->until > GetCurrentTimestamp() && !m->released &&
 		(m->holder == NOBODY || m->holder == MyProc->pgprocno))
 	{
 		m->until = until;
@@ -594,8 +594,13 @@ expired_fn(Mark *m, void *arg)
 	Expired    *e = arg;
 	SyrpcExpiredLeases *out = e->out;
 
+	/*
+	 * A lease handed back counts nothing: the next claimer moves it into the
+	 * row (a cleanup that did, attempts unchanged, could not be told from
+	 * that claimer's move by the base check)
+	 */
 	if (m->key.db == MyDatabaseId && m->key.kind == SYRPC_MARK_LEASE &&
-		m->holder == NOBODY && m->until <= e->now && out->n < e->max)
+		m->holder == NOBODY && m->until <= e->now && !m->released && out->n < e->max)
 	{
 		out->ids[out->n] = UUIDPGetDatum(&out->id_space[out->n]);
 		memcpy(&out->id_space[out->n], &m->key.id, sizeof(pg_uuid_t));

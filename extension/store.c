@@ -346,24 +346,26 @@ claim_in_row(text *app, TimestampTz now, const SyrpcApp *settings, bool in_subxa
  */
 static bool
 lease_in_row(const pg_uuid_t *id, int32 base, int32 attempts, TimestampTz ready_at,
-			 bool in_subxact, SyrpcClaim *claim)
+			 TimestampTz now, bool in_subxact, SyrpcClaim *claim)
 {
-	Oid			argtypes[4] = {UUIDOID, INT4OID, INT4OID, TIMESTAMPTZOID};
-	Datum		args[4];
+	Oid			argtypes[5] = {UUIDOID, INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		args[5];
 
 	args[0] = UUIDPGetDatum(id);
 	args[1] = Int32GetDatum(base);
 	args[2] = Int32GetDatum(attempts);
 	args[3] = TimestampTzGetDatum(ready_at);
+	args[4] = TimestampTzGetDatum(now);
+	/* not while a lease in the row runs: one a worker took, and handed back with a delay */
 #define LEASE_IN_ROW_SQL(failure) \
 	"UPDATE syrpc.request SET attempts = $3, ready_at = $4" \
 	" WHERE result_id = (" \
 	"       SELECT result_id FROM syrpc.request" \
-	"        WHERE result_id = $1 AND attempts = $2" failure \
+	"        WHERE result_id = $1 AND attempts = $2 AND ready_at <= $5" failure \
 	"        FOR UPDATE SKIP LOCKED)" \
 	" RETURNING type, result_id, data, attempts, created_at, expires_at"
 	prepare_variant(&plan_lease_in_row, LEASE_IN_ROW_SQL(" AND failure IS NULL"),
-					LEASE_IN_ROW_SQL(""), 4, argtypes);
+					LEASE_IN_ROW_SQL(""), 5, argtypes);
 	return run_claim(plan_lease_in_row, args, in_subxact, claim);
 }
 
@@ -381,7 +383,7 @@ move_lease_into_row(const pg_uuid_t *id, const SyrpcMarkInfo *mark, TimestampTz 
 	bool		again = counted < settings->max_attempts;
 
 	if (!lease_in_row(id, mark->base, again ? counted + 1 : counted,
-					  again ? now + settings->lease_us : mark->until,
+					  again ? now + settings->lease_us : mark->until, now,
 					  in_subxact, again ? claim : NULL))
 		return false;
 	mark_remove_at_commit(SYRPC_MARK_LEASE, id, mark->base);
@@ -468,7 +470,7 @@ claim_with_mark(text *app, TimestampTz now, const SyrpcApp *settings, bool in_su
 				old = DatumGetTimestampTz(result_col_notnull(5)) < born;
 				if (in_row || old)
 				{
-					claimed = lease_in_row(&id, info.base, info.base + 1, info.until,
+					claimed = lease_in_row(&id, info.base, info.base + 1, info.until, now,
 										   in_subxact, claim);
 					if (claimed)
 						mark_remove_at_commit(SYRPC_MARK_LEASE, &id, info.base);

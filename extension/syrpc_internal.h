@@ -529,8 +529,8 @@ extern SyrpcMarkAdd mark_add(SyrpcMarkKind kind, const pg_uuid_t *id, TimestampT
 							 const SyrpcMarkInfo *info, SyrpcMarkInfo *found);
 extern bool mark_lookup(SyrpcMarkKind kind, const pg_uuid_t *id, SyrpcMarkInfo *found);
 extern void mark_drop_mine(SyrpcMarkKind kind, const pg_uuid_t *id);
-extern bool mark_change(const pg_uuid_t *id, int32 base, TimestampTz now,
-						TimestampTz until, bool release);
+extern bool mark_change(const pg_uuid_t *id, int32 base, TimestampTz until,
+						bool release);
 extern void mark_remove_at_commit(SyrpcMarkKind kind, const pg_uuid_t *id,
 								  int32 base);
 extern TimestampTz marks_next_lease_end(uint32 app_hash, TimestampTz now,

@@ -129,6 +129,7 @@ SELECT result_id = :'d5' AS claimed FROM syrpc_get_request('sd2', 0);
 SELECT pg_sleep(0.3);
 SELECT syrpc_cleanup() >= 0 AS cleaned;
 SELECT count(*) AS still_there FROM syrpc.request WHERE result_id = :'d5';
+SELECT syrpc_configure('sd2', result_ttl => '1 hour');      -- so that its result stays
 SELECT syrpc_put_result('sd2', :'d5', '{"late": true}');
 SELECT syrpc_get_result('sd2', :'d5', 0);
 -- syrpc.call_deadline: syrpc_call's timeout is its request's deadline; a
