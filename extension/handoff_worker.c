@@ -223,13 +223,14 @@ slot_of(const pg_uuid_t *id)
 }
 
 /*
- * A worker extends its lease (attempt, or 0: any) of in-memory request id to until, or (release)
- * hands it back (1.7): the attempt is taken back, as by a claim that rolls
- * back, nobody holds the lease, and it ends at until, when the request is
- * queued again (at once if until has come).  Either takes effect at once, not at commit,
- * and only for a claim that has committed: a claim of the open transaction
- * would take its attempt back a second time if it rolled back.  *end: the
- * lease's end.
+ * A worker extends its lease (of attempt, or 0: any) of in-memory request
+ * id to until, or (release) hands it back (1.7): the attempt is taken
+ * back, as by a claim that rolls back, nobody holds the lease, and it ends
+ * at until, when the request is queued again (at once if until has come).
+ * Either takes effect at once, not at commit, and only for a claim that
+ * has committed, so that what a rollback undoes is only ever a claim
+ * (handoff.pml checks releases and rollbacks against each other).  *end:
+ * the lease's end.
  */
 HandoffLease
 handoff_lease(text *app, const pg_uuid_t *id, int32 attempt, TimestampTz until,
