@@ -47,24 +47,43 @@
  *            else QUEUED, or FAILED at max_attempts; ANSWERING by another,
  *            or SPILLING: it waits (not holding the lock), then decides
  *            again; WITHDRAWN: dropped; FAILED/ANSWERED/FREE:
- *            "already answered"; its backend's exit: LEASED by it ->
- *            QUEUED, or FAILED at max_attempts; ANSWERING by it -> as its
- *            abort; else its holder, if it is, is cleared
- *   time:    any running lease may run out
+ *            "already answered"; QUEUED with no attempt: "not claimed";
+ *            its backend's exit: LEASED by it -> QUEUED, or FAILED at
+ *            max_attempts; ANSWERING by it -> as its abort; else its
+ *            holder, if it is, is cleared;
+ *            (1.7, handoff_worker.c handoff_lease, not transactional)
+ *            only for its gen, LEASED, held by it, at the attempt it
+ *            names if it names one (85300be; -DATTEMPT: the attempts its
+ *            claim got), its lease not run out, and claimed in a
+ *            transaction that has ended (not op_pending):
+ *            extend: the lease ends later; release (as of 9ae7cdd):
+ *            attempts--, holder cleared (nobody's: it cannot be extended
+ *            or released again), and either QUEUED at once, or after a
+ *            delay (LEASED with no holder, the lease now ending then,
+ *            when the caller queues it again, or fails it); otherwise
+ *            refused (SY004, SY007)
+ *   time:    any running lease may run out (a release's delay too: a
+ *            LEASED slot with no holder)
  *
  * The model: one caller making CALLS calls in turn through its slot, W
  * workers that may claim, abort, answer (again after an abort), commit, or
- * exit (and come back as a new backend with the same number), a lease that
- * may run out at any moment, and a caller that may time out or be
+ * exit (and come back as a new backend with the same number), extend the
+ * lease they hold or release it (RELEASES that succeed, in all), a lease
+ * that may run out at any moment, and a caller that may time out or be
  * cancelled at any moment.  What must hold: a caller ends each call with
  * exactly one outcome (its answer, spilled, SY001, or cancelled); an answer
  * committed to the slot reaches its caller unless the call was cancelled;
  * no answer reaches the wrong call; a spilled call takes no answer in
  * memory, and a late answer to it finds its row in the table (a late
  * answer is dropped only for a call with no row); the slot is never reused
- * while an answerer is set; no call is claimed more than max_attempts
- * times; nothing is left waiting, and no answerer is left set, when
- * nothing can move.
+ * while an answerer is set; the call's attempts are its claims that
+ * count (not rolled back while held, not released: each one counted off
+ * once), never more than max_attempts; a worker whose extension or
+ * release succeeds holds the call's lease: its own claim, not handed back,
+ * its lease not run out; nothing is left waiting, and no answerer is left
+ * set, when nothing can move.  (Before 1.7 the attempts property was
+ * "no call is claimed more than max_attempts times": a release takes its
+ * attempt back, so now it is the claims that count.)
  *
  * Easy to miss, and each found wrong by spin without it: a cancel in
  * ANSWERED or FAILED withdraws too (or the slot is never put to again); an
@@ -77,7 +96,26 @@
  * (put_result publishes at commit without holding the slot meanwhile, so a
  * timeout can spill under it), NO_GEN (a late answer is not checked
  * against the call it answers), NO_REUSE_CHECK (the caller reuses a
- * WITHDRAWN slot while an answerer is still set).
+ * WITHDRAWN slot while an answerer is still set), EXTEND_OTHERS
+ * (handoff_lease without its holder test: a worker whose lease ran out,
+ * the call claimed by another since, is told it extended its lease),
+ * and, with -DAGAIN -DRELEASES=2, RELEASE_KEEPS_HOLDER (a release with a
+ * delay leaves its worker the holder, as before 9ae7cdd: its retry during
+ * the delay, naming no attempt, finds the slot LEASED, held by it, its
+ * lease running, and takes an attempt back a second time: attempts 1 -> 0
+ * -> -1, and at max_attempts 2 the call is then claimed three more times
+ * before it fails).
+ *
+ * Found wrong in the C of 85300be, mended by 9ae7cdd, and run now: that
+ * second release (-DAGAIN -DRELEASES=2, naming the attempt or not).  No
+ * configuration finds the C of 9ae7cdd wrong, nor of 08ad56d (which changed
+ * the marks only: handoff.c and handoff_worker.c as modelled).  And spin
+ * finds no error any more in -DRELEASE_OPEN_CLAIM (handoff_lease without
+ * its op_pending test), so it is no mutant now: a release in the claim's
+ * own transaction leaves no holder, and the claim's rollback (end_ops: only
+ * a slot it still holds) no longer takes the attempt back a second time,
+ * which is the reason handoff_worker.c still gives for the test (an
+ * extension's rollback was harmless already).
  */
 
 #ifndef W
@@ -178,7 +216,9 @@ active proctype lease()
 {
 end:
 	do
-	:: atomic { holder != NONE && !lease_over -> lease_over = true; lost[holder] = true }
+	:: atomic { (holder != NONE || state == LEASED) && !lease_over ->	/* LEASED with no holder: a release's delay */
+			lease_over = true;
+			if :: holder != NONE -> lost[holder] = true :: else fi }
 	od
 }
 
@@ -193,7 +233,13 @@ end:
 #else
 #define CLAIM_OK (!open)
 #endif
-#define LEASE_OK (gen == mygen && state == LEASED && HOLDER_OK && !lease_over && CLAIM_OK)
+/* The attempt the worker names (-DATTEMPT: the one its claim got; else none, 0). */
+#ifdef ATTEMPT
+#define ATTEMPT_OK (attempts == myatt)
+#else
+#define ATTEMPT_OK true
+#endif
+#define LEASE_OK (gen == mygen && state == LEASED && HOLDER_OK && ATTEMPT_OK && !lease_over && CLAIM_OK)
 /* Who calls syrpc_release: a worker that holds the request (-DAGAIN: also after its release). */
 #ifdef AGAIN
 #define MAY_RELEASE (held || released)
@@ -204,6 +250,7 @@ end:
 proctype worker(byte me)
 {
 	byte mygen;
+	byte myatt;		/* the attempt its claim got */
 	bool answering;
 	bool open;		/* its claim's transaction has not ended */
 	bool held;		/* it holds the call's lease, as far as it knows: claimed, not released */
@@ -213,6 +260,7 @@ end:
 	do
 	:: atomic { state == QUEUED ->
 			state = LEASED; holder = me; attempts++; counted++; mygen = gen; lease_over = false;
+			myatt = attempts;
 			lost[me] = false; open = true; held = true;
 			assert(attempts <= MAX_ATTEMPTS && attempts == counted) };
 		do
@@ -234,9 +282,12 @@ end:
 				assert(attempts == counted);
 				assert(held && !lost[me]);	/* its own lease, still running */
 				held = false; released = true;
+#ifndef RELEASE_KEEPS_HOLDER
+				holder = NONE;	/* nobody's: not to be extended or released again */
+#endif
 				if
 				:: holder = NONE; state = QUEUED	/* no delay: queued again at once */
-				:: true	/* after a delay: the lease now ends then */
+				:: true	/* after a delay: LEASED, the lease (nobody's) now ends then */
 				fi }
 		:: atomic { !open ->	/* its backend exits */
 				if
