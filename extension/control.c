@@ -64,8 +64,7 @@ report_claim_open(const pg_uuid_t *id)
 static bool
 running_mark(const pg_uuid_t *id, TimestampTz now, SyrpcMarkInfo *mark)
 {
-	return mark_lookup(SYRPC_MARK_LEASE, id, mark) && (!mark->pending || mark->mine) &&
-		mark->until > now;
+	return leased_in_mark(id, mark) && mark->until > now;
 }
 
 /*
@@ -76,7 +75,6 @@ bool
 cancel_request(text *app, pg_uuid_t *id)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	SyrpcApp	any = {0, PG_INT32_MAX, 0, 0};
 	SyrpcApp	settings;
 	SyrpcRequestInfo req;
 	TimestampTz created_at;
@@ -84,7 +82,7 @@ cancel_request(text *app, pg_uuid_t *id)
 	int			in_memory;
 
 	if (!store_load_app(app, false, &settings))
-		settings = any;			/* no such app: then not its request either */
+		settings = store_any_app;	/* no such app: then not its request either */
 	req = store_request_state(app, id, now, &settings);
 	switch (req.state)
 	{
@@ -132,13 +130,12 @@ bool
 request_cancelled(text *app, pg_uuid_t *id)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	SyrpcApp	any = {0, PG_INT32_MAX, 0, 0};
 	SyrpcRequestInfo req;
 	int			in_memory = handoff_withdrawn(app, id);
 
 	if (in_memory >= 0)
 		return in_memory == 1;	/* its caller has gone: cancelled */
-	req = store_request_state(app, id, now, &any);
+	req = store_request_state(app, id, now, &store_any_app);
 	if (req.state == SYRPC_REQ_WRONG_APP)
 		report_wrong_app(app, id);
 	if (req.state != SYRPC_REQ_NONE)
@@ -163,8 +160,7 @@ request_cancelled(text *app, pg_uuid_t *id)
 static bool
 lease_gone(text *app, const pg_uuid_t *id, TimestampTz now)
 {
-	SyrpcApp	any = {0, PG_INT32_MAX, 0, 0};
-	SyrpcRequestInfo req = store_request_state(app, id, now, &any);
+	SyrpcRequestInfo req = store_request_state(app, id, now, &store_any_app);
 
 	if (req.state == SYRPC_REQ_WRONG_APP)
 		report_wrong_app(app, id);
@@ -192,8 +188,7 @@ static bool
 mark_ours(text *app, const pg_uuid_t *id, int32 attempt, TimestampTz now,
 		  const SyrpcMarkInfo *mark)
 {
-	SyrpcApp	any = {0, PG_INT32_MAX, 0, 0};
-	SyrpcRequestInfo req = store_request_state(app, id, now, &any);
+	SyrpcRequestInfo req = store_request_state(app, id, now, &store_any_app);
 
 	return req.state == SYRPC_REQ_WAITING && !mark->released &&
 		req.attempts == mark->base + 1 && (attempt == 0 || attempt == mark->base + 1);
@@ -252,7 +247,7 @@ extend_lease(text *app, pg_uuid_t *id, int32 attempt, int64 lease_us)
 			return until;
 		}
 	}
-	else if (store_extend_lease(app, id, attempt, now, until))
+	else if (store_change_row_lease(app, id, attempt, now, until, false))
 		return until;
 	if (lease_gone(app, id, now))
 		report_cancelled(app, id);
@@ -278,7 +273,7 @@ release_request(text *app, pg_uuid_t *id, int32 attempt, int64 delay_us)
 		done = mark_ours(app, id, attempt, now, &mark) &&
 			mark_change(id, mark.base, ready_at, true);
 	else
-		done = store_release_request(app, id, attempt, now, ready_at);
+		done = store_change_row_lease(app, id, attempt, now, ready_at, true);
 	if (done)
 		wake_at_commit(SYRPC_WAIT_REQUEST, syrpc_app_key(app));
 	else

@@ -48,13 +48,19 @@ enter(FunctionCallInfo fcinfo, const char *func, text *app, SyrpcSide side,
 	check_access(as, app, side);
 }
 
-/* A claimed request as the one row (type, result_id, data) of an SRF. */
+/*
+ * A claimed request as a row of an SRF: (type, result_id, data), and
+ * (1.7) attempts and deadline when the result type has them.
+ */
 static void
 return_claim(FunctionCallInfo fcinfo, const SyrpcClaim *claim)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum		values[3] = {claim->type, claim->result_id, claim->data};
-	bool		nulls[3] = {false, false, false};
+	Datum		values[5] = {claim->type, claim->result_id, claim->data,
+		Int32GetDatum(claim->attempts), TimestampTzGetDatum(claim->expires_at)};
+	bool		nulls[5] = {false, false, false, false, false};
+
+	Assert(rsinfo->setDesc->natts == 3 || rsinfo->setDesc->natts == 5);
 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
@@ -197,16 +203,16 @@ syrpc_get_result(PG_FUNCTION_ARGS)
 }
 
 /*
- * syrpc_get_requests(app, max, timeout) returns setof (type, result_id,
- * data) (1.6): up to max claimed requests, waiting up to timeout for the
- * first; no row when the timeout passes.
+ * Up to max claimed requests of app (the arguments app, max, timeout),
+ * waiting up to timeout for the first; no row when the timeout passes.
+ * The rows as the function's result type has them (return_claim).
  */
-Datum
-syrpc_get_requests(PG_FUNCTION_ARGS)
+static Datum
+claim_requests(FunctionCallInfo fcinfo, const char *func)
 {
 	text	   *app = arg_name(fcinfo, 0, "app");
 	int			max = arg_batch_max(fcinfo, 1);
-	TimestampTz deadline = arg_deadline(fcinfo, 2, "syrpc_get_requests");
+	TimestampTz deadline = arg_deadline(fcinfo, 2, func);
 	bool		owned = owns_transaction();
 	SyrpcWait	wait = {.deadline = deadline, .owns_xact = owned, .ends_xact = owned};
 	SyrpcClaim *claims = palloc(sizeof(SyrpcClaim) * max);
@@ -214,12 +220,19 @@ syrpc_get_requests(PG_FUNCTION_ARGS)
 	SyrpcAsOwner as;
 
 	InitMaterializedSRF(fcinfo, 0);
-	enter(fcinfo, "syrpc_get_requests", app, SYRPC_WORKER, &as);
+	enter(fcinfo, func, app, SYRPC_WORKER, &as);
 	n = wait_for_requests(app, &wait, max, claims);
 	leave_as_owner(&as);
 	for (int i = 0; i < n; i++)
 		return_claim(fcinfo, &claims[i]);
 	return (Datum) 0;
+}
+
+/* syrpc_get_requests(app, max, timeout) returns setof (type, result_id, data) (1.6) */
+Datum
+syrpc_get_requests(PG_FUNCTION_ARGS)
+{
+	return claim_requests(fcinfo, "syrpc_get_requests");
 }
 
 /*
@@ -253,29 +266,7 @@ syrpc_put_results(PG_FUNCTION_ARGS)
 Datum
 syrpc_claim_requests(PG_FUNCTION_ARGS)
 {
-	text	   *app = arg_name(fcinfo, 0, "app");
-	int			max = arg_batch_max(fcinfo, 1);
-	TimestampTz deadline = arg_deadline(fcinfo, 2, "syrpc_claim_requests");
-	bool		owned = owns_transaction();
-	SyrpcWait	wait = {.deadline = deadline, .owns_xact = owned, .ends_xact = owned};
-	SyrpcClaim *claims = palloc(sizeof(SyrpcClaim) * max);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int			n;
-	SyrpcAsOwner as;
-
-	InitMaterializedSRF(fcinfo, 0);
-	enter(fcinfo, "syrpc_claim_requests", app, SYRPC_WORKER, &as);
-	n = wait_for_requests(app, &wait, max, claims);
-	leave_as_owner(&as);
-	for (int i = 0; i < n; i++)
-	{
-		Datum		values[5] = {claims[i].type, claims[i].result_id, claims[i].data,
-			Int32GetDatum(claims[i].attempts), TimestampTzGetDatum(claims[i].expires_at)};
-		bool		nulls[5] = {false, false, false, false, false};
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
+	return claim_requests(fcinfo, "syrpc_claim_requests");
 }
 
 /*

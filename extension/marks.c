@@ -605,7 +605,6 @@ expired_fn(Mark *m, void *arg)
 		out->ids[out->n] = UUIDPGetDatum(&out->id_space[out->n]);
 		memcpy(&out->id_space[out->n], &m->key.id, sizeof(pg_uuid_t));
 		out->bases[out->n] = Int32GetDatum(m->base);
-		out->afters[out->n] = Int32GetDatum(m->base + (m->released ? 0 : 1));
 		out->untils[out->n] = TimestampTzGetDatum(m->until);
 		out->n++;
 	}
@@ -627,7 +626,6 @@ marks_expired_leases(TimestampTz now, int max)
 	out->ids = palloc(sizeof(Datum) * max);
 	out->id_space = palloc(sizeof(pg_uuid_t) * max);
 	out->bases = palloc(sizeof(Datum) * max);
-	out->afters = palloc(sizeof(Datum) * max);
 	out->untils = palloc(sizeof(Datum) * max);
 	scan_marks(LW_SHARED, expired_fn, &e);
 	return out;

@@ -285,9 +285,9 @@ report_outcome(text *app, const pg_uuid_t *id, const SyrpcOutcome *outcome, Datu
 	{
 		Jsonb	   *j = DatumGetJsonbP(data);
 
-		if (!(JB_ROOT_IS_SCALAR(j) && JB_ROOT_COUNT(j) == 1 &&
-			  strcmp(JsonbToCString(NULL, &j->root, VARSIZE(j)), "null") == 0))
-			detail = JsonbToCString(NULL, &j->root, VARSIZE(j));
+		detail = JsonbToCString(NULL, &j->root, VARSIZE(j));
+		if (strcmp(detail, "null") == 0)
+			detail = NULL;		/* none given */
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_SYRPC_REMOTE_ERROR),

@@ -587,10 +587,16 @@ store_next_look(text *app, TimestampTz now, const SyrpcApp *settings)
 }
 
 /*
+ * Settings under which no request counts as failed by its attempts: for a
+ * look that only asks where a request stands (store_request_state).
+ */
+const SyrpcApp store_any_app = {0, PG_INT32_MAX, 0, 0};
+
+/*
  * Has request id been handed to a worker under a lease kept in a mark?
  * Not if the mark is another backend's claim that has not committed.
  */
-static bool
+bool
 leased_in_mark(const pg_uuid_t *id, SyrpcMarkInfo *mark)
 {
 	return mark_lookup(SYRPC_MARK_LEASE, id, mark) && (!mark->pending || mark->mine);
@@ -643,8 +649,7 @@ store_finish_request(text *app, const pg_uuid_t *id, TimestampTz now,
 static SyrpcFinishState
 why_not_in_flight(text *app, const pg_uuid_t *id, TimestampTz now)
 {
-	SyrpcApp	any = {0, PG_INT32_MAX, 0, 0};
-	SyrpcRequestInfo req = store_request_state(app, id, now, &any);
+	SyrpcRequestInfo req = store_request_state(app, id, now, &store_any_app);
 
 	if (req.state == SYRPC_REQ_WRONG_APP)
 		return SYRPC_FIN_WRONG_APP;
@@ -777,8 +782,8 @@ store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
 static void
 move_expired_leases(TimestampTz now)
 {
-	Oid			argtypes[4] = {UUIDARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID};
-	Datum		values[4];
+	Oid			argtypes[3] = {UUIDARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		values[3];
 	SyrpcExpiredLeases *e = marks_expired_leases(now, 1000);
 
 	if (e->n == 0)
@@ -789,13 +794,11 @@ move_expired_leases(TimestampTz now)
 												TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_array(e->untils, e->n, TIMESTAMPTZOID, 8,
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[3] = PointerGetDatum(construct_array(e->afters, e->n, INT4OID, 4, true,
-												TYPALIGN_INT));
 	plan_prepare(&plan_cleanup_leases,
-				 "UPDATE syrpc.request r SET attempts = m.after, ready_at = m.until"
-				 "  FROM unnest($1, $2, $3, $4) AS m(id, base, until, after)"
+				 "UPDATE syrpc.request r SET attempts = m.base + 1, ready_at = m.until"
+				 "  FROM unnest($1, $2, $3) AS m(id, base, until)"
 				 " WHERE r.result_id = m.id AND r.attempts = m.base",
-				 4, argtypes);
+				 3, argtypes);
 	plan_run(plan_cleanup_leases, values, NULL, 0);
 	for (int i = 0; i < e->n; i++)
 		mark_remove_at_commit(SYRPC_MARK_LEASE, DatumGetUUIDP(e->ids[i]),

@@ -55,11 +55,14 @@ store_withdraw_request(text *app, const pg_uuid_t *id, TimestampTz now,
 
 /*
  * A lease of request id written in its row, still running at now (of
- * attempt, unless 0), ends at until instead.  Returns whether there was one.
+ * attempt, unless 0), ends at until instead; or (release) the request is
+ * handed back, claimable at until, the attempt the row counted taken back.
+ * Returns whether there was such a lease.  (A lease in a mark:
+ * mark_change.)
  */
 bool
-store_extend_lease(text *app, const pg_uuid_t *id, int32 attempt, TimestampTz now,
-				   TimestampTz until)
+store_change_row_lease(text *app, const pg_uuid_t *id, int32 attempt, TimestampTz now,
+					   TimestampTz until, bool release)
 {
 	Oid			argtypes[5] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
 	Datum		values[5];
@@ -69,37 +72,14 @@ store_extend_lease(text *app, const pg_uuid_t *id, int32 attempt, TimestampTz no
 	values[2] = TimestampTzGetDatum(now);
 	values[3] = TimestampTzGetDatum(until);
 	values[4] = Int32GetDatum(attempt);
-	plan_prepare(&plan_extend,
-				 "UPDATE syrpc.request SET ready_at = $4"
-				 " WHERE result_id = $1 AND app = $2 AND attempts > 0"
-				 "   AND ready_at > $3 AND failure IS NULL"
-				 "   AND ($5 = 0 OR attempts = $5)",
-				 5, argtypes);
-	return plan_run(plan_extend, values, NULL, 0) == 1;
-}
-
-/*
- * Hand request id back, its lease in its row running at now (of attempt,
- * unless 0): claimable at ready_at, the attempt the row counted taken
- * back.  Returns whether it did.  (A lease in a mark: mark_change.)
- */
-bool
-store_release_request(text *app, const pg_uuid_t *id, int32 attempt, TimestampTz now,
-					  TimestampTz ready_at)
-{
-	Oid			argtypes[5] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
-	Datum		values[5];
-
-	values[0] = UUIDPGetDatum(id);
-	values[1] = PointerGetDatum(app);
-	values[2] = TimestampTzGetDatum(now);
-	values[3] = TimestampTzGetDatum(ready_at);
-	values[4] = Int32GetDatum(attempt);
-	plan_prepare(&plan_release,
-				 "UPDATE syrpc.request SET ready_at = $4, attempts = attempts - 1"
-				 " WHERE result_id = $1 AND app = $2 AND attempts > 0"
-				 "   AND ready_at > $3 AND failure IS NULL"
-				 "   AND ($5 = 0 OR attempts = $5)",
-				 5, argtypes);
-	return plan_run(plan_release, values, NULL, 0) == 1;
+#define CHANGE_LEASE_SQL(set) \
+	"UPDATE syrpc.request SET ready_at = $4" set \
+	" WHERE result_id = $1 AND app = $2 AND attempts > 0" \
+	"   AND ready_at > $3 AND failure IS NULL" \
+	"   AND ($5 = 0 OR attempts = $5)"
+	if (release)
+		plan_prepare(&plan_release, CHANGE_LEASE_SQL(", attempts = attempts - 1"), 5, argtypes);
+	else
+		plan_prepare(&plan_extend, CHANGE_LEASE_SQL(""), 5, argtypes);
+	return plan_run(release ? plan_release : plan_extend, values, NULL, 0) == 1;
 }

@@ -477,6 +477,7 @@ extern SyrpcRequestInfo store_request_state(text *app, const pg_uuid_t *id,
 											TimestampTz now,
 											const SyrpcApp *settings);
 extern int64 store_cleanup(TimestampTz now);
+extern const SyrpcApp store_any_app;
 
 /* store.c: what the tables of this database have (SCHEMA_*) */
 #define SCHEMA_FAILURE		0x01	/* 1.3: syrpc.request.failure */
@@ -488,10 +489,8 @@ extern void store_result_forget_plans(void);
 /* store_control.c (1.7): a cancel's delete, a lease's extension or release */
 extern bool store_withdraw_request(text *app, const pg_uuid_t *id, TimestampTz now,
 								   int32 max_attempts, TimestampTz *created_at);
-extern bool store_extend_lease(text *app, const pg_uuid_t *id, int32 attempt,
-							   TimestampTz now, TimestampTz until);
-extern bool store_release_request(text *app, const pg_uuid_t *id, int32 attempt,
-								  TimestampTz now, TimestampTz ready_at);
+extern bool store_change_row_lease(text *app, const pg_uuid_t *id, int32 attempt,
+								   TimestampTz now, TimestampTz until, bool release);
 extern void store_spill_request(text *app, const SyrpcSpill *spill);
 
 /* marks.c: leases and taken results in shared memory (preloaded) */
@@ -531,6 +530,7 @@ extern bool mark_lookup(SyrpcMarkKind kind, const pg_uuid_t *id, SyrpcMarkInfo *
 extern void mark_drop_mine(SyrpcMarkKind kind, const pg_uuid_t *id);
 extern bool mark_change(const pg_uuid_t *id, int32 base, TimestampTz until,
 						bool release);
+extern bool leased_in_mark(const pg_uuid_t *id, SyrpcMarkInfo *mark);	/* store.c */
 extern void mark_remove_at_commit(SyrpcMarkKind kind, const pg_uuid_t *id,
 								  int32 base);
 extern TimestampTz marks_next_lease_end(uint32 app_hash, TimestampTz now,
@@ -544,7 +544,6 @@ typedef struct SyrpcExpiredLeases
 	Datum	   *ids;			/* uuid, pointing into id_space */
 	pg_uuid_t  *id_space;
 	Datum	   *bases;			/* int4: the rows' attempts */
-	Datum	   *afters;			/* int4: ... once the lease counts (base, if released) */
 	Datum	   *untils;			/* timestamptz: the leases' ends */
 } SyrpcExpiredLeases;
 
