@@ -295,6 +295,7 @@ static const bench_system all_systems[] = {
     { "call", "syrpc: call", syrpc_worker, syrpc_caller, 1, 1, NULL, NULL },
     { "table", "syrpc: call, table path", syrpc_worker, syrpc_caller_table, 1, 1, NULL, NULL },
     { "putget", "syrpc: put + get", syrpc_worker, syrpc_caller_put_get, 1, 1, NULL, NULL },
+    { "prepared", "syrpc: put + get, prepared", syrpc_worker_prepared, syrpc_caller_prepared, 1, 1, NULL, NULL },
     { "rows", "syrpc: put + get, leases in rows", syrpc_worker_rows, syrpc_caller_rows, 1, 1, NULL, NULL },
     { "sql", "syrpc: plain SQL API", sql_worker, sql_caller, 1, 1, NULL, NULL },
     { "async", "syrpc: call, async results", syrpc_worker_async_results, syrpc_caller, 1, 1, NULL, NULL },
@@ -424,7 +425,7 @@ main(int argc, char **argv)
     time_t now = time(NULL);
     char date[64];
     char *pgversion, *saved;
-    const char *systems = "floor,naive,call,table,putget,rows,sql,async";
+    const char *systems = "floor,naive,call,table,putget,prepared,rows,sql,async";
     const char *peers = "redis,rabbitmq,notify";
     static const char *const known_peers[] = { "notify", "redis", "rabbitmq" };
     char peer_on[3] = { 0 };
@@ -448,7 +449,7 @@ main(int argc, char **argv)
         case 'L': long_seconds = atof(optarg); break;
         default:
             fprintf(stderr, "usage: bench [-T SECONDS] [-r ROUNDS] [-m 1x1,2x4,...] [-s on,off] [-i IDLE_WAITERS]"
-                    " [-y floor,naive,call,table,putget,rows,sql,async,nostats] [-p redis,rabbitmq,notify|none] [-L LONG_SECONDS]"
+                    " [-y floor,naive,call,table,putget,prepared,rows,sql,async,nostats] [-p redis,rabbitmq,notify|none] [-L LONG_SECONDS]"
                     " [-o FILE] -n naive.sql\n");
             return 2;
         }
@@ -502,7 +503,8 @@ main(int argc, char **argv)
             "  with the library preloaded syrpc_call hands requests and answers over in shared memory;\n"
             "  table path: callers SET syrpc.memory_calls = off (every call writes its request);\n"
             "  async results: workers SET syrpc.async_results = on; stats off: callers and workers\n"
-            "  SET syrpc.track_stats = off (what syrpc_stats_latency's counting costs).\n"
+            "  SET syrpc.track_stats = off (what syrpc_stats_latency's counting costs);\n"
+            "  prepared: callers and workers prepare their statements (syrpc_set_prepared).\n"
             "  One request in flight per caller; latencies in ms.\n");
     if (peer_on[0])
         fprintf(out, "- notify: naive with each NOTIFY in a transaction of its own, after the put's commit.\n");

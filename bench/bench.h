@@ -52,6 +52,8 @@ void *syrpc_caller_no_stats(void *arg);
 void *syrpc_caller_table(void *arg);
 void *syrpc_worker_no_stats(void *arg);
 void *syrpc_caller_rows(void *arg);
+void *syrpc_caller_prepared(void *arg);
+void *syrpc_worker_prepared(void *arg);
 void *syrpc_worker_rows(void *arg);
 void *sql_caller(void *arg);
 void *sql_worker(void *arg);

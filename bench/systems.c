@@ -268,13 +268,15 @@ syrpc_error(thread_arg *a, syrpc_conn *c, const char *what)
  * the result_id on.
  */
 static void
-caller_loop(thread_arg *a, int put_get, const char *set)
+caller_loop(thread_arg *a, int put_get, const char *set, int prepared)
 {
     syrpc_conn *c = syrpc_connect(a->ctx->conninfo, a->ctx->app);
     json_t *data = json_loads(payload, 0, NULL);
 
     if (set && c && syrpc_status_of(c) == SYRPC_OK)
         PQclear(PQexec(syrpc_pgconn(c), set));
+    if (c)
+        syrpc_set_prepared(c, prepared);
 
     while (c && syrpc_status_of(c) == SYRPC_OK && !a->ctx->stop_callers) {
         double t0 = now_s();
@@ -305,14 +307,22 @@ caller_loop(thread_arg *a, int put_get, const char *set)
 void *
 syrpc_caller(void *arg)
 {
-    caller_loop(arg, 0, NULL);
+    caller_loop(arg, 0, NULL, 0);
     return NULL;
 }
 
 void *
 syrpc_caller_put_get(void *arg)
 {
-    caller_loop(arg, 1, NULL);
+    caller_loop(arg, 1, NULL, 0);
+    return NULL;
+}
+
+/* put + get with statements prepared (syrpc_set_prepared): what parsing costs. */
+void *
+syrpc_caller_prepared(void *arg)
+{
+    caller_loop(arg, 1, NULL, 1);
     return NULL;
 }
 
@@ -320,7 +330,7 @@ syrpc_caller_put_get(void *arg)
 void *
 syrpc_caller_table(void *arg)
 {
-    caller_loop(arg, 0, "SET syrpc.memory_calls = off");
+    caller_loop(arg, 0, "SET syrpc.memory_calls = off", 0);
     return NULL;
 }
 
@@ -328,7 +338,7 @@ syrpc_caller_table(void *arg)
 void *
 syrpc_caller_rows(void *arg)
 {
-    caller_loop(arg, 1, "SET syrpc.memory_leases = off");
+    caller_loop(arg, 1, "SET syrpc.memory_leases = off", 0);
     return NULL;
 }
 
@@ -336,7 +346,7 @@ syrpc_caller_rows(void *arg)
 void *
 syrpc_caller_no_stats(void *arg)
 {
-    caller_loop(arg, 0, "SET syrpc.track_stats = off");
+    caller_loop(arg, 0, "SET syrpc.track_stats = off", 0);
     return NULL;
 }
 
@@ -349,13 +359,14 @@ echo(const syrpc_request *req, void *arg)
 
 /* Workers: syrpc_serve, after set (a SET, or NULL). */
 static void
-worker_loop(thread_arg *a, const char *set)
+worker_loop(thread_arg *a, const char *set, int prepared)
 {
     syrpc_conn *c = syrpc_connect(a->ctx->conninfo, a->ctx->app);
 
     if (c && syrpc_status_of(c) == SYRPC_OK) {
         if (set)
             PQclear(PQexec(syrpc_pgconn(c), set));
+        syrpc_set_prepared(c, prepared);
         syrpc_set_interrupt_flag(c, &a->ctx->stop_workers);
         syrpc_register(c, "echo", echo, NULL);
         syrpc_serve(c, 0);
@@ -366,27 +377,34 @@ worker_loop(thread_arg *a, const char *set)
 void *
 syrpc_worker(void *arg)
 {
-    worker_loop(arg, NULL);
+    worker_loop(arg, NULL, 0);
     return NULL;
 }
 
 void *
 syrpc_worker_async_results(void *arg)
 {
-    worker_loop(arg, "SET syrpc.async_results = on");
+    worker_loop(arg, "SET syrpc.async_results = on", 0);
     return NULL;
 }
 
 void *
 syrpc_worker_no_stats(void *arg)
 {
-    worker_loop(arg, "SET syrpc.track_stats = off");
+    worker_loop(arg, "SET syrpc.track_stats = off", 0);
+    return NULL;
+}
+
+void *
+syrpc_worker_prepared(void *arg)
+{
+    worker_loop(arg, NULL, 1);
     return NULL;
 }
 
 void *
 syrpc_worker_rows(void *arg)
 {
-    worker_loop(arg, "SET syrpc.memory_leases = off");
+    worker_loop(arg, "SET syrpc.memory_leases = off", 0);
     return NULL;
 }

@@ -655,6 +655,77 @@ test_wakeup_delay(void)
     return 1;
 }
 
+/* How many statements the handle's session has prepared. */
+static long
+prepared_count(syrpc_conn *c)
+{
+    PGresult *r = PQexec(syrpc_pgconn(c), "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'syrpc\\_%'");
+    long n = PQresultStatus(r) == PGRES_TUPLES_OK ? atol(PQgetvalue(r, 0, 0)) : -1;
+
+    PQclear(r);
+    return n;
+}
+
+/* One put + get RPC through a served worker; 1 if its echo came back. */
+static int
+prepared_round_trip(syrpc_conn *caller, json_t *data)
+{
+    char id[SYRPC_ID_SIZE];
+    json_t *result = NULL;
+    int ok;
+
+    CHECK(syrpc_put_request(caller, "echo", data, id) == SYRPC_OK, "put: %s", syrpc_error_message(caller));
+    CHECK(syrpc_get_result(caller, id, 5000, &result) == SYRPC_OK, "get: %s", syrpc_error_message(caller));
+    ok = json_equal(result, data);
+    json_decref(result);
+    CHECK(ok, "result differs");
+    return 1;
+}
+
+/*
+ * syrpc_set_prepared: the statements are prepared once (the session has
+ * them, and runs them again without preparing more), prepared again after
+ * DEALLOCATE ALL and after a reconnect, and not at all when it is off.
+ */
+static int
+test_prepared(void)
+{
+    syrpc_conn *caller = connect_app("t_prepared");
+    json_t *data = json_pack("{s:i}", "n", 7);
+    json_t *result = NULL;
+    test_server s;
+    long once;
+
+    CHECK(caller, "connect");
+    server_start(&s, "", "t_prepared", 0, serve_echo);
+    for (int i = 0; i < 3; i++)
+        CHECK(prepared_round_trip(caller, data), "unprepared RPC %d", i + 1);
+    CHECK(prepared_count(caller) == 0, "%ld statements prepared while off", prepared_count(caller));
+    CHECK(syrpc_set_prepared(caller, 1) == SYRPC_OK, "set_prepared");
+    CHECK(prepared_round_trip(caller, data), "first prepared RPC");
+    once = prepared_count(caller);
+    CHECK(once >= 2, "%ld statements prepared after a put and a get", once);
+    for (int i = 0; i < 5; i++)
+        CHECK(prepared_round_trip(caller, data), "prepared RPC %d", i + 2);
+    CHECK(prepared_count(caller) == once, "%ld statements prepared, %ld after the first RPC: prepared again",
+          prepared_count(caller), once);
+    PQclear(PQexec(syrpc_pgconn(caller), "DEALLOCATE ALL"));
+    CHECK(prepared_round_trip(caller, data), "RPC after DEALLOCATE ALL: %s", syrpc_error_message(caller));
+    CHECK(prepared_count(caller) == once, "%ld statements prepared again after DEALLOCATE ALL, %ld before",
+          prepared_count(caller), once);
+    CHECK(syrpc_reconnect(caller) == SYRPC_OK, "reconnect: %s", syrpc_error_message(caller));
+    CHECK(prepared_round_trip(caller, data), "RPC after reconnect: %s", syrpc_error_message(caller));
+    CHECK(prepared_count(caller) == once, "%ld statements prepared on the new connection, %ld before",
+          prepared_count(caller), once);
+    /* errors are the same prepared: an unknown result_id is SY008 */
+    CHECK(syrpc_get_result(caller, "00000000-0000-0000-0000-000000000001", 0, &result) == SYRPC_BAD_INPUT &&
+          strcmp(syrpc_error_sqlstate(caller), "SY008") == 0, "unknown id: %s", syrpc_error_sqlstate(caller));
+    CHECK(server_stop(&s) == SYRPC_INTERRUPTED, "server: %s", s.message);
+    json_decref(data);
+    syrpc_finish(caller);
+    return 1;
+}
+
 static const test_case tests[] = {
     { "round trip, result taken once", test_round_trip },
     { "timeouts of get_result and get_request; an unknown result_id is SY008 at once", test_timeout },
@@ -669,6 +740,7 @@ static const test_case tests[] = {
     { "serve loop reconnects after its backend is terminated", test_serve_reconnects },
     { "worker killed with SIGKILL: request answered after the lease", test_worker_killed },
     { "wake-up delay: no wake-up missed", test_wakeup_delay },
+    { "syrpc_set_prepared: prepared once, again after DEALLOCATE ALL and a reconnect", test_prepared },
 };
 
 int

@@ -37,6 +37,9 @@
  */
 #define SYRPC__BATCH_DEFAULT 8
 
+/* The most statements one handle prepares (it uses about 20 kinds). */
+#define SYRPC__STMTS_MAX 64
+
 typedef struct syrpc_route {
     char type[SYRPC_NAME_MAX + 1];
     syrpc_handler handler;              /* one of these two is set */
@@ -81,6 +84,14 @@ struct syrpc_conn {
     const char *handling;
     int handling_attempts;     /* ... and the attempt it came with (0: not said) */
     int settled;
+    /*
+     * syrpc_set_prepared: statements are prepared once per connection and
+     * run by name.  The names of those prepared on the current connection
+     * (emptied at each reconnect): statement i is "syrpc_i".
+     */
+    int prepared;
+    char *stmts[SYRPC__STMTS_MAX];
+    int nstmts;
 };
 
 /* How a handler settled its own request (syrpc_conn.settled). */
