@@ -177,7 +177,6 @@ store_schema(void)
 		{
 			for (int i = 0; i < lengthof(variant_plans); i++)
 				free_plan(variant_plans[i]);
-			store_result_forget_plans();
 			schema = now;
 		}
 		schema_dirty = false;

@@ -4,53 +4,178 @@
  *	  The statements on results: storing one, taking it (in a mark, or by a
  *	  tombstone in its row), and saying why there is none to take.
  *
- * Statements on one result go straight to its partition (syrpc.result_NN),
- * computed the way PostgreSQL routes a row of a hash-partitioned table
- * (syrpc_bucket_of).  Addressing the partition by name keeps each
- * statement's plan to a single small table: a generic plan on the parent
- * would lock all 64 partitions and their indexes on every execution.
+ * Each goes straight to the result's partition (syrpc.result_NN), computed
+ * the way PostgreSQL routes a row of a hash-partitioned table
+ * (syrpc_bucket_of), and reads or writes its one row by the primary key
+ * without a plan (store_direct.c): a generic plan on the parent would lock
+ * all 64 partitions and their indexes on every execution, and a plan per
+ * partition made 64 of each statement in every backend.
  *
  * A result is data, or (1.7) a worker's error, whose message is in column
  * error and whose detail is the data, or a cancel (column cancelled).
- * Statements that read those columns come in two forms, for tables from
- * before 1.7 and after (store_schema).
+ * Columns are found by name: tables from before 1.4 have no requested_at,
+ * from before 1.7 no error and cancelled.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "catalog/partition.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
 
 #include "syrpc_internal.h"
 
-/* Saved plans per result partition. */
-static SPIPlanPtr plan_put_result[SYRPC_BUCKETS];
-static SPIPlanPtr plan_put_outcome[SYRPC_BUCKETS];
-static SPIPlanPtr plan_consume[SYRPC_BUCKETS];
-static SPIPlanPtr plan_read_result[SYRPC_BUCKETS];
-static SPIPlanPtr plan_result_state[SYRPC_BUCKETS];
-
-/* The plans whose text depends on the version of the tables. */
-static SPIPlanPtr *const variant_plans[] = {plan_put_result, plan_consume,
-plan_read_result, plan_result_state};
-
-/* The tables changed version: their next run prepares them again. */
-void
-store_result_forget_plans(void)
+/* The columns of syrpc.result, by name: the tables' version decides which it has. */
+typedef struct ResultCols
 {
-	for (int i = 0; i < lengthof(variant_plans); i++)
-		for (int b = 0; b < SYRPC_BUCKETS; b++)
-			if (variant_plans[i][b] != NULL)
-			{
-				SPI_freeplan(variant_plans[i][b]);
-				variant_plans[i][b] = NULL;
-			}
+	AttrNumber	result_id,
+				app,
+				data,
+				created_at,
+				expires_at,
+				consumed_at,
+				requested_at,	/* 1.4 */
+				error,			/* 1.7 */
+				cancelled;		/* 1.7 */
+} ResultCols;
+
+/* A result's partition (syrpc.result_NN) and its columns, opened in lock mode mode. */
+static void
+open_partition(const pg_uuid_t *id, LOCKMODE mode, SyrpcDirect *d, ResultCols *cols)
+{
+	char		name[NAMEDATALEN];
+
+	snprintf(name, sizeof(name), "result_%02d", syrpc_bucket_of(id));
+	direct_open(d, name, mode);
+	cols->result_id = direct_attnum(d, "result_id");
+	cols->app = direct_attnum(d, "app");
+	cols->data = direct_attnum(d, "data");
+	cols->created_at = direct_attnum(d, "created_at");
+	cols->expires_at = direct_attnum(d, "expires_at");
+	cols->consumed_at = direct_attnum(d, "consumed_at");
+	cols->requested_at = direct_attnum(d, "requested_at");
+	cols->error = direct_attnum(d, "error");
+	cols->cancelled = direct_attnum(d, "cancelled");
+}
+
+/* Column n of the row found (NULL if the tables have no such column). */
+static Datum
+col(SyrpcDirect *d, AttrNumber n, bool *isnull)
+{
+	if (n == InvalidAttrNumber)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	return slot_getattr(d->slot, n, isnull);
+}
+
+/* A varlena column of the row found, detoasted into the memory of SPI's caller. */
+static Datum
+col_out(SyrpcDirect *d, AttrNumber n)
+{
+	bool		isnull;
+	Datum		v = col(d, n, &isnull);
+
+	if (isnull)
+		elog(ERROR, "syrpc: unexpected NULL in column %d of a result", n);
+	if (VARATT_IS_EXTENDED(DatumGetPointer(v)))
+		v = PointerGetDatum(detoast_attr((struct varlena *) DatumGetPointer(v)));
+	return SPI_datumTransfer(v, false, -1);
+}
+
+/* Is column n of the row found NULL (or missing)? */
+static bool
+col_null(SyrpcDirect *d, AttrNumber n)
+{
+	bool		isnull;
+
+	(void) col(d, n, &isnull);
+	return isnull;
+}
+
+/* Is the row found a result of app, neither taken nor expired at now? */
+static bool
+takeable(SyrpcDirect *d, const ResultCols *cols, text *app, TimestampTz now)
+{
+	bool		isnull;
+	Datum		v;
+
+	if (!col_null(d, cols->consumed_at))
+		return false;
+	v = col(d, cols->expires_at, &isnull);
+	if (isnull || DatumGetTimestampTz(v) <= now)
+		return false;
+	v = col(d, cols->app, &isnull);
+	return !isnull && same_text(app, DatumGetTextPP(v));
+}
+
+/* The row found's outcome, requested_at (0: none) and, if data, its data. */
+static void
+read_found(SyrpcDirect *d, const ResultCols *cols, Datum *data,
+		   TimestampTz *requested_at, SyrpcOutcome *outcome)
+{
+	bool		isnull;
+	Datum		v;
+
+	v = col(d, cols->error, &isnull);
+	outcome->error = isnull ? NULL : DatumGetTextPP(col_out(d, cols->error));
+	v = col(d, cols->cancelled, &isnull);
+	outcome->cancelled = !isnull && DatumGetBool(v);
+	v = col(d, cols->requested_at, &isnull);
+	*requested_at = isnull ? 0 : DatumGetTimestampTz(v);
+	if (data != NULL)
+		*data = col_out(d, cols->data);
+}
+
+/*
+ * Insert a result of request id; requested_at 0: none.  outcome NULL: data,
+ * else a worker's error (data: its detail, or NULL) or a cancel.
+ */
+static void
+insert_result(text *app, const pg_uuid_t *id, Datum data, TimestampTz now,
+			  const SyrpcApp *settings, TimestampTz requested_at,
+			  const SyrpcOutcome *outcome)
+{
+	SyrpcDirect d;
+	ResultCols	cols;
+	int			natts;
+	Datum	   *values;
+	bool	   *nulls;
+
+	open_partition(id, RowExclusiveLock, &d, &cols);
+	if (outcome != NULL && (cols.error == InvalidAttrNumber || cols.cancelled == InvalidAttrNumber))
+		elog(ERROR, "syrpc: the tables of this database are older than 1.7");
+	natts = RelationGetDescr(d.rel)->natts;
+	values = palloc0(natts * sizeof(Datum));
+	nulls = palloc(natts * sizeof(bool));
+	memset(nulls, true, natts * sizeof(bool));
+#define SET(n, v) do { values[(n) - 1] = (v); nulls[(n) - 1] = false; } while (0)
+	SET(cols.result_id, UUIDPGetDatum(id));
+	SET(cols.app, PointerGetDatum(app));
+	if (data == (Datum) 0)
+		data = DirectFunctionCall1(jsonb_in, CStringGetDatum("null"));
+	SET(cols.data, data);
+	SET(cols.created_at, TimestampTzGetDatum(now));
+	SET(cols.expires_at, TimestampTzGetDatum(now + settings->result_ttl_us));
+	if (requested_at != 0 && cols.requested_at != InvalidAttrNumber)
+		SET(cols.requested_at, TimestampTzGetDatum(requested_at));
+	if (outcome != NULL && outcome->error != NULL)
+		SET(cols.error, PointerGetDatum(outcome->error));
+	if (outcome != NULL)
+		SET(cols.cancelled, BoolGetDatum(outcome->cancelled));
+#undef SET
+	direct_insert(&d, values, nulls);
+	direct_close(&d);
+	pfree(values);
+	pfree(nulls);
 }
 
 /*
@@ -76,27 +201,7 @@ void
 store_put_result(text *app, const pg_uuid_t *id, Datum data, TimestampTz now,
 				 const SyrpcApp *settings, TimestampTz requested_at)
 {
-	Oid			argtypes[6] = {UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID};
-	Datum		values[6];
-	int			bucket = syrpc_bucket_of(id);
-	bool		with = (store_schema() & SCHEMA_REQUESTED_AT) != 0;
-
-	values[0] = UUIDPGetDatum(id);
-	values[1] = PointerGetDatum(app);
-	values[2] = data;
-	values[3] = TimestampTzGetDatum(now);
-	values[4] = TimestampTzGetDatum(now + settings->result_ttl_us);
-	values[5] = TimestampTzGetDatum(requested_at);
-	plan_prepare_bucket(plan_put_result, bucket, with ?
-						"INSERT INTO syrpc.result_%02d"
-						"       (result_id, app, data, created_at, expires_at, requested_at)"
-						" VALUES ($1, $2, $3, $4, $5, $6)" :
-						"INSERT INTO syrpc.result_%02d"
-						"       (result_id, app, data, created_at, expires_at)"
-						" VALUES ($1, $2, $3, $4, $5)",
-						6, argtypes);
-	plan_run(plan_put_result[bucket], values, NULL, 0);
+	insert_result(app, id, data, now, settings, requested_at, NULL);
 }
 
 /*
@@ -109,53 +214,7 @@ store_put_outcome(text *app, const pg_uuid_t *id, Datum data, TimestampTz now,
 				  const SyrpcApp *settings, TimestampTz requested_at,
 				  const SyrpcOutcome *outcome)
 {
-	Oid			argtypes[8] = {UUIDOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, TEXTOID, BOOLOID};
-	Datum		values[8];
-	char		nulls[8] = "        ";
-	int			bucket = syrpc_bucket_of(id);
-
-	if ((store_schema() & SCHEMA_OUTCOME) == 0)
-		elog(ERROR, "syrpc: the tables of this database are older than 1.7");
-	values[0] = UUIDPGetDatum(id);
-	values[1] = PointerGetDatum(app);
-	values[2] = data;
-	if (data == (Datum) 0)
-		values[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum("null"));
-	values[3] = TimestampTzGetDatum(now);
-	values[4] = TimestampTzGetDatum(now + settings->result_ttl_us);
-	values[5] = TimestampTzGetDatum(requested_at);
-	values[6] = PointerGetDatum(outcome->error);
-	nulls[6] = outcome->error == NULL ? 'n' : ' ';
-	values[7] = BoolGetDatum(outcome->cancelled);
-	nulls[5] = requested_at == 0 ? 'n' : ' ';
-	plan_prepare_bucket(plan_put_outcome, bucket,
-						"INSERT INTO syrpc.result_%02d"
-						"       (result_id, app, data, created_at, expires_at, requested_at,"
-						"        error, cancelled)"
-						" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-						8, argtypes);
-	plan_run(plan_put_outcome[bucket], values, nulls, 0);
-}
-
-/* A result's outcome from columns n (error) and n + 1 (cancelled). */
-static void
-outcome_from_result(int n, SyrpcOutcome *outcome)
-{
-	bool		isnull;
-	Datum		d = result_col(n, &isnull);
-
-	outcome->error = isnull ? NULL : DatumGetTextPP(result_col_out(n));
-	d = result_col(n + 1, &isnull);
-	outcome->cancelled = !isnull && DatumGetBool(d);
-}
-
-/* The columns of a result's outcome in statements on tables of this version. */
-static const char *
-outcome_columns(void)
-{
-	return (store_schema() & SCHEMA_OUTCOME) ? "error, cancelled" :
-		"NULL::text, NULL::boolean";
+	insert_result(app, id, data, now, settings, requested_at, outcome);
 }
 
 /*
@@ -167,45 +226,26 @@ static SyrpcMarkAdd
 take_with_mark(text *app, const pg_uuid_t *id, TimestampTz now, Datum *data,
 			   TimestampTz *requested_at, SyrpcOutcome *outcome)
 {
-	Oid			argtypes[3] = {UUIDOID, TEXTOID, TIMESTAMPTZOID};
-	Datum		values[3];
-	int			bucket = syrpc_bucket_of(id);
-	bool		with = (store_schema() & SCHEMA_REQUESTED_AT) != 0;
+	SyrpcDirect d;
+	ResultCols	cols;
 	SyrpcMarkInfo info = {0};
 	SyrpcMarkInfo found;
-	SyrpcMarkAdd added;
+	SyrpcMarkAdd added = MARK_RUNNING;	/* nothing to take */
 	bool		isnull;
-	Datum		d;
-	char		sql[512];
 
-	if (plan_read_result[bucket] == NULL)
-		snprintf(sql, sizeof(sql),
-			 "SELECT data, %s, expires_at, %s FROM syrpc.result_%%02d"
-			 " WHERE result_id = $1 AND app = $2"
-			 "   AND consumed_at IS NULL AND expires_at > $3",
-			 with ? "requested_at" : "NULL::timestamptz", outcome_columns());
-	values[0] = UUIDPGetDatum(id);
-	values[1] = PointerGetDatum(app);
-	values[2] = TimestampTzGetDatum(now);
-	plan_prepare_bucket(plan_read_result, bucket, sql, 3, argtypes);
-	if (plan_run(plan_read_result[bucket], values, NULL, 1) == 0)
+	open_partition(id, AccessShareLock, &d, &cols);
+	if (direct_find(&d, id) && takeable(&d, &cols, app, now))
 	{
-		SPI_freetuptable(SPI_tuptable);
-		return MARK_RUNNING;	/* nothing to take */
+		info.until = DatumGetTimestampTz(col(&d, cols.expires_at, &isnull));
+		read_found(&d, &cols, NULL, requested_at, outcome);
+		if (outcome->error != NULL || outcome->cancelled)
+			added = MARK_ADDED; /* an error is raised, not taken: no mark */
+		else
+			added = mark_add(SYRPC_MARK_TAKEN, id, now, &info, &found);
+		if (added == MARK_ADDED)
+			*data = col_out(&d, cols.data);
 	}
-	info.until = DatumGetTimestampTz(result_col_notnull(3));
-	outcome_from_result(4, outcome);
-	if (outcome->error != NULL || outcome->cancelled)
-		added = MARK_ADDED;		/* an error is raised, not taken: no mark */
-	else
-		added = mark_add(SYRPC_MARK_TAKEN, id, now, &info, &found);
-	if (added == MARK_ADDED)
-	{
-		*data = result_col_out(1);
-		d = result_col(2, &isnull);
-		*requested_at = isnull ? 0 : DatumGetTimestampTz(d);
-	}
-	SPI_freetuptable(SPI_tuptable);
+	direct_close(&d);
 	return added;
 }
 
@@ -219,14 +259,10 @@ bool
 store_consume_result(text *app, const pg_uuid_t *id, TimestampTz now, Datum *data,
 					 TimestampTz *requested_at, SyrpcOutcome *outcome)
 {
-	Oid			argtypes[3] = {UUIDOID, TEXTOID, TIMESTAMPTZOID};
-	Datum		values[3];
-	int			bucket = syrpc_bucket_of(id);
-	bool		with = (store_schema() & SCHEMA_REQUESTED_AT) != 0;
-	bool		isnull;
-	Datum		d;
+	SyrpcDirect d;
+	ResultCols	cols;
 	SyrpcMarkInfo mark;
-	char		sql[512];
+	bool		taken = false;
 
 	outcome->error = NULL;
 	outcome->cancelled = false;
@@ -239,28 +275,27 @@ store_consume_result(text *app, const pg_uuid_t *id, TimestampTz now, Datum *dat
 	}
 	else if (mark_lookup(SYRPC_MARK_TAKEN, id, &mark))
 		return false;			/* taken in a mark */
-	if (plan_consume[bucket] == NULL)
-		snprintf(sql, sizeof(sql),
-			 "UPDATE syrpc.result_%%02d SET consumed_at = $3"
-			 " WHERE result_id = $1 AND app = $2"
-			 "   AND consumed_at IS NULL AND expires_at > $3"
-			 " RETURNING data, %s, %s",
-			 with ? "requested_at" : "NULL::timestamptz", outcome_columns());
-	values[0] = UUIDPGetDatum(id);
-	values[1] = PointerGetDatum(app);
-	values[2] = TimestampTzGetDatum(now);
-	plan_prepare_bucket(plan_consume, bucket, sql, 3, argtypes);
-	if (plan_run(plan_consume[bucket], values, NULL, 0) == 0)
+	open_partition(id, RowExclusiveLock, &d, &cols);
+	while (!taken && direct_find(&d, id) && takeable(&d, &cols, app, now))
 	{
-		SPI_freetuptable(SPI_tuptable);
-		return false;
+		TupleDesc	desc = RelationGetDescr(d.rel);
+		Datum	   *values = palloc(desc->natts * sizeof(Datum));
+		bool	   *nulls = palloc(desc->natts * sizeof(bool));
+
+		/* the tombstone: the same row, with consumed_at */
+		read_found(&d, &cols, data, requested_at, outcome);
+		slot_getallattrs(d.slot);
+		memcpy(values, d.slot->tts_values, desc->natts * sizeof(Datum));
+		memcpy(nulls, d.slot->tts_isnull, desc->natts * sizeof(bool));
+		values[cols.consumed_at - 1] = TimestampTzGetDatum(now);
+		nulls[cols.consumed_at - 1] = false;
+		/* a concurrent take or cleanup changed it first: look again */
+		taken = direct_update(&d, values, nulls);
+		pfree(values);
+		pfree(nulls);
 	}
-	*data = result_col_out(1);
-	d = result_col(2, &isnull);
-	*requested_at = isnull ? 0 : DatumGetTimestampTz(d);
-	outcome_from_result(3, outcome);
-	SPI_freetuptable(SPI_tuptable);
-	return true;
+	direct_close(&d);
+	return taken;
 }
 
 /*
@@ -269,35 +304,29 @@ store_consume_result(text *app, const pg_uuid_t *id, TimestampTz now, Datum *dat
 SyrpcResultState
 store_result_state(text *app, const pg_uuid_t *id, TimestampTz now)
 {
-	Oid			argtypes[2] = {UUIDOID, TIMESTAMPTZOID};
-	Datum		values[2];
-	int			bucket = syrpc_bucket_of(id);
+	SyrpcDirect d;
+	ResultCols	cols;
 	SyrpcResultState state = SYRPC_RES_NONE;
 	SyrpcMarkInfo mark;
+	bool		isnull;
+	Datum		v;
 
-	values[0] = UUIDPGetDatum(id);
-	values[1] = TimestampTzGetDatum(now);
-	plan_prepare_bucket(plan_result_state, bucket,
-						(store_schema() & SCHEMA_OUTCOME) ?
-						"SELECT app, consumed_at IS NOT NULL, cancelled IS TRUE"
-						"  FROM syrpc.result_%02d"
-						" WHERE result_id = $1 AND expires_at > $2" :
-						"SELECT app, consumed_at IS NOT NULL, false"
-						"  FROM syrpc.result_%02d"
-						" WHERE result_id = $1 AND expires_at > $2",
-						2, argtypes);
-	if (plan_run(plan_result_state[bucket], values, NULL, 1) == 1)
+	open_partition(id, AccessShareLock, &d, &cols);
+	if (direct_find(&d, id) &&
+		DatumGetTimestampTz(col(&d, cols.expires_at, &isnull)) > now)
 	{
-		if (!same_text(app, DatumGetTextPP(result_col_notnull(1))))
+		v = col(&d, cols.app, &isnull);
+		if (!same_text(app, DatumGetTextPP(v)))
 			state = SYRPC_RES_WRONG_APP;
-		else if (DatumGetBool(result_col_notnull(3)))
+		else if (!col_null(&d, cols.cancelled) &&
+				 DatumGetBool(col(&d, cols.cancelled, &isnull)))
 			state = SYRPC_RES_CANCELLED;
-		else if (DatumGetBool(result_col_notnull(2)) ||
+		else if (!col_null(&d, cols.consumed_at) ||
 				 mark_lookup(SYRPC_MARK_TAKEN, id, &mark))
 			state = SYRPC_RES_CONSUMED;
 		else
 			state = SYRPC_RES_PRESENT;
 	}
-	SPI_freetuptable(SPI_tuptable);
+	direct_close(&d);
 	return state;
 }

@@ -44,23 +44,6 @@ plan_prepare(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
- * Prepare a statement on result partition bucket; sql has one %02d for it.
- */
-SPIPlanPtr
-plan_prepare_bucket(SPIPlanPtr *slots, int bucket, const char *sql,
-			   int nargs, Oid *argtypes)
-{
-	if (slots[bucket] == NULL)
-	{
-		char	   *bucket_sql = psprintf(sql, bucket);
-
-		plan_prepare(&slots[bucket], bucket_sql, nargs, argtypes);
-		pfree(bucket_sql);
-	}
-	return slots[bucket];
-}
-
-/*
  * Will running plan plan it first?  Its generic plan is missing, or an
  * invalidation has made it stale.
  */

@@ -26,9 +26,12 @@
  *                   DROP EXTENSION giving way
  * commit.c          how a call's commit is flushed (owns_transaction,
  *                   relax_commit, commit_without_flush)
- * store.c           the statements on requests and results (saved SPI plans)
+ * store.c           the statements on requests (saved SPI plans)
+ * store_result.c    the statements on results (store_direct.c)
+ * store_control.c   a cancel's delete, a lease's extension or release
  * store_apps.c      the statements on apps and grants
  * store_spi.c       saved plans, running them, reading their columns
+ * store_direct.c    rows by primary key without the planner or executor
  * apps.c            the per-backend cache of app settings
  * cleanup.c         when expired rows are deleted, and by which backend
  * stats.c           counters and latency histograms per app (preloaded)
@@ -428,8 +431,6 @@ extern const SyrpcAccess *app_access_put(const char *name, bool has_grants,
 /* store_spi.c: for the store_*.c files, inside an SPI connection */
 extern uint64 store_statements;	/* run so far: none, no lock taken */
 extern SPIPlanPtr plan_prepare(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
-extern SPIPlanPtr plan_prepare_bucket(SPIPlanPtr *slots, int bucket, const char *sql,
-									  int nargs, Oid *argtypes);
 extern uint64 plan_run(SPIPlanPtr plan, Datum *values, const char *nulls, long count);
 extern Datum result_col(int n, bool *isnull);
 extern Portal plan_open(SPIPlanPtr plan, Datum *values, const char *nulls);
@@ -484,7 +485,24 @@ extern const SyrpcApp store_any_app;
 #define SCHEMA_REQUESTED_AT	0x02	/* 1.4: syrpc.result.requested_at */
 #define SCHEMA_OUTCOME		0x04	/* 1.7: syrpc.result.error, cancelled */
 extern int	store_schema(void);
-extern void store_result_forget_plans(void);
+
+/* store_direct.c: rows by their primary key, without the planner */
+typedef struct SyrpcDirect
+{
+	Relation	rel;
+	Relation	index;			/* its primary key */
+	LOCKMODE	mode;
+	TupleTableSlot *slot;		/* the row direct_find found */
+	Snapshot	snapshot;		/* ... and the snapshot it was found with */
+} SyrpcDirect;
+
+extern void direct_open(SyrpcDirect *d, const char *name, LOCKMODE mode);
+extern void direct_close(SyrpcDirect *d);
+extern AttrNumber direct_attnum(SyrpcDirect *d, const char *name);
+extern bool direct_find(SyrpcDirect *d, const pg_uuid_t *id);
+extern void direct_done(SyrpcDirect *d);
+extern void direct_insert(SyrpcDirect *d, Datum *values, bool *nulls);
+extern bool direct_update(SyrpcDirect *d, Datum *values, bool *nulls);
 
 /* store_control.c (1.7): a cancel's delete, a lease's extension or release */
 extern bool store_withdraw_request(text *app, const pg_uuid_t *id, TimestampTz now,

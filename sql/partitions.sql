@@ -23,9 +23,11 @@ SELECT syrpc_bucket('00000000-0000-0000-0000-000000000001') AS bucket;
 -- syrpc's own statements on one result go straight to its partition, not
 -- through the parent: inside the transaction of a call, the only
 -- partition of syrpc.result this backend has locked is the one
--- syrpc_bucket names.  The parent is locked only in AccessShareLock, as
--- PostgreSQL does for a partition's constraint when a statement names the
--- partition; a write through the parent would take RowExclusiveLock.
+-- syrpc_bucket names.  The parent is not locked at all: syrpc reads and
+-- writes a result's row by its primary key without a plan
+-- (store_direct.c); a plan that names the partition would lock the parent
+-- in AccessShareLock for its constraint, a write through the parent in
+-- RowExclusiveLock.
 -- (Cleanup, a DELETE through the parent, would lock all 64: it is turned
 -- off here.)
 SET syrpc.cleanup_interval = 0;

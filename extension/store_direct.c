@@ -1,0 +1,221 @@
+/*-------------------------------------------------------------------------
+ *
+ * store_direct.c
+ *	  Rows of the syrpc tables read, inserted and updated by their primary
+ *	  key without the planner or the executor: the statements that touch one
+ *	  result in its partition (store_result.c).
+ *
+ * Why: through SPI, each such statement needed a saved plan per result
+ * partition and backend (64 of each, each planned and kept), and a plan's
+ * start and end (ExecutorStart, ExecInitNode) cost more than the work of
+ * an index lookup of one row.  Here a lookup is an index scan of the
+ * primary key with a fresh snapshot, as a statement would take; an insert
+ * forms the tuple and adds its index entries, as the catalogs' own
+ * CatalogTupleInsert does; an update waits for a concurrent writer and
+ * says what it found, for the caller to look again or give up, as
+ * ExecUpdate does.
+ *
+ * What the executor would also do and these do not: fire triggers, check
+ * constraints and row-level security.  The tables are the extension's,
+ * written only through it, with no triggers, and the values are checked
+ * before they get here (the partition is the one PostgreSQL would route
+ * the row to).  Privileges are checked by the entry points (access.c).
+ * Columns are found by name, so tables of every version work alike.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_relation.h"
+#include "storage/lmgr.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "syrpc_internal.h"
+
+/* Open table syrpc.name and its primary key, both in lock mode mode. */
+void
+direct_open(SyrpcDirect *d, const char *name, LOCKMODE mode)
+{
+	Oid			pk;
+
+	d->rel = table_openrv(makeRangeVar("syrpc", (char *) name, -1), mode);
+	pk = RelationGetPrimaryKeyIndex(d->rel);
+	if (!OidIsValid(pk))
+		elog(ERROR, "syrpc: table syrpc.%s has no primary key", name);
+	d->index = index_open(pk, mode);
+	d->mode = mode;
+	d->slot = table_slot_create(d->rel, NULL);
+	d->snapshot = NULL;
+}
+
+/* Close what direct_open opened; the locks are kept to the end of the transaction. */
+void
+direct_close(SyrpcDirect *d)
+{
+	direct_done(d);
+	ExecDropSingleTupleTableSlot(d->slot);
+	index_close(d->index, NoLock);
+	table_close(d->rel, NoLock);
+}
+
+/* Column name of the table, or InvalidAttrNumber if its version has none. */
+AttrNumber
+direct_attnum(SyrpcDirect *d, const char *name)
+{
+	int			n = attnameAttNum(d->rel, name, false);
+
+	return n == InvalidAttrNumber ? InvalidAttrNumber : (AttrNumber) n;
+}
+
+/*
+ * Find the row whose uuid key is id, as a statement starting now would see
+ * it (the transaction's snapshot in REPEATABLE READ, a fresh one in READ
+ * COMMITTED, after this transaction's own earlier writes).  The row is in
+ * d->slot until direct_done, and d->snapshot is held so that its TOASTed
+ * values can be read.
+ */
+bool
+direct_find(SyrpcDirect *d, const pg_uuid_t *id)
+{
+	ScanKeyData key;
+	IndexScanDesc scan;
+	bool		found;
+
+	direct_done(d);
+	CommandCounterIncrement();
+	d->snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(id));
+	scan = index_beginscan(d->rel, d->index, d->snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, d->slot);
+	index_endscan(scan);
+	if (!found)
+		ExecClearTuple(d->slot);
+	return found;
+}
+
+/* Let go of the row direct_find found and of its snapshot. */
+void
+direct_done(SyrpcDirect *d)
+{
+	ExecClearTuple(d->slot);
+	if (d->snapshot != NULL)
+		UnregisterSnapshot(d->snapshot);
+	d->snapshot = NULL;
+}
+
+/*
+ * Add the index entries of tuple, just written to the table: all of them
+ * for an insert, none for an update that stayed on its page (HOT).
+ */
+static void
+insert_index_entries(SyrpcDirect *d, HeapTuple tuple)
+{
+	List	   *indexes;
+	ListCell   *lc;
+	TupleTableSlot *slot;
+	EState	   *estate = NULL;
+
+	if (HeapTupleIsHeapOnly(tuple))
+		return;
+	indexes = RelationGetIndexList(d->rel);
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(d->rel), &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(tuple, slot, false);
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo  *info = BuildIndexInfo(index);
+		Datum		values[INDEX_MAX_KEYS];
+		bool		isnull[INDEX_MAX_KEYS];
+
+		/* an index of a user's with expressions, or partial, needs an executor */
+		if ((info->ii_Expressions != NIL || info->ii_Predicate != NIL) && estate == NULL)
+		{
+			estate = CreateExecutorState();
+			GetPerTupleExprContext(estate)->ecxt_scantuple = slot;
+		}
+		if (info->ii_Predicate != NIL &&
+			!ExecQual(ExecPrepareQual(info->ii_Predicate, estate),
+					  GetPerTupleExprContext(estate)))
+		{
+			index_close(index, NoLock);
+			continue;
+		}
+		FormIndexDatum(info, slot, estate, values, isnull);
+		(void) index_insert(index, values, isnull, &tuple->t_self, d->rel,
+							index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+							false, info);
+		index_close(index, NoLock);
+	}
+	if (estate != NULL)
+		FreeExecutorState(estate);
+	ExecDropSingleTupleTableSlot(slot);
+	list_free(indexes);
+}
+
+/*
+ * Insert a row of values (nulls[i]: column i + 1 is NULL).  A second row
+ * with the same key fails as an INSERT would (unique_violation), after
+ * waiting for a transaction that inserted it and is still open.
+ */
+void
+direct_insert(SyrpcDirect *d, Datum *values, bool *nulls)
+{
+	HeapTuple	tuple = heap_form_tuple(RelationGetDescr(d->rel), values, nulls);
+
+	CommandCounterIncrement();
+	heap_insert(d->rel, tuple, GetCurrentCommandId(true), 0, NULL);
+	insert_index_entries(d, tuple);
+	heap_freetuple(tuple);
+}
+
+/*
+ * Replace the row direct_find found by one with values and nulls (all
+ * columns).  Waits for a transaction that changed it and is still open;
+ * returns false if one did and committed (or this command did): the
+ * caller looks again.  In REPEATABLE READ or SERIALIZABLE that is a
+ * serialization failure, as for an UPDATE.
+ */
+bool
+direct_update(SyrpcDirect *d, Datum *values, bool *nulls)
+{
+	HeapTuple	tuple = heap_form_tuple(RelationGetDescr(d->rel), values, nulls);
+	ItemPointerData tid = d->slot->tts_tid;
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	TM_Result	r;
+
+	direct_done(d);
+	r = heap_update(d->rel, &tid, tuple, GetCurrentCommandId(true), InvalidSnapshot,
+					true, &tmfd, &lockmode);
+	switch (r)
+	{
+		case TM_Ok:
+			insert_index_entries(d, tuple);
+			break;
+		case TM_SelfModified:
+			break;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			break;
+		default:
+			elog(ERROR, "syrpc: unexpected result %d of heap_update", (int) r);
+	}
+	heap_freetuple(tuple);
+	return r == TM_Ok;
+}
