@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * store.c
- *	  The statements on requests, kept as saved SPI plans (on results:
+ *	  The statements on requests, kept as saved SPI plans, but for the
+ *	  insert of one and the look at one by its result_id, which go by the
+ *	  primary key without a plan (store_direct.c) (on results:
  *	  store_result.c; on apps and grants: store_apps.c; 1.7's cancel,
  *	  lease extension and release: store_control.c; the plan helpers:
  *	  store_spi.c).
@@ -123,9 +125,7 @@ store_init(void)
 	CacheRegisterRelcacheCallback(schema_invalidate, (Datum) 0);
 }
 
-/* Saved plans of statements that do not depend on a bucket. */
-static SPIPlanPtr plan_put_request;
-static SPIPlanPtr plan_spill_request;
+/* Saved plans of the statements on more than one row, or with conditions. */
 static SPIPlanPtr plan_claim;
 static SPIPlanPtr plan_candidates;
 static SPIPlanPtr plan_recheck;
@@ -133,7 +133,6 @@ static SPIPlanPtr plan_lease_in_row;
 static SPIPlanPtr plan_next_look;
 static SPIPlanPtr plan_finish_request;
 static SPIPlanPtr plan_fail_request;
-static SPIPlanPtr plan_request_state;
 static SPIPlanPtr plan_cleanup_requests;
 static SPIPlanPtr plan_cleanup_results;
 static SPIPlanPtr plan_cleanup_leases;
@@ -142,7 +141,7 @@ static SPIPlanPtr plan_cleanup_leases;
 /* The plans whose text depends on the version of the tables. */
 static SPIPlanPtr *const variant_plans[] = {
 	&plan_claim, &plan_candidates, &plan_recheck, &plan_lease_in_row, &plan_next_look,
-	&plan_finish_request, &plan_request_state, &plan_cleanup_requests
+	&plan_finish_request, &plan_cleanup_requests
 };
 
 static void
@@ -198,33 +197,46 @@ prepare_variant(SPIPlanPtr *slot, const char *with_failure, const char *without,
 }
 
 
+/* Insert a request row (by its primary key, without a plan: store_direct.c). */
+static void
+insert_request(text *app, const pg_uuid_t *id, text *type, Datum data,
+			   TimestampTz created_at, TimestampTz ready_at, TimestampTz expires_at,
+			   int32 attempts)
+{
+	SyrpcDirect d;
+	SyrpcRow	row;
+
+	direct_open(&d, "request", RowExclusiveLock);
+	direct_row(&d, &row);
+	direct_set_required(&d, &row, "result_id", UUIDPGetDatum(id));
+	direct_set_required(&d, &row, "app", PointerGetDatum(app));
+	direct_set_required(&d, &row, "type", PointerGetDatum(type));
+	direct_set_required(&d, &row, "data", data);
+	direct_set_required(&d, &row, "created_at", TimestampTzGetDatum(created_at));
+	direct_set_required(&d, &row, "ready_at", TimestampTzGetDatum(ready_at));
+	direct_set_required(&d, &row, "expires_at", TimestampTzGetDatum(expires_at));
+	direct_set_required(&d, &row, "attempts", Int32GetDatum(attempts));
+	direct_insert(&d, &row);
+	direct_close(&d);
+}
+
 /*
- * Queue a request; returns its new result_id (palloc'd outside SPI).
+ * Queue a request; returns its new result_id (a version 4 uuid, as
+ * gen_random_uuid makes), in the memory of SPI's caller.
  */
 pg_uuid_t *
 store_put_request(text *app, text *type, Datum data, TimestampTz now,
 				  const SyrpcApp *settings)
 {
-	Oid			argtypes[5] = {TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[5];
-	pg_uuid_t  *id;
+	pg_uuid_t  *id = SPI_palloc(sizeof(pg_uuid_t));
 
-	values[0] = PointerGetDatum(app);
-	values[1] = PointerGetDatum(type);
-	values[2] = data;
-	values[3] = TimestampTzGetDatum(now);
-	values[4] = TimestampTzGetDatum(now + settings->request_ttl_us);
-	plan_prepare(&plan_put_request,
-				 "INSERT INTO syrpc.request"
-				 "       (result_id, app, type, data, created_at, ready_at, expires_at)"
-				 " VALUES (gen_random_uuid(), $1, $2, $3, $4, $4, $5)"
-				 " RETURNING result_id",
-				 5, argtypes);
-	if (plan_run(plan_put_request, values, NULL, 0) != 1)
-		elog(ERROR, "syrpc: request insert returned no row");
-	id = SPI_palloc(sizeof(pg_uuid_t));
-	memcpy(id, DatumGetUUIDP(result_col_notnull(1)), sizeof(pg_uuid_t));
-	SPI_freetuptable(SPI_tuptable);
+	if (!pg_strong_random(id->data, UUID_LEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random values")));
+	id->data[6] = (id->data[6] & 0x0f) | 0x40;	/* version 4 */
+	id->data[8] = (id->data[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	insert_request(app, id, type, data, now, now, now + settings->request_ttl_us, 0);
 	return id;
 }
 
@@ -236,25 +248,8 @@ store_put_request(text *app, text *type, Datum data, TimestampTz now,
 void
 store_spill_request(text *app, const SyrpcSpill *spill)
 {
-	Oid			argtypes[8] = {UUIDOID, TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
-	Datum		values[8];
-
-	values[0] = UUIDPGetDatum(&spill->id);
-	values[1] = PointerGetDatum(app);
-	values[2] = PointerGetDatum(spill->type);
-	values[3] = spill->data;
-	values[4] = TimestampTzGetDatum(spill->created_at);
-	values[5] = TimestampTzGetDatum(spill->ready_at);
-	values[6] = TimestampTzGetDatum(spill->expires_at);
-	values[7] = Int32GetDatum(spill->attempts);
-	plan_prepare(&plan_spill_request,
-				 "INSERT INTO syrpc.request"
-				 "       (result_id, app, type, data, created_at, ready_at, expires_at, attempts)"
-				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-				 8, argtypes);
-	if (plan_run(plan_spill_request, values, NULL, 0) != 1)
-		elog(ERROR, "syrpc: spilled request insert inserted no row");
+	insert_request(app, &spill->id, spill->type, spill->data, spill->created_at,
+				   spill->ready_at, spill->expires_at, spill->attempts);
 }
 
 /* The claim in columns type, result_id, data, attempts, created_at, expires_at of the last result. */
@@ -712,40 +707,35 @@ SyrpcRequestInfo
 store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
 					const SyrpcApp *settings)
 {
-	Oid			argtypes[1] = {UUIDOID};
-	Datum		values[1] = {UUIDPGetDatum(id)};
 	SyrpcRequestInfo req = {SYRPC_REQ_NONE, 0, 0, NULL};
 	TimestampTz ready_at;
 	TimestampTz expires_at;
 	bool		no_failure;
 	SyrpcMarkInfo mark;
+	SyrpcDirect d;
 
-#define REQUEST_STATE_SQL(failure) \
-	"SELECT app, attempts, ready_at, expires_at, " failure \
-	"  FROM syrpc.request WHERE result_id = $1"
-	prepare_variant(&plan_request_state, REQUEST_STATE_SQL("failure"),
-					REQUEST_STATE_SQL("NULL::text"), 1, argtypes);
-	if (plan_run(plan_request_state, values, NULL, 1) == 0)
+	direct_open(&d, "request", AccessShareLock);
+	if (!direct_find(&d, id))
 	{
-		SPI_freetuptable(SPI_tuptable);
+		direct_close(&d);
 		return req;
 	}
-	req.attempts = DatumGetInt32(result_col_notnull(2));
-	ready_at = DatumGetTimestampTz(result_col_notnull(3));
-	expires_at = DatumGetTimestampTz(result_col_notnull(4));
-	(void) result_col(5, &no_failure);
+	req.attempts = DatumGetInt32(direct_get_notnull(&d, "attempts"));
+	ready_at = DatumGetTimestampTz(direct_get_notnull(&d, "ready_at"));
+	expires_at = DatumGetTimestampTz(direct_get_notnull(&d, "expires_at"));
+	(void) direct_get(&d, "failure", &no_failure);
 	if (mark_lookup(SYRPC_MARK_LEASE, id, &mark) && mark.base == req.attempts)
 	{
 		/* leased in a mark: attempt base + 1 (not if handed back), until mark.until */
 		req.attempts = mark.base + (mark.released ? 0 : 1);
 		ready_at = Max(ready_at, mark.until);
 	}
-	if (!same_text(app, DatumGetTextPP(result_col_notnull(1))))
+	if (!same_text(app, DatumGetTextPP(direct_get_notnull(&d, "app"))))
 		req.state = SYRPC_REQ_WRONG_APP;
 	else if (!no_failure)
 	{
 		/* a worker gave it up (syrpc_fail_request) */
-		req.failure = DatumGetTextPP(result_col_out(5));
+		req.failure = DatumGetTextPP(direct_get_out(&d, "failure"));
 		req.state = SYRPC_REQ_FAILED;
 	}
 	else if (ready_at > now)
@@ -768,7 +758,7 @@ store_request_state(text *app, const pg_uuid_t *id, TimestampTz now,
 		req.until = Min(expires_at, now + settings->lease_us);
 		req.state = SYRPC_REQ_WAITING;
 	}
-	SPI_freetuptable(SPI_tuptable);
+	direct_close(&d);
 	return req;
 }
 

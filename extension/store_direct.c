@@ -26,6 +26,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/table.h"
@@ -76,6 +77,75 @@ direct_attnum(SyrpcDirect *d, const char *name)
 	int			n = attnameAttNum(d->rel, name, false);
 
 	return n == InvalidAttrNumber ? InvalidAttrNumber : (AttrNumber) n;
+}
+
+/* A row to insert: every column NULL until direct_set gives it a value. */
+void
+direct_row(SyrpcDirect *d, SyrpcRow *row)
+{
+	row->natts = RelationGetDescr(d->rel)->natts;
+	row->values = palloc0(row->natts * sizeof(Datum));
+	row->nulls = palloc(row->natts * sizeof(bool));
+	memset(row->nulls, true, row->natts * sizeof(bool));
+}
+
+/* Set column name of row to v; false if the table's version has no such column. */
+bool
+direct_set(SyrpcDirect *d, SyrpcRow *row, const char *name, Datum v)
+{
+	AttrNumber	n = direct_attnum(d, name);
+
+	if (n == InvalidAttrNumber)
+		return false;
+	row->values[n - 1] = v;
+	row->nulls[n - 1] = false;
+	return true;
+}
+
+/* The same for a column every version has. */
+void
+direct_set_required(SyrpcDirect *d, SyrpcRow *row, const char *name, Datum v)
+{
+	if (!direct_set(d, row, name, v))
+		elog(ERROR, "syrpc: table %s has no column %s", RelationGetRelationName(d->rel), name);
+}
+
+/* Column name of the row direct_find found; *isnull also when the table has no such column. */
+Datum
+direct_get(SyrpcDirect *d, const char *name, bool *isnull)
+{
+	AttrNumber	n = direct_attnum(d, name);
+
+	if (n == InvalidAttrNumber)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	return slot_getattr(d->slot, n, isnull);
+}
+
+/* A column that is never NULL. */
+Datum
+direct_get_notnull(SyrpcDirect *d, const char *name)
+{
+	bool		isnull;
+	Datum		v = direct_get(d, name, &isnull);
+
+	if (isnull)
+		elog(ERROR, "syrpc: unexpected NULL in column %s of %s", name,
+			 RelationGetRelationName(d->rel));
+	return v;
+}
+
+/* A varlena column, detoasted into the memory of SPI's caller. */
+Datum
+direct_get_out(SyrpcDirect *d, const char *name)
+{
+	Datum		v = direct_get_notnull(d, name);
+
+	if (VARATT_IS_EXTENDED(DatumGetPointer(v)))
+		v = PointerGetDatum(detoast_attr((struct varlena *) DatumGetPointer(v)));
+	return SPI_datumTransfer(v, false, -1);
 }
 
 /*
@@ -170,14 +240,16 @@ insert_index_entries(SyrpcDirect *d, HeapTuple tuple)
  * waiting for a transaction that inserted it and is still open.
  */
 void
-direct_insert(SyrpcDirect *d, Datum *values, bool *nulls)
+direct_insert(SyrpcDirect *d, SyrpcRow *row)
 {
-	HeapTuple	tuple = heap_form_tuple(RelationGetDescr(d->rel), values, nulls);
+	HeapTuple	tuple = heap_form_tuple(RelationGetDescr(d->rel), row->values, row->nulls);
 
 	CommandCounterIncrement();
 	heap_insert(d->rel, tuple, GetCurrentCommandId(true), 0, NULL);
 	insert_index_entries(d, tuple);
 	heap_freetuple(tuple);
+	pfree(row->values);
+	pfree(row->nulls);
 }
 
 /*

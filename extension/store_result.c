@@ -32,107 +32,49 @@
 
 #include "syrpc_internal.h"
 
-/* The columns of syrpc.result, by name: the tables' version decides which it has. */
-typedef struct ResultCols
-{
-	AttrNumber	result_id,
-				app,
-				data,
-				created_at,
-				expires_at,
-				consumed_at,
-				requested_at,	/* 1.4 */
-				error,			/* 1.7 */
-				cancelled;		/* 1.7 */
-} ResultCols;
-
-/* A result's partition (syrpc.result_NN) and its columns, opened in lock mode mode. */
+/* A result's partition (syrpc.result_NN), opened in lock mode mode. */
 static void
-open_partition(const pg_uuid_t *id, LOCKMODE mode, SyrpcDirect *d, ResultCols *cols)
+open_partition(const pg_uuid_t *id, LOCKMODE mode, SyrpcDirect *d)
 {
 	char		name[NAMEDATALEN];
 
 	snprintf(name, sizeof(name), "result_%02d", syrpc_bucket_of(id));
 	direct_open(d, name, mode);
-	cols->result_id = direct_attnum(d, "result_id");
-	cols->app = direct_attnum(d, "app");
-	cols->data = direct_attnum(d, "data");
-	cols->created_at = direct_attnum(d, "created_at");
-	cols->expires_at = direct_attnum(d, "expires_at");
-	cols->consumed_at = direct_attnum(d, "consumed_at");
-	cols->requested_at = direct_attnum(d, "requested_at");
-	cols->error = direct_attnum(d, "error");
-	cols->cancelled = direct_attnum(d, "cancelled");
 }
 
-/* Column n of the row found (NULL if the tables have no such column). */
-static Datum
-col(SyrpcDirect *d, AttrNumber n, bool *isnull)
-{
-	if (n == InvalidAttrNumber)
-	{
-		*isnull = true;
-		return (Datum) 0;
-	}
-	return slot_getattr(d->slot, n, isnull);
-}
-
-/* A varlena column of the row found, detoasted into the memory of SPI's caller. */
-static Datum
-col_out(SyrpcDirect *d, AttrNumber n)
-{
-	bool		isnull;
-	Datum		v = col(d, n, &isnull);
-
-	if (isnull)
-		elog(ERROR, "syrpc: unexpected NULL in column %d of a result", n);
-	if (VARATT_IS_EXTENDED(DatumGetPointer(v)))
-		v = PointerGetDatum(detoast_attr((struct varlena *) DatumGetPointer(v)));
-	return SPI_datumTransfer(v, false, -1);
-}
-
-/* Is column n of the row found NULL (or missing)? */
+/* Is column name of the row found NULL (or missing from the tables' version)? */
 static bool
-col_null(SyrpcDirect *d, AttrNumber n)
+is_null(SyrpcDirect *d, const char *name)
 {
 	bool		isnull;
 
-	(void) col(d, n, &isnull);
+	(void) direct_get(d, name, &isnull);
 	return isnull;
 }
 
 /* Is the row found a result of app, neither taken nor expired at now? */
 static bool
-takeable(SyrpcDirect *d, const ResultCols *cols, text *app, TimestampTz now)
+takeable(SyrpcDirect *d, text *app, TimestampTz now)
 {
-	bool		isnull;
-	Datum		v;
-
-	if (!col_null(d, cols->consumed_at))
-		return false;
-	v = col(d, cols->expires_at, &isnull);
-	if (isnull || DatumGetTimestampTz(v) <= now)
-		return false;
-	v = col(d, cols->app, &isnull);
-	return !isnull && same_text(app, DatumGetTextPP(v));
+	return is_null(d, "consumed_at") &&
+		DatumGetTimestampTz(direct_get_notnull(d, "expires_at")) > now &&
+		same_text(app, DatumGetTextPP(direct_get_notnull(d, "app")));
 }
 
 /* The row found's outcome, requested_at (0: none) and, if data, its data. */
 static void
-read_found(SyrpcDirect *d, const ResultCols *cols, Datum *data,
-		   TimestampTz *requested_at, SyrpcOutcome *outcome)
+read_found(SyrpcDirect *d, Datum *data, TimestampTz *requested_at, SyrpcOutcome *outcome)
 {
 	bool		isnull;
 	Datum		v;
 
-	v = col(d, cols->error, &isnull);
-	outcome->error = isnull ? NULL : DatumGetTextPP(col_out(d, cols->error));
-	v = col(d, cols->cancelled, &isnull);
+	outcome->error = is_null(d, "error") ? NULL : DatumGetTextPP(direct_get_out(d, "error"));
+	v = direct_get(d, "cancelled", &isnull);
 	outcome->cancelled = !isnull && DatumGetBool(v);
-	v = col(d, cols->requested_at, &isnull);
+	v = direct_get(d, "requested_at", &isnull);
 	*requested_at = isnull ? 0 : DatumGetTimestampTz(v);
 	if (data != NULL)
-		*data = col_out(d, cols->data);
+		*data = direct_get_out(d, "data");
 }
 
 /*
@@ -145,37 +87,29 @@ insert_result(text *app, const pg_uuid_t *id, Datum data, TimestampTz now,
 			  const SyrpcOutcome *outcome)
 {
 	SyrpcDirect d;
-	ResultCols	cols;
-	int			natts;
-	Datum	   *values;
-	bool	   *nulls;
+	SyrpcRow	row;
 
-	open_partition(id, RowExclusiveLock, &d, &cols);
-	if (outcome != NULL && (cols.error == InvalidAttrNumber || cols.cancelled == InvalidAttrNumber))
-		elog(ERROR, "syrpc: the tables of this database are older than 1.7");
-	natts = RelationGetDescr(d.rel)->natts;
-	values = palloc0(natts * sizeof(Datum));
-	nulls = palloc(natts * sizeof(bool));
-	memset(nulls, true, natts * sizeof(bool));
-#define SET(n, v) do { values[(n) - 1] = (v); nulls[(n) - 1] = false; } while (0)
-	SET(cols.result_id, UUIDPGetDatum(id));
-	SET(cols.app, PointerGetDatum(app));
+	open_partition(id, RowExclusiveLock, &d);
+	direct_row(&d, &row);
+	direct_set_required(&d, &row, "result_id", UUIDPGetDatum(id));
+	direct_set_required(&d, &row, "app", PointerGetDatum(app));
 	if (data == (Datum) 0)
 		data = DirectFunctionCall1(jsonb_in, CStringGetDatum("null"));
-	SET(cols.data, data);
-	SET(cols.created_at, TimestampTzGetDatum(now));
-	SET(cols.expires_at, TimestampTzGetDatum(now + settings->result_ttl_us));
-	if (requested_at != 0 && cols.requested_at != InvalidAttrNumber)
-		SET(cols.requested_at, TimestampTzGetDatum(requested_at));
-	if (outcome != NULL && outcome->error != NULL)
-		SET(cols.error, PointerGetDatum(outcome->error));
+	direct_set_required(&d, &row, "data", data);
+	direct_set_required(&d, &row, "created_at", TimestampTzGetDatum(now));
+	direct_set_required(&d, &row, "expires_at",
+						TimestampTzGetDatum(now + settings->result_ttl_us));
+	if (requested_at != 0)
+		(void) direct_set(&d, &row, "requested_at", TimestampTzGetDatum(requested_at));
 	if (outcome != NULL)
-		SET(cols.cancelled, BoolGetDatum(outcome->cancelled));
-#undef SET
-	direct_insert(&d, values, nulls);
+	{
+		/* the functions that make outcomes come with the 1.7 tables */
+		if (outcome->error != NULL)
+			direct_set_required(&d, &row, "error", PointerGetDatum(outcome->error));
+		direct_set_required(&d, &row, "cancelled", BoolGetDatum(outcome->cancelled));
+	}
+	direct_insert(&d, &row);
 	direct_close(&d);
-	pfree(values);
-	pfree(nulls);
 }
 
 /*
@@ -227,23 +161,21 @@ take_with_mark(text *app, const pg_uuid_t *id, TimestampTz now, Datum *data,
 			   TimestampTz *requested_at, SyrpcOutcome *outcome)
 {
 	SyrpcDirect d;
-	ResultCols	cols;
 	SyrpcMarkInfo info = {0};
 	SyrpcMarkInfo found;
 	SyrpcMarkAdd added = MARK_RUNNING;	/* nothing to take */
-	bool		isnull;
 
-	open_partition(id, AccessShareLock, &d, &cols);
-	if (direct_find(&d, id) && takeable(&d, &cols, app, now))
+	open_partition(id, AccessShareLock, &d);
+	if (direct_find(&d, id) && takeable(&d, app, now))
 	{
-		info.until = DatumGetTimestampTz(col(&d, cols.expires_at, &isnull));
-		read_found(&d, &cols, NULL, requested_at, outcome);
+		info.until = DatumGetTimestampTz(direct_get_notnull(&d, "expires_at"));
+		read_found(&d, NULL, requested_at, outcome);
 		if (outcome->error != NULL || outcome->cancelled)
 			added = MARK_ADDED; /* an error is raised, not taken: no mark */
 		else
 			added = mark_add(SYRPC_MARK_TAKEN, id, now, &info, &found);
 		if (added == MARK_ADDED)
-			*data = col_out(&d, cols.data);
+			*data = direct_get_out(&d, "data");
 	}
 	direct_close(&d);
 	return added;
@@ -260,7 +192,6 @@ store_consume_result(text *app, const pg_uuid_t *id, TimestampTz now, Datum *dat
 					 TimestampTz *requested_at, SyrpcOutcome *outcome)
 {
 	SyrpcDirect d;
-	ResultCols	cols;
 	SyrpcMarkInfo mark;
 	bool		taken = false;
 
@@ -275,20 +206,21 @@ store_consume_result(text *app, const pg_uuid_t *id, TimestampTz now, Datum *dat
 	}
 	else if (mark_lookup(SYRPC_MARK_TAKEN, id, &mark))
 		return false;			/* taken in a mark */
-	open_partition(id, RowExclusiveLock, &d, &cols);
-	while (!taken && direct_find(&d, id) && takeable(&d, &cols, app, now))
+	open_partition(id, RowExclusiveLock, &d);
+	while (!taken && direct_find(&d, id) && takeable(&d, app, now))
 	{
 		TupleDesc	desc = RelationGetDescr(d.rel);
 		Datum	   *values = palloc(desc->natts * sizeof(Datum));
 		bool	   *nulls = palloc(desc->natts * sizeof(bool));
+		AttrNumber	consumed_at = direct_attnum(&d, "consumed_at");
 
 		/* the tombstone: the same row, with consumed_at */
-		read_found(&d, &cols, data, requested_at, outcome);
+		read_found(&d, data, requested_at, outcome);
 		slot_getallattrs(d.slot);
 		memcpy(values, d.slot->tts_values, desc->natts * sizeof(Datum));
 		memcpy(nulls, d.slot->tts_isnull, desc->natts * sizeof(bool));
-		values[cols.consumed_at - 1] = TimestampTzGetDatum(now);
-		nulls[cols.consumed_at - 1] = false;
+		values[consumed_at - 1] = TimestampTzGetDatum(now);
+		nulls[consumed_at - 1] = false;
 		/* a concurrent take or cleanup changed it first: look again */
 		taken = direct_update(&d, values, nulls);
 		pfree(values);
@@ -305,23 +237,21 @@ SyrpcResultState
 store_result_state(text *app, const pg_uuid_t *id, TimestampTz now)
 {
 	SyrpcDirect d;
-	ResultCols	cols;
 	SyrpcResultState state = SYRPC_RES_NONE;
 	SyrpcMarkInfo mark;
 	bool		isnull;
 	Datum		v;
 
-	open_partition(id, AccessShareLock, &d, &cols);
+	open_partition(id, AccessShareLock, &d);
 	if (direct_find(&d, id) &&
-		DatumGetTimestampTz(col(&d, cols.expires_at, &isnull)) > now)
+		DatumGetTimestampTz(direct_get_notnull(&d, "expires_at")) > now)
 	{
-		v = col(&d, cols.app, &isnull);
-		if (!same_text(app, DatumGetTextPP(v)))
+		v = direct_get(&d, "cancelled", &isnull);
+		if (!same_text(app, DatumGetTextPP(direct_get_notnull(&d, "app"))))
 			state = SYRPC_RES_WRONG_APP;
-		else if (!col_null(&d, cols.cancelled) &&
-				 DatumGetBool(col(&d, cols.cancelled, &isnull)))
+		else if (!isnull && DatumGetBool(v))
 			state = SYRPC_RES_CANCELLED;
-		else if (!col_null(&d, cols.consumed_at) ||
+		else if (!is_null(&d, "consumed_at") ||
 				 mark_lookup(SYRPC_MARK_TAKEN, id, &mark))
 			state = SYRPC_RES_CONSUMED;
 		else

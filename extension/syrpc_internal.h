@@ -501,7 +501,20 @@ extern void direct_close(SyrpcDirect *d);
 extern AttrNumber direct_attnum(SyrpcDirect *d, const char *name);
 extern bool direct_find(SyrpcDirect *d, const pg_uuid_t *id);
 extern void direct_done(SyrpcDirect *d);
-extern void direct_insert(SyrpcDirect *d, Datum *values, bool *nulls);
+typedef struct SyrpcRow
+{
+	int			natts;
+	Datum	   *values;
+	bool	   *nulls;
+} SyrpcRow;
+
+extern void direct_row(SyrpcDirect *d, SyrpcRow *row);
+extern bool direct_set(SyrpcDirect *d, SyrpcRow *row, const char *name, Datum v);
+extern void direct_set_required(SyrpcDirect *d, SyrpcRow *row, const char *name, Datum v);
+extern Datum direct_get(SyrpcDirect *d, const char *name, bool *isnull);
+extern Datum direct_get_notnull(SyrpcDirect *d, const char *name);
+extern Datum direct_get_out(SyrpcDirect *d, const char *name);
+extern void direct_insert(SyrpcDirect *d, SyrpcRow *row);
 extern bool direct_update(SyrpcDirect *d, Datum *values, bool *nulls);
 
 /* store_control.c (1.7): a cancel's delete, a lease's extension or release */
