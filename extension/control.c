@@ -247,7 +247,7 @@ extend_lease(text *app, pg_uuid_t *id, int32 attempt, int64 lease_us)
 			return until;
 		}
 	}
-	else if (store_change_row_lease(app, id, attempt, now, until, false))
+	else if (store_change_row_lease(app, id, attempt, until, false))
 		return until;
 	if (lease_gone(app, id, now))
 		report_cancelled(app, id);
@@ -273,7 +273,7 @@ release_request(text *app, pg_uuid_t *id, int32 attempt, int64 delay_us)
 		done = mark_ours(app, id, attempt, now, &mark) &&
 			mark_change(id, mark.base, ready_at, true);
 	else
-		done = store_change_row_lease(app, id, attempt, now, ready_at, true);
+		done = store_change_row_lease(app, id, attempt, ready_at, true);
 	if (done)
 		wake_at_commit(SYRPC_WAIT_REQUEST, syrpc_app_key(app));
 	else

@@ -132,16 +132,16 @@
  *     the call: what E3's test is for); without it, at any time it holds R
  *     as far as it knows.  -DAGAIN: a worker that released R calls
  *     syrpc_release once more (a retry, say)
- *   -DROW_FRESH_NOW, -DOPEN_WRITE_RECHECK: NOT the C (as of 08ad56d),
- *     two changes that spin finds the C still needs (below), so that the
- *     configurations that need them check the rest.  ROW_FRESH_NOW: the
- *     row path's WHERE ready_at > now compares with the clock when the
- *     UPDATE looks (clock_timestamp()), not with the call's now.
- *     OPEN_WRITE_RECHECK: step 3's S2 (store.c still_claimable) also fails
- *     while R's row has a write of an open transaction (its xmax in
- *     progress).  (The earlier -DFRESH_NOW and -DROW_RECHECK held these
- *     and two more that 08ad56d put in the C, modelled now always: E3's
- *     clock read under the lock, and lease_in_row's ready_at <= now.)
+ *   -DOPEN_WRITE_RECHECK: NOT the C (as of 2026-12-02), a change that spin
+ *     finds the C still needs (below), so that the configurations that
+ *     need it check the rest: step 3's S2 (store.c still_claimable) also
+ *     fails while R's row has a write of an open transaction (its xmax in
+ *     progress).  (The earlier -DROW_FRESH_NOW is the C now, and
+ *     modelled always: the row path compares ready_at with the clock when
+ *     its UPDATE looks, clock_timestamp(); -DROW_CALL_NOW is the old form,
+ *     run as a mutant.  The earlier -DFRESH_NOW and -DROW_RECHECK held
+ *     two more that 08ad56d put in the C, modelled always too: E3's clock
+ *     read under the lock, and lease_in_row's ready_at <= now.)
  *
  * Time: a lease in a mark runs out at any moment (RACES times while its
  * holder lives; always, if it died), a lease in the row too; a mark handed
@@ -151,9 +151,10 @@
  * marks with the clock then, later than the C's now: an earlier clock
  * only makes it find fewer marks EXPIRED).  E3 reads the clock again,
  * under the lock (08ad56d): its until test fails for a lease that ran out
- * since E1.  The row path's ready_at > now uses the call's now: it holds
- * for a lease in the row that ran at E1, whether or not it ran out since
- * (without ROW_FRESH_NOW: the row path as in the C).  A claim's now is
+ * since E1.  The row path's ready_at > clock_timestamp() reads the clock
+ * when its UPDATE looks (with -DROW_CALL_NOW, the call's now: it holds
+ * for a lease in the row that ran at E1, whether or not it ran out
+ * since).  A claim's now is
  * read at its start, before S1, and still_claimable's and lease_in_row's
  * ready_at <= now use it: a ready_at that a commit wrote since, whose call
  * read its clock after the claim did, is later than that now (a lease's
@@ -290,9 +291,9 @@
  *     read before its step 2, before h's release read its own, so h's
  *     ready_at is later (the model: later and stale).  Unless two clock
  *     reads fall in the same microsecond, or the system clock steps back
- * Still wrong in the C of 08ad56d, so not run as the C:
- *   1. (its lease in the row) The row path's WHERE ready_at > now, with
- *     the call's now.  -DEXPIRY -DEXTEND or -DRELEASE, -DATTEMPT (with
+ * Wrong in the C of 08ad56d (1 mended since; 2 and 4c still open):
+ *   1. (its lease in the row; the mutant -DROW_CALL_NOW) The row path's
+ *     WHERE ready_at > now, with the call's now.  -DEXPIRY -DEXTEND or -DRELEASE, -DATTEMPT (with
  *     -DCANCEL, -DTABLE, -DIN_TIME, -DRACES=2 -DDEATHS=2; W=3 P=1 too),
  *     with -DOPEN_WRITE_RECHECK and without: h holds R by a lease in the
  *     row (moved in from a mark, attempts M); h's call reads now, and E1
@@ -300,27 +301,25 @@
  *     S2 read R claimable, c claims R in memory (a mark of base M) and
  *     commits; h's UPDATE qualifies on the old now: h's lease ends later
  *     (or is handed back: attempts M - 1 under c's mark, (e)) and h is
- *     told it holds R with c.  ROW_FRESH_NOW mends it
- *   2. An open write.  The same configurations, with -DROW_FRESH_NOW and
- *     without: h's row UPDATE qualifies (its lease runs) and holds R's row
+ *     told it holds R with c.  clock_timestamp() in the UPDATE mends it
+ *   2. An open write.  The same configurations: h's row UPDATE qualifies (its lease runs) and holds R's row
  *     lock; the lease's end passes before h commits; c reads its clock,
  *     its S1 and S2 read the old row (ready_at <= now, attempts M: the
  *     UPDATE not visible), and c claims R in memory; h commits: h's lease
  *     runs again (or h is told it released a lease that c holds, attempts
  *     M - 1 under c's mark of base M).  A table claim in c's place no
  *     longer (lease_in_row waits on no lock, FOR UPDATE SKIP LOCKED, and
- *     requalifies ready_at).  OPEN_WRITE_RECHECK mends it.  With both
- *     changes, these configurations pass, and are run so.  Without a
+ *     requalifies ready_at).  OPEN_WRITE_RECHECK mends it.  With it,
+ *     these configurations pass, and are run so.  Without a
  *     lease in the row that runs out while its holder calls (a single race
  *     and no death: -DDEATHS=0), they pass as the C
  *   4c. An attempt names no lease once releases hand attempts back
  *     (known, accepted for now): -DRELEASE -DRELEASES=2 -DAGAIN -DATTEMPT
- *     (W=2 P=1), with both changes or not: h hands its lease back
+ *     (W=2 P=1), with OPEN_WRITE_RECHECK or not: h hands its lease back
  *     (attempt N + 1, not counted); c moves the mark into the row (its
  *     attempt N + 1 again); h's second syrpc_release, naming N + 1, finds
  *     no running mark, takes the row path and hands c's lease back
- * With no attempt named (NULL), with ROW_FRESH_NOW and OPEN_WRITE_RECHECK
- * or not (but -DEXPIRY -DDEATHS=0 -DEXTEND -DIN_TIME -DCANCEL passes, and
+ * With no attempt named (NULL), with OPEN_WRITE_RECHECK or not (but -DEXPIRY -DDEATHS=0 -DEXTEND -DIN_TIME -DCANCEL passes, and
  * is run):
  *   -DEXPIRY -DEXTEND: h's lease in a mark ran out and c, who found it
  *     EXPIRED, moved it into the row; h's late syrpc_extend_lease finds no
@@ -342,8 +341,8 @@
  *     after a release with a delay the row's ready_at > now looks like a
  *     lease in the row: a second syrpc_release succeeds and takes an
  *     attempt back that nothing counted
- * Naming the attempt mends these last four (with ROW_FRESH_NOW and
- * OPEN_WRITE_RECHECK where a lease in the row runs out): those
+ * Naming the attempt mends these last four (with OPEN_WRITE_RECHECK where
+ * a lease in the row runs out): those
  * configurations with -DATTEMPT pass, and are run so.  (A stale worker
  * naming a reused attempt may still extend a release's delay in the row
  * into a lease of its own: harmless, spin finds, as nobody else holds R
@@ -644,17 +643,17 @@ inline pick()
 #define MARK_CHANGE (has_mark[r] && mbase[r] == base && (mholder[r] == NONE || mholder[r] == me) && \
 	NOT_RELEASED && NOT_RUN_OUT)
 /*
- * The row path (store_extend_lease, store_release_request): UPDATE R ...
- * WHERE ready_at > now AND attempts > 0 (AND attempts = A), waiting for
- * R's row lock.  now is the call's too: a lease in the row that was
- * running at E1 (rowrun) qualifies though it ran out since (the C, as of
- * 08ad56d); -DROW_FRESH_NOW, a change the C does not have: the clock when
- * the UPDATE looks (clock_timestamp()).
+ * The row path (store_change_row_lease): UPDATE R ... WHERE ready_at >
+ * clock_timestamp() AND attempts > 0 (AND attempts = A), waiting for R's
+ * row lock: the clock when the UPDATE looks (again after the wait).
+ * -DROW_CALL_NOW, a mutant (the C before 2026-12-02): ready_at > the
+ * call's now, so that a lease in the row that was running at E1 (rowrun)
+ * qualifies though it ran out since.
  */
-#ifdef ROW_FRESH_NOW
-#define ROW_RUNS (!tl_over[r])
-#else
+#ifdef ROW_CALL_NOW
 #define ROW_RUNS (!tl_over[r] || rowrun)
+#else
+#define ROW_RUNS (!tl_over[r])
 #endif
 #define ROW_LEASE (!deleted[r] && tlease[r] != NONE && ROW_RUNS && att[r] > 0 && ATT_ROW)
 

@@ -54,32 +54,37 @@ store_withdraw_request(text *app, const pg_uuid_t *id, TimestampTz now,
 }
 
 /*
- * A lease of request id written in its row, still running at now (of
- * attempt, unless 0), ends at until instead; or (release) the request is
- * handed back, claimable at until, the attempt the row counted taken back.
+ * A lease of request id written in its row, still running (of attempt,
+ * unless 0), ends at until instead; or (release) the request is handed
+ * back, claimable at until, the attempt the row counted taken back.
  * Returns whether there was such a lease.  (A lease in a mark:
  * mark_change.)
+ *
+ * "Still running" is by the clock when the UPDATE looks at the row
+ * (clock_timestamp(), again when it has waited for another writer), not
+ * by the call's now: a lease that ran out since, and that a claimer took
+ * over in memory, must not be extended or handed back (marks.pml found
+ * it; the model's -DROW_CALL_NOW is the old form).
  */
 bool
-store_change_row_lease(text *app, const pg_uuid_t *id, int32 attempt, TimestampTz now,
+store_change_row_lease(text *app, const pg_uuid_t *id, int32 attempt,
 					   TimestampTz until, bool release)
 {
-	Oid			argtypes[5] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID};
-	Datum		values[5];
+	Oid			argtypes[4] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
+	Datum		values[4];
 
 	values[0] = UUIDPGetDatum(id);
 	values[1] = PointerGetDatum(app);
-	values[2] = TimestampTzGetDatum(now);
-	values[3] = TimestampTzGetDatum(until);
-	values[4] = Int32GetDatum(attempt);
+	values[2] = TimestampTzGetDatum(until);
+	values[3] = Int32GetDatum(attempt);
 #define CHANGE_LEASE_SQL(set) \
-	"UPDATE syrpc.request SET ready_at = $4" set \
+	"UPDATE syrpc.request SET ready_at = $3" set \
 	" WHERE result_id = $1 AND app = $2 AND attempts > 0" \
-	"   AND ready_at > $3 AND failure IS NULL" \
-	"   AND ($5 = 0 OR attempts = $5)"
+	"   AND ready_at > pg_catalog.clock_timestamp() AND failure IS NULL" \
+	"   AND ($4 = 0 OR attempts = $4)"
 	if (release)
-		plan_prepare(&plan_release, CHANGE_LEASE_SQL(", attempts = attempts - 1"), 5, argtypes);
+		plan_prepare(&plan_release, CHANGE_LEASE_SQL(", attempts = attempts - 1"), 4, argtypes);
 	else
-		plan_prepare(&plan_extend, CHANGE_LEASE_SQL(""), 5, argtypes);
+		plan_prepare(&plan_extend, CHANGE_LEASE_SQL(""), 4, argtypes);
 	return plan_run(release ? plan_release : plan_extend, values, NULL, 0) == 1;
 }
