@@ -2,8 +2,9 @@
  *
  * store.c
  *	  The statements on requests, kept as saved SPI plans, but for the
- *	  insert of one and the look at one by its result_id, which go by the
- *	  primary key without a plan (store_direct.c) (on results:
+ *	  insert of one, the look at one by its result_id and its delete when
+ *	  it is answered, which go by the primary key without a plan
+ *	  (store_direct.c) (on results:
  *	  store_result.c; on apps and grants: store_apps.c; 1.7's cancel,
  *	  lease extension and release: store_control.c; the plan helpers:
  *	  store_spi.c).
@@ -131,7 +132,6 @@ static SPIPlanPtr plan_candidates;
 static SPIPlanPtr plan_recheck;
 static SPIPlanPtr plan_lease_in_row;
 static SPIPlanPtr plan_next_look;
-static SPIPlanPtr plan_finish_request;
 static SPIPlanPtr plan_fail_request;
 static SPIPlanPtr plan_cleanup_requests;
 static SPIPlanPtr plan_cleanup_results;
@@ -141,7 +141,7 @@ static SPIPlanPtr plan_cleanup_leases;
 /* The plans whose text depends on the version of the tables. */
 static SPIPlanPtr *const variant_plans[] = {
 	&plan_claim, &plan_candidates, &plan_recheck, &plan_lease_in_row, &plan_next_look,
-	&plan_finish_request, &plan_cleanup_requests
+	&plan_cleanup_requests
 };
 
 static void
@@ -606,34 +606,38 @@ SyrpcFinishState
 store_finish_request(text *app, const pg_uuid_t *id, TimestampTz now,
 					 TimestampTz *created_at, TimestampTz *ready_at)
 {
-	Oid			argtypes[3] = {UUIDOID, TEXTOID, INT4OID};
-	Datum		values[3];
 	SyrpcMarkInfo mark;
 	bool		marked = leased_in_mark(id, &mark);
+	bool		deleted = false;
+	bool		no_failure;
+	SyrpcDirect d;
 
-	values[0] = UUIDPGetDatum(id);
-	values[1] = PointerGetDatum(app);
-	values[2] = Int32GetDatum(marked ? 0 : 1);
-#define FINISH_SQL(failure) \
-	"DELETE FROM syrpc.request" \
-	" WHERE result_id = $1 AND app = $2 AND attempts >= $3" failure \
-	" RETURNING created_at, ready_at"
-	prepare_variant(&plan_finish_request, FINISH_SQL(" AND failure IS NULL"), FINISH_SQL(""),
-					3, argtypes);
-	if (plan_run(plan_finish_request, values, NULL, 0) == 1)
+	/*
+	 * DELETE ... WHERE app = app AND attempts >= (marked ? 0 : 1) AND
+	 * failure IS NULL RETURNING created_at, ready_at, by the primary key:
+	 * looked at again if a concurrent claim or cleanup changed the row first.
+	 */
+	direct_open(&d, "request", RowExclusiveLock);
+	while (!deleted && direct_find(&d, id))
 	{
-		*created_at = DatumGetTimestampTz(result_col_notnull(1));
-		*ready_at = DatumGetTimestampTz(result_col_notnull(2));
-		SPI_freetuptable(SPI_tuptable);
-		if (marked)
-			*ready_at = Max(*ready_at, mark.until);
-		/* any mark: also one a claim made while this delete was open */
-		if (marks_exist())
-			mark_remove_at_commit(SYRPC_MARK_LEASE, id, -1);
-		return SYRPC_FIN_OK;
+		(void) direct_get(&d, "failure", &no_failure);
+		if (!same_text(app, DatumGetTextPP(direct_get_notnull(&d, "app"))) ||
+			DatumGetInt32(direct_get_notnull(&d, "attempts")) < (marked ? 0 : 1) ||
+			!no_failure)
+			break;
+		*created_at = DatumGetTimestampTz(direct_get_notnull(&d, "created_at"));
+		*ready_at = DatumGetTimestampTz(direct_get_notnull(&d, "ready_at"));
+		deleted = direct_delete(&d);
 	}
-	SPI_freetuptable(SPI_tuptable);
-	return why_not_in_flight(app, id, now);
+	direct_close(&d);
+	if (!deleted)
+		return why_not_in_flight(app, id, now);
+	if (marked)
+		*ready_at = Max(*ready_at, mark.until);
+	/* any mark: also one a claim made while this delete was open */
+	if (marks_exist())
+		mark_remove_at_commit(SYRPC_MARK_LEASE, id, -1);
+	return SYRPC_FIN_OK;
 }
 
 /*

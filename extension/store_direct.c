@@ -253,11 +253,38 @@ direct_insert(SyrpcDirect *d, SyrpcRow *row)
 }
 
 /*
+ * What a write of the row direct_find found met: true if it was done; false
+ * if another transaction changed the row first and committed (after a
+ * wait, if it was open), or this command did: the caller looks again.  In
+ * REPEATABLE READ or SERIALIZABLE that is a serialization failure, as for
+ * an UPDATE or DELETE.
+ */
+static bool
+write_done(TM_Result r, const char *what)
+{
+	switch (r)
+	{
+		case TM_Ok:
+			return true;
+		case TM_SelfModified:
+			return false;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			return false;
+		default:
+			elog(ERROR, "syrpc: unexpected result %d of %s", (int) r, what);
+	}
+	return false;
+}
+
+/*
  * Replace the row direct_find found by one with values and nulls (all
- * columns).  Waits for a transaction that changed it and is still open;
- * returns false if one did and committed (or this command did): the
- * caller looks again.  In REPEATABLE READ or SERIALIZABLE that is a
- * serialization failure, as for an UPDATE.
+ * columns), waiting for a transaction that changed it and is still open;
+ * false if it was changed first (write_done).
  */
 bool
 direct_update(SyrpcDirect *d, Datum *values, bool *nulls)
@@ -266,28 +293,30 @@ direct_update(SyrpcDirect *d, Datum *values, bool *nulls)
 	ItemPointerData tid = d->slot->tts_tid;
 	TM_FailureData tmfd;
 	LockTupleMode lockmode;
-	TM_Result	r;
+	bool		done;
 
 	direct_done(d);
-	r = heap_update(d->rel, &tid, tuple, GetCurrentCommandId(true), InvalidSnapshot,
-					true, &tmfd, &lockmode);
-	switch (r)
-	{
-		case TM_Ok:
-			insert_index_entries(d, tuple);
-			break;
-		case TM_SelfModified:
-			break;
-		case TM_Updated:
-		case TM_Deleted:
-			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-			break;
-		default:
-			elog(ERROR, "syrpc: unexpected result %d of heap_update", (int) r);
-	}
+	done = write_done(heap_update(d->rel, &tid, tuple, GetCurrentCommandId(true),
+								  InvalidSnapshot, true, &tmfd, &lockmode),
+					  "heap_update");
+	if (done)
+		insert_index_entries(d, tuple);
 	heap_freetuple(tuple);
-	return r == TM_Ok;
+	return done;
+}
+
+/*
+ * Delete the row direct_find found, waiting for a transaction that changed
+ * it and is still open; false if it was changed first (write_done).
+ */
+bool
+direct_delete(SyrpcDirect *d)
+{
+	ItemPointerData tid = d->slot->tts_tid;
+	TM_FailureData tmfd;
+
+	direct_done(d);
+	return write_done(heap_delete(d->rel, &tid, GetCurrentCommandId(true),
+								  InvalidSnapshot, true, &tmfd, false),
+					  "heap_delete");
 }

@@ -516,12 +516,13 @@ extern Datum direct_get_notnull(SyrpcDirect *d, const char *name);
 extern Datum direct_get_out(SyrpcDirect *d, const char *name);
 extern void direct_insert(SyrpcDirect *d, SyrpcRow *row);
 extern bool direct_update(SyrpcDirect *d, Datum *values, bool *nulls);
+extern bool direct_delete(SyrpcDirect *d);
 
 /* store_control.c (1.7): a cancel's delete, a lease's extension or release */
 extern bool store_withdraw_request(text *app, const pg_uuid_t *id, TimestampTz now,
 								   int32 max_attempts, TimestampTz *created_at);
 extern bool store_change_row_lease(text *app, const pg_uuid_t *id, int32 attempt,
-								   TimestampTz now, TimestampTz until, bool release);
+								   TimestampTz until, bool release);
 extern void store_spill_request(text *app, const SyrpcSpill *spill);
 
 /* marks.c: leases and taken results in shared memory (preloaded) */

@@ -288,8 +288,8 @@ handlers(syrpc_conn *c, test_server *s)
 static int
 test_version_and_names(void)
 {
-    CHECK(syrpc_version() == 20200 && strcmp(SYRPC_VERSION, "2.2.0") == 0, "version %d (%s)", syrpc_version(),
-          SYRPC_VERSION);
+    CHECK(syrpc_version() >= 20200 && syrpc_version() < 30000 && syrpc_version() == SYRPC_VERSION_NUM,
+          "version %d (%s)", syrpc_version(), SYRPC_VERSION);
     CHECK(SYRPC_NO_MEMORY == 7 && SYRPC_REMOTE_ERROR == 8 && SYRPC_CANCELLED == 9, "the enum renumbered");
     CHECK(strcmp(syrpc_status_name(SYRPC_REMOTE_ERROR), "remote error") == 0, "%s",
           syrpc_status_name(SYRPC_REMOTE_ERROR));
@@ -1104,7 +1104,7 @@ test_extension_1_6(void)
 }
 
 static const test_case tests[] = {
-    { "library 2.2.0; SYRPC_REMOTE_ERROR and SYRPC_CANCELLED appended, with their names", test_version_and_names },
+    { "library 2.2.0 or a later 2.x; SYRPC_REMOTE_ERROR and SYRPC_CANCELLED appended, with their names", test_version_and_names },
     { "remote error round trip: message and detail verbatim (1024 bytes, 100 kB), every get; refusals",
       test_remote_error_round_trip },
     { "a handler's error through syrpc_serve, one at a time and in a batch of 8; syrpc_call", test_handler_errors },
