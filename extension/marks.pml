@@ -132,16 +132,16 @@
  *     the call: what E3's test is for); without it, at any time it holds R
  *     as far as it knows.  -DAGAIN: a worker that released R calls
  *     syrpc_release once more (a retry, say)
- *   -DOPEN_WRITE_RECHECK: NOT the C (as of 2026-12-02), a change that spin
- *     finds the C still needs (below), so that the configurations that
- *     need it check the rest: step 3's S2 (store.c still_claimable) also
- *     fails while R's row has a write of an open transaction (its xmax in
- *     progress).  (The earlier -DROW_FRESH_NOW is the C now, and
- *     modelled always: the row path compares ready_at with the clock when
- *     its UPDATE looks, clock_timestamp(); -DROW_CALL_NOW is the old form,
- *     run as a mutant.  The earlier -DFRESH_NOW and -DROW_RECHECK held
- *     two more that 08ad56d put in the C, modelled always too: E3's clock
- *     read under the lock, and lease_in_row's ready_at <= now.)
+ *   Two changes spin found the C needed, made on 2026-12-02 and modelled
+ *   always now, each with a mutant of its old form: step 3's S2 (store.c
+ *   still_claimable) also fails while R's row has a write of an open
+ *   transaction (its xmax in progress: direct_being_written), mutant
+ *   -DNO_OPEN_WRITE_RECHECK (the earlier -DOPEN_WRITE_RECHECK); the row
+ *   path compares ready_at with the clock when its UPDATE looks
+ *   (clock_timestamp()), mutant -DROW_CALL_NOW (the earlier
+ *   -DROW_FRESH_NOW).  (The earlier -DFRESH_NOW and -DROW_RECHECK held two
+ *   more that 08ad56d put in the C, modelled always too: E3's clock read
+ *   under the lock, and lease_in_row's ready_at <= now.)
  *
  * Time: a lease in a mark runs out at any moment (RACES times while its
  * holder lives; always, if it died), a lease in the row too; a mark handed
@@ -216,7 +216,9 @@
  * read_only = true, which keeps the statement's snapshot: the same as no
  * recheck); SNAPSHOT_BEFORE_MARK (S2 taken between steps 1 and 2);
  * REMOVE_BEFORE_COMMIT (the answer removes the mark before its deletion is
- * visible, e.g. at XACT_EVENT_PRE_COMMIT); ANSWER_ABORT_REMOVES (an
+ * visible, e.g. at XACT_EVENT_PRE_COMMIT; caught with NO_OPEN_WRITE_RECHECK
+ * only: the recheck of open writes alone keeps claims off R while the
+ * answer's delete is open); ANSWER_ABORT_REMOVES (an
  * answer's abort removes the mark while its worker still holds R);
  * CLAIM_ABORT_KEEPS (a claim's abort leaves its PENDING mark: R is never
  * claimed again); with -DTABLE, TABLE_IGNORES_MARKS (the UPDATE claim of
@@ -291,11 +293,11 @@
  *     read before its step 2, before h's release read its own, so h's
  *     ready_at is later (the model: later and stale).  Unless two clock
  *     reads fall in the same microsecond, or the system clock steps back
- * Wrong in the C of 08ad56d (1 mended since; 2 and 4c still open):
+ * Wrong in the C of 08ad56d (1 and 2 mended on 2026-12-02; 4c still open):
  *   1. (its lease in the row; the mutant -DROW_CALL_NOW) The row path's
  *     WHERE ready_at > now, with the call's now.  -DEXPIRY -DEXTEND or -DRELEASE, -DATTEMPT (with
  *     -DCANCEL, -DTABLE, -DIN_TIME, -DRACES=2 -DDEATHS=2; W=3 P=1 too),
- *     with -DOPEN_WRITE_RECHECK and without: h holds R by a lease in the
+ *     with the open-write recheck and without: h holds R by a lease in the
  *     row (moved in from a mark, attempts M); h's call reads now, and E1
  *     finds no running mark; the lease runs out; c reads its clock, S1 and
  *     S2 read R claimable, c claims R in memory (a mark of base M) and
@@ -309,17 +311,18 @@
  *     runs again (or h is told it released a lease that c holds, attempts
  *     M - 1 under c's mark of base M).  A table claim in c's place no
  *     longer (lease_in_row waits on no lock, FOR UPDATE SKIP LOCKED, and
- *     requalifies ready_at).  OPEN_WRITE_RECHECK mends it.  With it,
- *     these configurations pass, and are run so.  Without a
+ *     requalifies ready_at).  The recheck of open writes mends it
+ *     (-DNO_OPEN_WRITE_RECHECK: without it).  These configurations pass
+ *     now, and are run.  Without a
  *     lease in the row that runs out while its holder calls (a single race
  *     and no death: -DDEATHS=0), they pass as the C
  *   4c. An attempt names no lease once releases hand attempts back
  *     (known, accepted for now): -DRELEASE -DRELEASES=2 -DAGAIN -DATTEMPT
- *     (W=2 P=1), with OPEN_WRITE_RECHECK or not: h hands its lease back
+ *     (W=2 P=1): h hands its lease back
  *     (attempt N + 1, not counted); c moves the mark into the row (its
  *     attempt N + 1 again); h's second syrpc_release, naming N + 1, finds
  *     no running mark, takes the row path and hands c's lease back
- * With no attempt named (NULL), with OPEN_WRITE_RECHECK or not (but -DEXPIRY -DDEATHS=0 -DEXTEND -DIN_TIME -DCANCEL passes, and
+ * With no attempt named (NULL) (but -DEXPIRY -DDEATHS=0 -DEXTEND -DIN_TIME -DCANCEL passes, and
  * is run):
  *   -DEXPIRY -DEXTEND: h's lease in a mark ran out and c, who found it
  *     EXPIRED, moved it into the row; h's late syrpc_extend_lease finds no
@@ -341,8 +344,7 @@
  *     after a release with a delay the row's ready_at > now looks like a
  *     lease in the row: a second syrpc_release succeeds and takes an
  *     attempt back that nothing counted
- * Naming the attempt mends these last four (with OPEN_WRITE_RECHECK where
- * a lease in the row runs out): those
+ * Naming the attempt mends these last four: those
  * configurations with -DATTEMPT pass, and are run so.  (A stale worker
  * naming a reused attempt may still extend a release's delay in the row
  * into a lease of its own: harmless, spin finds, as nobody else holds R
@@ -796,7 +798,7 @@ inline mark_claim()
 		ok = true;	/* S1 saw R visible with attempts n */
 #elif defined(SNAPSHOT_BEFORE_MARK)
 		ok = (!sdel && satt == n);
-#elif (defined(TABLE_FULL) || defined(OPEN_WRITE_RECHECK)) && !defined(NO_LOCK_RECHECK)
+#elif !defined(NO_LOCK_RECHECK) && !defined(NO_OPEN_WRITE_RECHECK)
 		ok = (!deleted[r] && att[r] == n && TL_FREE(r) && NOT_STALE && rowlock[r] == NONE);	/* S2, and no open write */
 #else
 		ok = (!deleted[r] && att[r] == n && TL_FREE(r) && NOT_STALE);	/* S2 */

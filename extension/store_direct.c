@@ -29,6 +29,8 @@
 #include "access/detoast.h"
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/multixact.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -37,27 +39,45 @@
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_relation.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
+#include "storage/procarray.h"
 #include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "syrpc_internal.h"
 
+/*
+ * Open table syrpc.name and its index index_name (NULL: its primary key),
+ * both in lock mode mode.
+ */
+void
+direct_open_on(SyrpcDirect *d, const char *name, const char *index_name, LOCKMODE mode)
+{
+	Oid			index;
+
+	d->rel = table_openrv(makeRangeVar("syrpc", (char *) name, -1), mode);
+	if (index_name == NULL)
+		index = RelationGetPrimaryKeyIndex(d->rel);
+	else
+		index = get_relname_relid(index_name, RelationGetNamespace(d->rel));
+	if (!OidIsValid(index))
+		elog(ERROR, "syrpc: table syrpc.%s has no index %s", name,
+			 index_name ? index_name : "for its primary key");
+	d->index = index_open(index, mode);
+	d->mode = mode;
+	d->slot = table_slot_create(d->rel, NULL);
+	d->snapshot = NULL;
+	d->scan = NULL;
+}
+
 /* Open table syrpc.name and its primary key, both in lock mode mode. */
 void
 direct_open(SyrpcDirect *d, const char *name, LOCKMODE mode)
 {
-	Oid			pk;
-
-	d->rel = table_openrv(makeRangeVar("syrpc", (char *) name, -1), mode);
-	pk = RelationGetPrimaryKeyIndex(d->rel);
-	if (!OidIsValid(pk))
-		elog(ERROR, "syrpc: table syrpc.%s has no primary key", name);
-	d->index = index_open(pk, mode);
-	d->mode = mode;
-	d->slot = table_slot_create(d->rel, NULL);
-	d->snapshot = NULL;
+	direct_open_on(d, name, NULL, mode);
 }
 
 /* Close what direct_open opened; the locks are kept to the end of the transaction. */
@@ -149,36 +169,91 @@ direct_get_out(SyrpcDirect *d, const char *name)
 }
 
 /*
- * Find the row whose uuid key is id, as a statement starting now would see
- * it (the transaction's snapshot in REPEATABLE READ, a fresh one in READ
- * COMMITTED, after this transaction's own earlier writes).  The row is in
- * d->slot until direct_done, and d->snapshot is held so that its TOASTed
- * values can be read.
+ * Scan the index for the rows whose first column equals key (eqproc: its
+ * equality function), in the index's order, as a statement starting now
+ * would see them (the transaction's snapshot in REPEATABLE READ, a fresh
+ * one in READ COMMITTED, after this transaction's own earlier writes).
+ * Each direct_scan_next puts the next row in d->slot; d->snapshot is held
+ * until direct_done, so that the rows' TOASTed values can be read.
  */
-bool
-direct_find(SyrpcDirect *d, const pg_uuid_t *id)
+void
+direct_scan_begin(SyrpcDirect *d, Datum key, RegProcedure eqproc)
 {
-	ScanKeyData key;
-	IndexScanDesc scan;
-	bool		found;
+	ScanKeyData skey;
 
 	direct_done(d);
 	CommandCounterIncrement();
 	d->snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(id));
-	scan = index_beginscan(d->rel, d->index, d->snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, d->slot);
-	index_endscan(scan);
-	if (!found)
-		ExecClearTuple(d->slot);
+	ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   d->index->rd_indcollation[0], eqproc, key);
+	d->scan = index_beginscan(d->rel, d->index, d->snapshot, 1, 0);
+	index_rescan(d->scan, &skey, 1, NULL, 0);
+}
+
+bool
+direct_scan_next(SyrpcDirect *d)
+{
+	if (index_getnext_slot(d->scan, ForwardScanDirection, d->slot))
+		return true;
+	ExecClearTuple(d->slot);
+	return false;
+}
+
+/*
+ * Find the row whose uuid key is id (the first column of the index: the
+ * primary key), as direct_scan_begin sees rows.  It is in d->slot until
+ * direct_done.
+ */
+bool
+direct_find(SyrpcDirect *d, const pg_uuid_t *id)
+{
+	bool		found;
+
+	direct_scan_begin(d, UUIDPGetDatum(id), F_UUID_EQ);
+	found = direct_scan_next(d);
+	index_endscan(d->scan);
+	d->scan = NULL;
 	return found;
 }
 
-/* Let go of the row direct_find found and of its snapshot. */
+/*
+ * Has the row direct_find found a write (or a row lock) of another
+ * transaction that is still open?  Its snapshot shows the row as it was
+ * before: an UPDATE or DELETE in progress is not in it, and waiting for
+ * it is what a claim must not do.
+ */
+bool
+direct_being_written(SyrpcDirect *d)
+{
+	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) d->slot;
+	HeapTupleHeader tuple;
+	TransactionId xmax;
+	uint16		infomask;
+	bool		open = false;
+
+	Assert(TTS_IS_BUFFERTUPLE(d->slot) && BufferIsValid(bslot->buffer));
+	LockBuffer(bslot->buffer, BUFFER_LOCK_SHARE);
+	tuple = bslot->base.tuple->t_data;
+	infomask = tuple->t_infomask;
+	xmax = HeapTupleHeaderGetRawXmax(tuple);
+	LockBuffer(bslot->buffer, BUFFER_LOCK_UNLOCK);
+	if ((infomask & HEAP_XMAX_INVALID) || !TransactionIdIsValid(xmax))
+		open = false;
+	else if (infomask & HEAP_XMAX_IS_MULTI)
+		open = MultiXactIdIsRunning(xmax, false);
+	else
+		open = !TransactionIdIsCurrentTransactionId(xmax) &&
+			TransactionIdIsInProgress(xmax);
+	return open;
+}
+
+/* Let go of the row found, the scan and its snapshot. */
 void
 direct_done(SyrpcDirect *d)
 {
+	if (d->scan != NULL)
+		index_endscan(d->scan);
+	d->scan = NULL;
 	ExecClearTuple(d->slot);
 	if (d->snapshot != NULL)
 		UnregisterSnapshot(d->snapshot);

@@ -56,6 +56,7 @@
 
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -494,13 +495,19 @@ typedef struct SyrpcDirect
 	LOCKMODE	mode;
 	TupleTableSlot *slot;		/* the row direct_find found */
 	Snapshot	snapshot;		/* ... and the snapshot it was found with */
+	IndexScanDesc scan;			/* a scan direct_scan_begin began */
 } SyrpcDirect;
 
 extern void direct_open(SyrpcDirect *d, const char *name, LOCKMODE mode);
+extern void direct_open_on(SyrpcDirect *d, const char *name, const char *index_name,
+						   LOCKMODE mode);
+extern void direct_scan_begin(SyrpcDirect *d, Datum key, RegProcedure eqproc);
+extern bool direct_scan_next(SyrpcDirect *d);
 extern void direct_close(SyrpcDirect *d);
 extern AttrNumber direct_attnum(SyrpcDirect *d, const char *name);
 extern bool direct_find(SyrpcDirect *d, const pg_uuid_t *id);
 extern void direct_done(SyrpcDirect *d);
+extern bool direct_being_written(SyrpcDirect *d);
 typedef struct SyrpcRow
 {
 	int			natts;
