@@ -130,7 +130,6 @@ store_init(void)
 /* Saved plans of the statements on more than one row, or with conditions. */
 static SPIPlanPtr plan_claim;
 static SPIPlanPtr plan_lease_in_row;
-static SPIPlanPtr plan_next_look;
 static SPIPlanPtr plan_fail_request;
 static SPIPlanPtr plan_cleanup_requests;
 static SPIPlanPtr plan_cleanup_results;
@@ -139,7 +138,7 @@ static SPIPlanPtr plan_cleanup_leases;
 
 /* The plans whose text depends on the version of the tables. */
 static SPIPlanPtr *const variant_plans[] = {
-	&plan_claim, &plan_lease_in_row, &plan_next_look,
+	&plan_claim, &plan_lease_in_row,
 	&plan_cleanup_requests
 };
 
@@ -538,32 +537,35 @@ store_forget_next_look(void)
 TimestampTz
 store_next_look(text *app, TimestampTz now, const SyrpcApp *settings)
 {
-	Oid			argtypes[3] = {TEXTOID, TIMESTAMPTZOID, INT4OID};
-	Datum		values[3];
-	Datum		d;
-	bool		isnull;
 	TimestampTz next;
 	char		name[NAMEDATALEN];
+	SyrpcDirect d;
 
 	text_to_cstring_buffer(app, name, sizeof(name));
 	if (now < next_look_at && strcmp(name, next_look_app) == 0 &&
 		next_look_generation == app_generation())
 		return next_look_at;
-	values[0] = PointerGetDatum(app);
-	values[1] = TimestampTzGetDatum(now);
-	values[2] = Int32GetDatum(settings->max_attempts);
-#define NEXT_LOOK_SQL(failure) \
-	"SELECT min(ready_at) FROM syrpc.request" \
-	" WHERE app = $1 AND ready_at > $2 AND expires_at > $2" \
-	"   AND attempts < $3" failure
-	prepare_variant(&plan_next_look, NEXT_LOOK_SQL(" AND failure IS NULL"), NEXT_LOOK_SQL(""),
-					3, argtypes);
-	plan_run(plan_next_look, values, NULL, 1);
-	d = result_col(1, &isnull);
-	SPI_freetuptable(SPI_tuptable);
+
+	/*
+	 * SELECT min(ready_at) FROM syrpc.request WHERE app = app AND ready_at
+	 * > now AND expires_at > now AND attempts < max_attempts AND failure IS
+	 * NULL, as a walk of the claim index without a plan (store_direct.c).
+	 */
 	next = now + settings->lease_us;
-	if (!isnull && DatumGetTimestampTz(d) < next)
-		next = DatumGetTimestampTz(d);
+	direct_open_on(&d, "request", "request_claim_idx", AccessShareLock);
+	direct_scan_begin(&d, PointerGetDatum(app), F_TEXTEQ);
+	while (direct_scan_next(&d))
+	{
+		TimestampTz ready_at = DatumGetTimestampTz(direct_get_notnull(&d, "ready_at"));
+		bool		no_failure;
+
+		(void) direct_get(&d, "failure", &no_failure);
+		if (ready_at > now && ready_at < next && no_failure &&
+			DatumGetTimestampTz(direct_get_notnull(&d, "expires_at")) > now &&
+			DatumGetInt32(direct_get_notnull(&d, "attempts")) < settings->max_attempts)
+			next = ready_at;
+	}
+	direct_close(&d);
 
 	/*
 	 * A lease a claim takes after this walk ends a lease_time after it, no

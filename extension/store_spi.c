@@ -119,23 +119,6 @@ plan_run(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
 	return SPI_processed;
 }
 
-/*
- * Open a saved plan as a cursor with a fresh snapshot, for a scan that
- * stops at the first row it can use (SPI_cursor_fetch, SPI_cursor_close).
- */
-Portal
-plan_open(SPIPlanPtr plan, Datum *values, const char *nulls)
-{
-	Portal		portal;
-	int			level;
-
-	store_statements++;
-	level = planning_begin(plan);
-	portal = SPI_cursor_open(NULL, plan, values, nulls, false);
-	planning_end(level);
-	return portal;
-}
-
 /* Column n (1-based) of row 0 of the last result; *isnull is set. */
 Datum
 result_col(int n, bool *isnull)

@@ -434,7 +434,6 @@ extern uint64 store_statements;	/* run so far: none, no lock taken */
 extern SPIPlanPtr plan_prepare(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
 extern uint64 plan_run(SPIPlanPtr plan, Datum *values, const char *nulls, long count);
 extern Datum result_col(int n, bool *isnull);
-extern Portal plan_open(SPIPlanPtr plan, Datum *values, const char *nulls);
 extern Datum result_row_col(uint64 row, int n, bool *isnull);
 extern Datum result_col_notnull(int n);
 extern Datum result_col_out(int n);
