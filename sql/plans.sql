@@ -60,5 +60,29 @@ SELECT requests - :requests_before AS seq_scans_of_requests,
   FROM scans;
 COMMIT;
 
+-- One plan per statement at most, none per result partition: the
+-- statements on one result (and on one request by its result_id) go by
+-- the primary key without a plan (store_direct.c), so after RPCs whose
+-- results fell in many partitions this backend keeps no plan that names
+-- a partition, and only a few on syrpc.request.
+DO $$
+DECLARE
+    id uuid;
+BEGIN
+    FOR i IN 1..100 LOOP
+        id := syrpc_put_request('plans', 'job', '{}');
+        PERFORM syrpc_get_request('plans', 0);
+        PERFORM syrpc_put_result('plans', id, '{}');
+        PERFORM syrpc_get_result('plans', id, 0);
+    END LOOP;
+END $$;
+SELECT count(DISTINCT syrpc_bucket(result_id)) > 32 AS results_in_many_partitions
+  FROM syrpc.result WHERE app = 'plans';
+SELECT count(*) FILTER (WHERE ident ~ 'syrpc\.result_[0-9]') AS plans_on_partitions,
+       count(*) FILTER (WHERE ident LIKE '%syrpc.result%') AS plans_on_results,
+       count(*) FILTER (WHERE ident LIKE '%syrpc.request%') <= 6 AS few_plans_on_requests
+  FROM pg_backend_memory_contexts
+ WHERE name = 'CachedPlanSource';
+
 \c :regress_db
 DROP DATABASE syrpc_plans;
