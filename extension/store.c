@@ -414,6 +414,25 @@ still_claimable(const pg_uuid_t *id, int32 attempts, TimestampTz now)
 }
 
 /*
+ * Is the request of the row a walk of the claim index is at still in play
+ * at now (not failed, not expired, attempts left)?  Then *ready_at and
+ * *attempts are its own.  Both walks (the claim's candidates, a worker's
+ * next look) test the same.
+ */
+static bool
+walked_in_play(SyrpcDirect *d, TimestampTz now, int32 max_attempts,
+			   TimestampTz *ready_at, int32 *attempts)
+{
+	bool		no_failure;
+
+	(void) direct_get(d, "failure", &no_failure);
+	*attempts = DatumGetInt32(direct_get_notnull(d, "attempts"));
+	*ready_at = DatumGetTimestampTz(direct_get_notnull(d, "ready_at"));
+	return no_failure && *attempts < max_attempts &&
+		DatumGetTimestampTz(direct_get_notnull(d, "expires_at")) > now;
+}
+
+/*
  * Claim the oldest claimable request of app, with marks (preloaded): walk
  * the candidates in order, skipping those a mark shows leased, until one
  * can be marked and is still there (marks.c).  The lease stays in the
@@ -448,17 +467,13 @@ claim_with_mark(text *app, TimestampTz now, const SyrpcApp *settings, bool in_su
 	{
 		pg_uuid_t	id;
 		SyrpcMarkInfo found;
-		bool		no_failure;
+		TimestampTz ready_at;
 		bool		old;
 
-		(void) direct_get(&d, "failure", &no_failure);
-		if (!no_failure ||
-			DatumGetTimestampTz(direct_get_notnull(&d, "ready_at")) > now ||
-			DatumGetTimestampTz(direct_get_notnull(&d, "expires_at")) <= now ||
-			DatumGetInt32(direct_get_notnull(&d, "attempts")) >= settings->max_attempts)
+		if (!walked_in_play(&d, now, settings->max_attempts, &ready_at, &info.base) ||
+			ready_at > now)
 			continue;
 		memcpy(&id, DatumGetUUIDP(direct_get_notnull(&d, "result_id")), sizeof(id));
-		info.base = DatumGetInt32(direct_get_notnull(&d, "attempts"));
 		info.expires = DatumGetTimestampTz(direct_get_notnull(&d, "expires_at"));
 		switch (mark_add(SYRPC_MARK_LEASE, &id, now, &info, &found))
 		{
@@ -556,13 +571,11 @@ store_next_look(text *app, TimestampTz now, const SyrpcApp *settings)
 	direct_scan_begin(&d, PointerGetDatum(app), F_TEXTEQ);
 	while (direct_scan_next(&d))
 	{
-		TimestampTz ready_at = DatumGetTimestampTz(direct_get_notnull(&d, "ready_at"));
-		bool		no_failure;
+		int32		attempts;
+		TimestampTz ready_at;
 
-		(void) direct_get(&d, "failure", &no_failure);
-		if (ready_at > now && ready_at < next && no_failure &&
-			DatumGetTimestampTz(direct_get_notnull(&d, "expires_at")) > now &&
-			DatumGetInt32(direct_get_notnull(&d, "attempts")) < settings->max_attempts)
+		if (walked_in_play(&d, now, settings->max_attempts, &ready_at, &attempts) &&
+			ready_at > now && ready_at < next)
 			next = ready_at;
 	}
 	direct_close(&d);

@@ -67,7 +67,6 @@ direct_open_on(SyrpcDirect *d, const char *name, const char *index_name, LOCKMOD
 		elog(ERROR, "syrpc: table syrpc.%s has no index %s", name,
 			 index_name ? index_name : "for its primary key");
 	d->index = index_open(index, mode);
-	d->mode = mode;
 	d->slot = table_slot_create(d->rel, NULL);
 	d->snapshot = NULL;
 	d->scan = NULL;
@@ -94,9 +93,7 @@ direct_close(SyrpcDirect *d)
 AttrNumber
 direct_attnum(SyrpcDirect *d, const char *name)
 {
-	int			n = attnameAttNum(d->rel, name, false);
-
-	return n == InvalidAttrNumber ? InvalidAttrNumber : (AttrNumber) n;
+	return (AttrNumber) attnameAttNum(d->rel, name, false);
 }
 
 /* A row to insert: every column NULL until direct_set gives it a value. */
@@ -161,11 +158,7 @@ direct_get_notnull(SyrpcDirect *d, const char *name)
 Datum
 direct_get_out(SyrpcDirect *d, const char *name)
 {
-	Datum		v = direct_get_notnull(d, name);
-
-	if (VARATT_IS_EXTENDED(DatumGetPointer(v)))
-		v = PointerGetDatum(detoast_attr((struct varlena *) DatumGetPointer(v)));
-	return SPI_datumTransfer(v, false, -1);
+	return datum_out(direct_get_notnull(d, name));
 }
 
 /*

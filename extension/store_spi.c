@@ -152,8 +152,13 @@ result_col_notnull(int n)
 Datum
 result_col_out(int n)
 {
-	Datum		d = result_col_notnull(n);
+	return datum_out(result_col_notnull(n));
+}
 
+/* A varlena, detoasted and copied into the memory of SPI's caller. */
+Datum
+datum_out(Datum d)
+{
 	if (VARATT_IS_EXTENDED(DatumGetPointer(d)))
 		d = PointerGetDatum(detoast_attr((struct varlena *) DatumGetPointer(d)));
 	return SPI_datumTransfer(d, false, -1);

@@ -437,6 +437,7 @@ extern Datum result_col(int n, bool *isnull);
 extern Datum result_row_col(uint64 row, int n, bool *isnull);
 extern Datum result_col_notnull(int n);
 extern Datum result_col_out(int n);
+extern Datum datum_out(Datum d);
 extern bool same_text(text *a, text *b);
 
 /* store.c, store_apps.c: all of these run inside an SPI connection of the caller's */
@@ -491,7 +492,6 @@ typedef struct SyrpcDirect
 {
 	Relation	rel;
 	Relation	index;			/* its primary key */
-	LOCKMODE	mode;
 	TupleTableSlot *slot;		/* the row direct_find found */
 	Snapshot	snapshot;		/* ... and the snapshot it was found with */
 	IndexScanDesc scan;			/* a scan direct_scan_begin began */
