@@ -270,19 +270,20 @@ statement_name(syrpc_conn *c, const char *sql, int nparams, long long deadline, 
 {
     PGresult *res;
     char *copy;
-    int i;
+    int i, num;
 
     name[0] = '\0';
     if (!c->prepared)
         return 1;
     for (i = 0; i < c->nstmts; i++)
         if (strcmp(c->stmts[i], sql) == 0) {
-            snprintf(name, size, "syrpc_%d", i);
+            snprintf(name, size, "syrpc_%d", c->stmt_nums[i]);
             return 1;
         }
     if (c->nstmts == SYRPC__STMTS_MAX || (copy = strdup(sql)) == NULL)
         return 1;
-    snprintf(name, size, "syrpc_%d", i);
+    num = c->next_stmt_num++;
+    snprintf(name, size, "syrpc_%d", num);
     if (!PQsendPrepare(c->pg, name, sql, nparams, NULL)) {
         free(copy);
         fail_from_result(c, NULL);
@@ -301,6 +302,7 @@ statement_name(syrpc_conn *c, const char *sql, int nparams, long long deadline, 
         return 0;
     }
     PQclear(res);
+    c->stmt_nums[c->nstmts] = num;
     c->stmts[c->nstmts++] = copy;
     return 1;
 }
@@ -635,6 +637,7 @@ syrpc_reconnect(syrpc_conn *c)
     if (c->pg != NULL)
         PQfinish(c->pg);
     forget_statements(c);
+    c->next_stmt_num = 0;       /* a new connection has none */
     c->probed = 0;
     c->pg = PQconnectdb(c->conninfo);
     if (c->pg == NULL)

@@ -86,12 +86,16 @@ struct syrpc_conn {
     int settled;
     /*
      * syrpc_set_prepared: statements are prepared once per connection and
-     * run by name.  The names of those prepared on the current connection
-     * (emptied at each reconnect): statement i is "syrpc_i".
+     * run by name.  Those prepared on the current connection (emptied at
+     * each reconnect): stmts[i] is "syrpc_<stmt_nums[i]>".  A number is
+     * never used twice on one connection: a prepare cut short (a timeout,
+     * an interrupt) may have taken its name on the server all the same.
      */
     int prepared;
     char *stmts[SYRPC__STMTS_MAX];
+    int stmt_nums[SYRPC__STMTS_MAX];
     int nstmts;
+    int next_stmt_num;
 };
 
 /* How a handler settled its own request (syrpc_conn.settled). */
