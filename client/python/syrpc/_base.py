@@ -26,6 +26,11 @@ class RPCBase(object):
     - lease_time, max_attempts (optional) the app's other settings
     - timeout      (optional) default timeout of the waiting calls, in
                               seconds (default None: wait without limit)
+    - prepared     (optional) True: prepare each statement once per
+                              connection and run it by name, which saves
+                              the server parsing it at every call (default
+                              False; not behind pgbouncer before 1.21 in
+                              transaction pooling mode)
 
     The app settings given are applied with syrpc_configure when the app
     does not have them yet (only the extension's owner may: for any other

@@ -114,6 +114,11 @@ class Config:
             raise E.SettingsError("settings['dsn'] must be a string (a libpq conninfo or URI)")
         self.dsn = dsn
         self.timeout = check_timeout(settings.get("timeout"), "settings['timeout']", E.SettingsError)
+        self.prepared = settings.get("prepared")
+        if self.prepared is None:
+            self.prepared = False
+        elif not isinstance(self.prepared, bool):
+            raise E.SettingsError("settings['prepared'] must be True or False, not %r" % (self.prepared,))
         self.app_settings = {}
         for ours, theirs in _TTL_KEYS:
             key = ours if ours in settings else theirs if theirs and theirs in settings else None

@@ -6,6 +6,8 @@ then go through its libpq layer (psycopg.pq) as unnamed extended-protocol
 statements, as libsyrpc sends them, so that every wait is bounded on the
 client side too (the server's slice plus a grace), can be cancelled by
 stop() or Ctrl-C, and works through pgbouncer in transaction pooling mode.
+With the setting prepared, each is prepared once per connection and then
+run by name (Statements), as with libsyrpc's syrpc_set_prepared.
 """
 
 import os
@@ -60,6 +62,55 @@ def rows_of_results(pg, results):
     return rows
 
 
+def _gone(results):
+    """Did the statement fail because the server no longer has it prepared
+    (DEALLOCATE ALL, DISCARD ALL)?"""
+    return any(res.error_field(_FIELD.SQLSTATE) == b"26000" for res in results)
+
+
+class Statements:
+    """The statements prepared on one connection, by SQL text, and the
+    round trips of a statement, shared by both flavours' links (which
+    send, wait and read)."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        """A new connection: it has none."""
+        self.names = {}
+        # names are never reused on one connection: a prepare cut short
+        # (timeout, Ctrl-C) may have taken its name on the server all the same
+        self.count = 0
+
+    def steps(self, pg, stmt, prepared):
+        """A generator of stmt's round trips: yields (send, how), where
+        send() sends one and how is the Stmt to wait by; gets its results;
+        returns the statement's rows (or raises its error).  prepared:
+        by name, preparing it first if this connection has not."""
+        sql = stmt.sql.encode("utf-8")
+        params = [None if p is None else p.encode("utf-8") for p in stmt.params]
+        if not prepared:
+            results = yield (lambda: pg.send_query_params(sql, params)), stmt
+            return rows_of_results(pg, results)
+        # stop() refuses to start a wait, not one that carries an answer:
+        # the prepare before either is the same
+        prep = stmt._replace(waits=stmt.waits and not stmt.answers)
+        for retry in (False, True):
+            name = self.names.get(sql)
+            if name is None:
+                name = b"syrpc_%d" % self.count
+                self.count += 1
+                rows_of_results(pg, (yield (lambda: pg.send_prepare(name, sql)), prep))
+                self.names[sql] = name
+            results = yield (lambda: pg.send_query_prepared(name, params)), stmt
+            if retry or not _gone(results):
+                return rows_of_results(pg, results)
+            # the server dropped our statements, so this one never ran:
+            # prepare again, once
+            self.names = {}
+
+
 class Link:
     """A connection for one app; used by one thread at a time."""
 
@@ -68,6 +119,7 @@ class Link:
         self.conn = None
         self.ctx = None
         self._cancel = None
+        self.statements = Statements()
         self._busy = threading.Lock()
         self.stopping = False
         self.current = None     # the Request whose handler serve() runs now
@@ -90,12 +142,14 @@ class Link:
             raise E.ConnectionLost("could not connect: %s" % str(exc).strip()) from None
         self.conn = conn
         self._cancel = conn.pgconn.get_cancel()
-        rows = self.execute(P.Stmt(P.PROBE_SQL, (), P.STATEMENT_LIMIT))
+        # once per connection: not worth a name
+        rows = self.execute(P.Stmt(P.PROBE_SQL, (), P.STATEMENT_LIMIT), prepared=False)
         self.ctx = P.ctx_of_probe(rows, self.config.app, _text(conn.pgconn.db))
 
     def drop(self):
         """Close the connection (the next call connects again)."""
         conn, self.conn, self.ctx, self._cancel = self.conn, None, None, None
+        self.statements.reset()
         if conn is not None:
             try:
                 conn.close()
@@ -170,18 +224,31 @@ class Link:
         finally:
             self._busy.release()
 
-    def execute(self, stmt):
-        """Run one statement: its rows, or its SyrpcError."""
+    def execute(self, stmt, prepared=True):
+        """Run one statement: its rows, or its SyrpcError.  prepared=False:
+        unnamed even with the setting prepared."""
         if stmt.waits and not stmt.answers and self.stopping:
             self.clear_stop()
             raise E.Interrupted("stopped")
         if self.conn is None:
             raise E.ConnectionLost("not connected")
         pg = self.conn.pgconn
-        deadline = time.monotonic() + stmt.limit
+        deadline = time.monotonic() + stmt.limit     # for its prepare too
+        steps = self.statements.steps(pg, stmt, prepared and self.config.prepared)
         try:
-            pg.send_query_params(stmt.sql.encode("utf-8"),
-                                 [None if p is None else p.encode("utf-8") for p in stmt.params])
+            step = next(steps)
+            while True:
+                step = steps.send(self._round_trip(pg, *step, deadline))
+        except StopIteration as stop:
+            return stop.value
+        except E.ConnectionLost:
+            self.drop()
+            raise
+
+    def _round_trip(self, pg, send, stmt, deadline):
+        """send() one statement (or prepare) and wait for its results."""
+        try:
+            send()
             while pg.flush():
                 self._wait(pg, select.POLLOUT, deadline, stmt)
             results = []
@@ -202,11 +269,7 @@ class Link:
             # KeyboardInterrupt and the like: leave the connection idle
             self._cancel_and_drain(pg)
             raise
-        try:
-            return rows_of_results(pg, results)
-        except E.ConnectionLost:
-            self.drop()
-            raise
+        return results
 
     def _wait(self, pg, events, deadline, stmt):
         poller = select.poll()

@@ -22,7 +22,7 @@ from psycopg import pq
 
 from . import _proto as P
 from . import errors as E
-from ._sync import _text, rows_of_results
+from ._sync import Statements, _text
 
 __all__ = ["Client", "Server"]
 
@@ -35,6 +35,7 @@ class _Link:
         self.conn = None
         self.ctx = None
         self._cancel = None
+        self.statements = Statements()
         self._busy = False
         self.stopping = False
         self.current = None     # as _sync.Link's
@@ -52,11 +53,12 @@ class _Link:
             raise E.ConnectionLost("could not connect: %s" % str(exc).strip()) from None
         self.conn = conn
         self._cancel = conn.pgconn.get_cancel()
-        rows = await self.execute(P.Stmt(P.PROBE_SQL, (), P.STATEMENT_LIMIT))
+        rows = await self.execute(P.Stmt(P.PROBE_SQL, (), P.STATEMENT_LIMIT), prepared=False)
         self.ctx = P.ctx_of_probe(rows, self.config.app, _text(conn.pgconn.db))
 
     def drop(self):
         conn, self.conn, self.ctx, self._cancel = self.conn, None, None, None
+        self.statements.reset()
         if conn is not None:
             try:
                 conn.pgconn.finish()
@@ -127,17 +129,28 @@ class _Link:
         finally:
             self._busy = False
 
-    async def execute(self, stmt):
+    async def execute(self, stmt, prepared=True):
         if stmt.waits and not stmt.answers and self.stopping:
             self.clear_stop()
             raise E.Interrupted("stopped")
         if self.conn is None:
             raise E.ConnectionLost("not connected")
         pg = self.conn.pgconn
-        deadline = time.monotonic() + stmt.limit
+        deadline = time.monotonic() + stmt.limit     # for its prepare too
+        steps = self.statements.steps(pg, stmt, prepared and self.config.prepared)
         try:
-            pg.send_query_params(stmt.sql.encode("utf-8"),
-                                 [None if p is None else p.encode("utf-8") for p in stmt.params])
+            step = next(steps)
+            while True:
+                step = steps.send(await self._round_trip(pg, *step, deadline))
+        except StopIteration as stop:
+            return stop.value
+        except E.ConnectionLost:
+            self.drop()
+            raise
+
+    async def _round_trip(self, pg, send, stmt, deadline):
+        try:
+            send()
             while pg.flush():
                 await self._wait(pg, True, deadline, stmt)
             results = []
@@ -158,11 +171,7 @@ class _Link:
             # the task was cancelled: cancel the statement too
             await self._cancel_and_drain(pg)
             raise
-        try:
-            return rows_of_results(pg, results)
-        except E.ConnectionLost:
-            self.drop()
-            raise
+        return results
 
     async def _wait(self, pg, write, deadline, stmt):
         loop = asyncio.get_running_loop()
