@@ -7,9 +7,11 @@
  *
  * Every call is one statement, sent with the extended protocol and an
  * unnamed statement (node-postgres's default), so it works through
- * pgbouncer in transaction pooling mode.  A wait checks a client out of
+ * pgbouncer in transaction pooling mode; with the setting prepared, a
+ * named one instead (see statementName).  A wait checks a client out of
  * the pool for one slice (at most 10 s) and returns it after; no LISTEN.
  */
+const crypto = require('crypto');
 const net = require('net');
 const pg = require('pg');
 const errors = require('./errors');
@@ -31,6 +33,34 @@ const TEXT_TYPES = {
     return pg.types.getTypeParser(oid, format);
   },
 };
+
+/*
+ * The name of a prepared statement (the setting prepared): node-postgres
+ * prepares a named statement once per connection and then runs it by
+ * name, so the server parses and analyses it once.  The name derives from
+ * the text, so that it stands for the same statement on every connection
+ * of a pool (and node-postgres refuses a name reused for another text).
+ */
+const STATEMENT_PREFIX = 'syrpc_';
+function statementName(text) {
+  return STATEMENT_PREFIX + crypto.createHash('sha1').update(text).digest('hex').slice(0, 16);
+}
+
+/*
+ * The server no longer has client's statements (SQLSTATE 26000 after a
+ * DISCARD ALL or DEALLOCATE ALL): make node-postgres forget ours, which it
+ * otherwise takes as prepared for as long as the connection lives, so that
+ * it prepares them again.  False when it keeps no such record (pg.native).
+ */
+function forgetStatements(client) {
+  const parsed = client.connection && client.connection.parsedStatements;
+  if (!parsed)
+    return false;
+  for (const name of Object.keys(parsed))
+    if (name.startsWith(STATEMENT_PREFIX))
+      delete parsed[name];
+  return true;
+}
 
 /* A name (app or type) as the server checks it; BadInputError if not. */
 function checkName(what, name) {
@@ -123,15 +153,20 @@ class Base {
    * close() leaves open) or dsn (a connection string) and/or any
    * pg.Pool options (host, port, user, password, database, max, ...);
    * timeout: the default timeout in ms of the waiting calls (null: no
-   * limit, as the original).  Keys of the original's AMQP settings
+   * limit, as the original); prepared: true to prepare each statement
+   * once per connection (default false: not behind pgbouncer before 1.21
+   * in transaction pooling mode).  Keys of the original's AMQP settings
    * (amq_*) are ignored.
    */
   constructor(settings = {}) {
     if (settings === null || typeof settings !== 'object')
       throw new BadInputError('settings must be an object');
-    const { app_name: app, dsn, pool, timeout, waitSliceMs, ...rest } = settings;
+    const { app_name: app, dsn, pool, timeout, waitSliceMs, prepared = false, ...rest } = settings;
     checkName('app_name', app);
     this.app_name = app;
+    if (typeof prepared !== 'boolean')
+      throw new BadInputError(`prepared must be true or false (got ${String(prepared)})`);
+    this._prepared = prepared;
     this.timeout = timeout === undefined ? null : checkTimeout(timeout, 'timeout');
     /* waitSliceMs: a shorter slice than 10 s (tests); never longer */
     this._sliceMs = waitSliceMs === undefined ? WAIT_SLICE_MS
@@ -165,7 +200,8 @@ class Base {
       this._probe = this._query(
         "SELECT n.nspname, e.extversion, pg_catalog.current_database() AS db"
         + ' FROM pg_catalog.pg_extension e RIGHT JOIN (SELECT 1) one ON e.extname = \'syrpc\''
-        + ' LEFT JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace', [], {})
+        + ' LEFT JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace', [],
+        { prepare: false })             /* once per Base: not worth a statement on each connection */
         .then((rows) => {
           const row = rows[0];
           if (!row || row.nspname == null)
@@ -245,10 +281,11 @@ class Base {
    * within answerMs + GRACE_MS, else the statement is cancelled and the
    * call fails with ConnectionError; opts.signal: an AbortSignal that
    * cancels the statement (CancelledError, unless it completed all the
-   * same: then its rows are returned).
+   * same: then its rows are returned); opts.prepare: false to send it
+   * unnamed even with the setting prepared.
    */
   async _query(text, params, opts) {
-    const { deadline = null, until = null, signal = null, answerMs = null, values = null } = opts;
+    const { deadline = null, until = null, signal = null, answerMs = null, values = null, prepare = true } = opts;
     const client = await this._acquire(deadline, signal);
     const onClientError = () => {};
     client.on('error', onClientError);
@@ -257,7 +294,10 @@ class Base {
     const onAbort = () => { aborted = true; sendCancel(client); };
     try {
       const left = until === null ? null : Math.max(0, until - Date.now());
-      const query = client.query({ text, values: values ? values(left) : params, types: TEXT_TYPES });
+      const config = { text, values: values ? values(left) : params, types: TEXT_TYPES };
+      if (this._prepared && prepare)
+        config.name = statementName(text);
+      const query = client.query(config);
       if (answerMs !== null) {
         timers.push(setTimeout(() => {
           overdue = true;
@@ -270,7 +310,18 @@ class Base {
       }
       if (signal)
         signal.addEventListener('abort', onAbort, { once: true });
-      const res = await query;
+      let res;
+      try {
+        res = await query;
+      } catch (e) {
+        /*
+         * Our statement is gone from the server (26000 at the Bind: nothing
+         * ran), node-postgres still takes it as prepared: forget, retry once.
+         */
+        if (!config.name || !e || e.code !== '26000' || aborted || overdue || broken || !forgetStatements(client))
+          throw e;
+        res = await client.query(config);
+      }
       return res.rows;
     } catch (e) {
       cancelSeen = e && e.code === '57014';
