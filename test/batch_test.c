@@ -226,7 +226,11 @@ test_set_batch(void)
  * database of the test's own where nothing else runs meanwhile: read
  * before it connects and after its backend has gone (a backend flushes
  * its counts when it exits, before it leaves pg_stat_activity), from the
- * test database.
+ * test database.  Autovacuum is the one other committer there: its first
+ * visit to a new database analyzes the catalogs that CREATE EXTENSION
+ * filled (~18 commits, which failed this test once in CI), so the test
+ * analyzes them itself first and keeps autovacuum off the queue table;
+ * what is left is ~2 commits per visit (autovacuum_naptime), in SLACK.
  */
 #define COMMITS_DB "syrpc_batch_commits"
 #define COMMITS_CONNINFO "dbname=" COMMITS_DB
@@ -291,10 +295,12 @@ serve_counting_commits(int batch, int n, long *commits)
 static int
 test_few_commits(void)
 {
-    enum { N = 40, B = 8, SLACK = 6 };
+    enum { N = 40, B = 8, SLACK = 8 };
     long batched, single;
 
-    CHECK(make_db(COMMITS_DB, "CREATE EXTENSION syrpc"), "create " COMMITS_DB);
+    CHECK(make_db(COMMITS_DB, "CREATE EXTENSION syrpc;"
+                  " ALTER TABLE syrpc.request SET (autovacuum_enabled = off)"), "create " COMMITS_DB);
+    CHECK(run_in(COMMITS_DB, "VACUUM ANALYZE"), "analyze " COMMITS_DB);
     CHECK(serve_counting_commits(B, N, &batched), "batch %d", B);
     CHECK(serve_counting_commits(1, N, &single), "batch 1");
     diag("%d requests served: %ld commits in batches of %d, %ld one at a time (batch 1)", N, batched, B, single);
